@@ -1,0 +1,87 @@
+"""Encoding and strict decoding of payloads, turning every failure into a precise ContractError."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from loaxa_contract.errors import ContractError, RefusalReason
+from loaxa_contract.limits import MAX_PAYLOAD_BYTES, MAX_TEXT_CHARS, SCHEMA_VERSION
+from loaxa_contract.models import Command
+
+M = TypeVar("M", bound=BaseModel)
+
+_COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def encode(model: BaseModel) -> bytes:
+    """Serialise a model to the wire (UTF-8 JSON, ``None`` fields omitted)."""
+    return model.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def command_dict(model: BaseModel) -> dict[str, Any]:
+    """The JSON-compatible dict of a command, as it will be signed and sent."""
+    return json.loads(model.model_dump_json(exclude_none=True))
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """One line per problem: ``field.path: message`` — what a technician needs to fix the sender."""
+    parts = []
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "(payload)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def parse_json_object(payload: bytes) -> dict[str, Any]:
+    """Size check, UTF-8 and JSON parse, object check — before anything else looks at the payload."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError(
+            RefusalReason.OVERSIZED, f"payload is {len(payload)} bytes, limit is {MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ContractError(RefusalReason.MALFORMED_JSON, f"payload is not UTF-8: {err}") from err
+    except json.JSONDecodeError as err:
+        raise ContractError(
+            RefusalReason.MALFORMED_JSON, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
+        ) from err
+    if not isinstance(obj, dict):
+        raise ContractError(RefusalReason.MALFORMED_JSON, f"payload must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def validate_command(obj: dict[str, Any]) -> Command:
+    """Validate a parsed command object against the schema (signature is checked separately)."""
+    command_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+    if obj.get("v") != SCHEMA_VERSION:
+        raise ContractError(
+            RefusalReason.UNSUPPORTED_VERSION,
+            f"v: schema version {obj.get('v')!r} is not supported (this node speaks {SCHEMA_VERSION})",
+            command_id=command_id,
+        )
+    if "text" in obj and isinstance(obj["text"], str):
+        if len(obj["text"]) > MAX_TEXT_CHARS:
+            raise ContractError(
+                RefusalReason.OVERSIZED,
+                f"text: {len(obj['text'])} characters, limit is {MAX_TEXT_CHARS}",
+                command_id=command_id,
+            )
+    try:
+        return _COMMAND_ADAPTER.validate_python(obj)
+    except ValidationError as err:
+        raise ContractError(
+            RefusalReason.INVALID_SCHEMA, describe_validation_error(err), command_id=command_id
+        ) from err
+
+
+def decode_model(payload: bytes, model: type[M]) -> M:
+    """Decode a node → HQ payload (ack, state, health) into ``model`` or raise ContractError."""
+    obj = parse_json_object(payload)
+    try:
+        return model.model_validate(obj)
+    except ValidationError as err:
+        raise ContractError(RefusalReason.INVALID_SCHEMA, describe_validation_error(err)) from err

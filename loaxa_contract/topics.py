@@ -1,0 +1,171 @@
+"""The topic table: every MQTT topic of LoaXa, with builders, a parser and subscription filters.
+
+All topics live under ``loaxa/v1/{commune}/``. Both sides build topics only through this module, and
+the edge agent generates its subscriptions from :func:`node_command_filters`, so a topic cannot be
+spelled two ways.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+ROOT = "loaxa/v1"
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class TopicKind(StrEnum):
+    NODE_STATE = "node_state"
+    NODE_HEALTH = "node_health"
+    NODE_CMD = "node_cmd"
+    ZONE_CMD = "zone_cmd"
+    ALL_CMD = "all_cmd"
+    NODE_ACK = "node_ack"
+    CAMERA_HEALTH = "camera_health"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One row of the table: the path below the commune, who publishes, retained or not."""
+
+    kind: TopicKind
+    path: str  # with one ``{key}`` placeholder at most
+    publisher: str
+    retained: bool
+    qos: int = 1
+
+
+TOPICS: dict[TopicKind, TopicSpec] = {
+    spec.kind: spec
+    for spec in (
+        TopicSpec(TopicKind.NODE_STATE, "node/{node}/state", "node (birth) / broker (will)", True),
+        TopicSpec(TopicKind.NODE_HEALTH, "node/{node}/health", "node", False),
+        TopicSpec(TopicKind.NODE_CMD, "node/{node}/cmd", "hq", False),
+        TopicSpec(TopicKind.ZONE_CMD, "zone/{zone}/cmd", "hq", False),
+        TopicSpec(TopicKind.ALL_CMD, "all/cmd", "hq", False),
+        TopicSpec(TopicKind.NODE_ACK, "node/{node}/ack", "node", False),
+        TopicSpec(TopicKind.CAMERA_HEALTH, "camera/{camera}/health", "node", True),
+    )
+}
+
+COMMAND_KINDS = frozenset({TopicKind.NODE_CMD, TopicKind.ZONE_CMD, TopicKind.ALL_CMD})
+
+
+def valid_id(value: str) -> bool:
+    """Identifiers are lower-case ASCII slugs: safe in topics, file names and ACL patterns."""
+    return bool(_ID_RE.match(value))
+
+
+def check_id(value: str, what: str) -> str:
+    if not valid_id(value):
+        raise ValueError(
+            f"{what} {value!r} is not a valid id: use 1-64 characters a-z, 0-9, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def build(kind: TopicKind, commune: str, ident: str | None = None) -> str:
+    """Build the concrete topic of ``kind`` for ``commune`` and the node/zone/camera ``ident``."""
+    spec = TOPICS[kind]
+    check_id(commune, "commune")
+    if "{" in spec.path:
+        if ident is None:
+            raise ValueError(f"topic {kind.value} needs an id")
+        check_id(ident, spec.path.split("{")[1].split("}")[0])
+        path = re.sub(r"\{\w+\}", ident, spec.path)
+    else:
+        path = spec.path
+    return f"{ROOT}/{commune}/{path}"
+
+
+def node_state(commune: str, node: str) -> str:
+    return build(TopicKind.NODE_STATE, commune, node)
+
+
+def node_health(commune: str, node: str) -> str:
+    return build(TopicKind.NODE_HEALTH, commune, node)
+
+
+def node_cmd(commune: str, node: str) -> str:
+    return build(TopicKind.NODE_CMD, commune, node)
+
+
+def zone_cmd(commune: str, zone: str) -> str:
+    return build(TopicKind.ZONE_CMD, commune, zone)
+
+
+def all_cmd(commune: str) -> str:
+    return build(TopicKind.ALL_CMD, commune)
+
+
+def node_ack(commune: str, node: str) -> str:
+    return build(TopicKind.NODE_ACK, commune, node)
+
+
+def camera_health(commune: str, camera: str) -> str:
+    return build(TopicKind.CAMERA_HEALTH, commune, camera)
+
+
+def command_topic_for_target(commune: str, target: str) -> str:
+    """Map a command target (``all``, ``zone:NAME``, ``node:ID``) to the topic it is published on."""
+    kind, ident = parse_target(target)
+    if kind == "all":
+        return all_cmd(commune)
+    if kind == "zone":
+        return zone_cmd(commune, ident)
+    return node_cmd(commune, ident)
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    """Split ``all`` / ``zone:NAME`` / ``node:ID`` into (kind, id), with a precise error otherwise."""
+    if target == "all":
+        return "all", ""
+    kind, sep, ident = target.partition(":")
+    if not sep or kind not in ("zone", "node"):
+        raise ValueError(f"target {target!r} must be 'all', 'zone:NAME' or 'node:ID'")
+    check_id(ident, kind)
+    return kind, ident
+
+
+@dataclass(frozen=True)
+class ParsedTopic:
+    kind: TopicKind
+    commune: str
+    ident: str | None
+
+
+def parse(topic: str) -> ParsedTopic:
+    """Parse a concrete topic back into its kind and ids; ``ValueError`` if it is not ours."""
+    parts = topic.split("/")
+    if len(parts) < 4 or f"{parts[0]}/{parts[1]}" != ROOT:
+        raise ValueError(f"topic {topic!r} is not under {ROOT}/")
+    commune, rest = parts[2], parts[3:]
+    for spec in TOPICS.values():
+        pattern = spec.path.split("/")
+        if len(pattern) != len(rest):
+            continue
+        ident = None
+        for want, got in zip(pattern, rest, strict=True):
+            if want.startswith("{"):
+                ident = got
+            elif want != got:
+                break
+        else:
+            if ident is not None and not valid_id(ident):
+                raise ValueError(f"topic {topic!r} has an invalid id {ident!r}")
+            return ParsedTopic(spec.kind, commune, ident)
+    raise ValueError(f"topic {topic!r} matches no LoaXa topic")
+
+
+def filter_for(kind: TopicKind, commune: str) -> str:
+    """Subscription filter for every instance of ``kind`` in a commune (``+`` for the id)."""
+    path = re.sub(r"\{\w+\}", "+", TOPICS[kind].path)
+    return f"{ROOT}/{commune}/{path}"
+
+
+def node_command_filters(commune: str, node: str, zones: list[str]) -> list[str]:
+    """The command topics a node listens to: its own, each of its zones', and the commune-wide one."""
+    return [node_cmd(commune, node), *(zone_cmd(commune, z) for z in zones), all_cmd(commune)]

@@ -1,0 +1,1 @@
+"""loaxa_speech."""
