@@ -63,13 +63,12 @@ def validate_command(obj: dict[str, Any]) -> Command:
             f"v: schema version {obj.get('v')!r} is not supported (this node speaks {SCHEMA_VERSION})",
             command_id=command_id,
         )
-    if "text" in obj and isinstance(obj["text"], str):
-        if len(obj["text"]) > MAX_TEXT_CHARS:
-            raise ContractError(
-                RefusalReason.OVERSIZED,
-                f"text: {len(obj['text'])} characters, limit is {MAX_TEXT_CHARS}",
-                command_id=command_id,
-            )
+    if "text" in obj and isinstance(obj["text"], str) and len(obj["text"]) > MAX_TEXT_CHARS:
+        raise ContractError(
+            RefusalReason.OVERSIZED,
+            f"text: {len(obj['text'])} characters, limit is {MAX_TEXT_CHARS}",
+            command_id=command_id,
+        )
     try:
         return _COMMAND_ADAPTER.validate_python(obj)
     except ValidationError as err:
