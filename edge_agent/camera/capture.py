@@ -1,0 +1,141 @@
+"""OpenCV I/O: open a stream with hard timeouts, read a few frames, measure, close.
+
+Every function here blocks; the monitor runs them in its own thread pool. Timeouts are passed to the
+``VideoCapture`` constructor because, with opencv-python 5.0, setting them afterwards has no effect
+(a silent peer would block ``open`` for 30 s and a frozen RTSP server ~60 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import cv2
+import numpy as np
+
+from edge_agent.camera.config import CameraConfig
+from edge_agent.camera.health import Gray, Sample, analyse_frames, to_gray
+
+logger = logging.getLogger(__name__)
+
+#: RTSP over TCP (no lost UDP packets behind NAT / bad Wi-Fi) and no input buffering: open in ~0.3 s.
+DEFAULT_CAPTURE_OPTIONS = "rtsp_transport;tcp|fflags;nobuffer"
+#: Frames arriving faster than this after the previous one were buffered, not live: not used for fps.
+_BURST_S = 0.004
+
+
+class CameraError(Exception):
+    """Base of the camera package's errors; messages never carry credentials."""
+
+
+class CaptureError(CameraError):
+    """A stream could not be opened or gave no frame."""
+
+
+def configure_ffmpeg() -> None:
+    """Process-wide FFmpeg options for OpenCV (env vars read at each open); an operator's values win."""
+    os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", DEFAULT_CAPTURE_OPTIONS)
+    # FFmpeg's own chatter (one line per failed open per camera per sample) is silenced; our log says it.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+
+
+def open_capture(cfg: CameraConfig) -> cv2.VideoCapture:
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        int(cfg.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        int(cfg.read_timeout_s * 1000),
+    ]
+    try:
+        cap = cv2.VideoCapture(cfg.open_url(), cv2.CAP_FFMPEG, params)
+    except cv2.error as err:  # the message may quote the URL: translate it, redacted
+        raise CaptureError(cfg.redact(f"cannot open {cfg.safe_url}: {err}")) from None
+    if not cap.isOpened():
+        cap.release()
+        raise CaptureError(f"cannot open {cfg.safe_url} (refused, unreachable or timed out)")
+    return cap
+
+
+@dataclass
+class CaptureResult:
+    sample: Sample
+    last_gray: Gray | None  # kept by the worker for the next sample's frozen test
+    last_frame: np.ndarray | None  # full-size BGR, for a snapshot
+
+
+def measure_fps(arrivals: list[float]) -> float | None:
+    """Frames per second from arrival times, skipping the leading burst of buffered frames."""
+    start = 1  # the first frame's arrival includes the open
+    while start < len(arrivals) - 1 and arrivals[start] - arrivals[start - 1] < _BURST_S:
+        start += 1
+    live = arrivals[start - 1 :]
+    if len(live) < 3 or live[-1] <= live[0]:
+        return None
+    return (len(live) - 1) / (live[-1] - live[0])
+
+
+def sample_camera(cfg: CameraConfig, previous: Gray | None) -> CaptureResult:
+    """One sample: open, time the first frame, read ``frames_per_sample`` frames, compute metrics."""
+    at = datetime.now(UTC)
+    t0 = time.monotonic()
+    try:
+        cap = open_capture(cfg)
+    except CaptureError as err:
+        return CaptureResult(Sample.offline(at, str(err)), None, None)
+    try:
+        grays: list[Gray] = []
+        arrivals: list[float] = []
+        frame = None
+        for _ in range(cfg.frames_per_sample):
+            ok, img = cap.read()
+            if not ok or img is None:
+                break
+            arrivals.append(time.monotonic())
+            frame = img
+            grays.append(to_gray(img, cfg.analysis_width))
+    finally:
+        cap.release()
+    if frame is None:
+        return CaptureResult(
+            Sample.offline(at, f"opened {cfg.safe_url} but no frame within {cfg.read_timeout_s:g} s"), None, None
+        )
+    metrics, diff = analyse_frames(grays, previous)
+    h, w = frame.shape[:2]
+    sample = Sample(
+        at=at,
+        reachable=True,
+        error=None if len(grays) == cfg.frames_per_sample else f"stream stopped after {len(grays)} frames",
+        first_frame_ms=(arrivals[0] - t0) * 1000,
+        fps=measure_fps(arrivals),
+        width=w,
+        height=h,
+        brightness=metrics.brightness,
+        contrast=metrics.contrast,
+        sharpness=metrics.sharpness,
+        frame_diff=diff,
+        frames=len(grays),
+        last_frame_at=at + timedelta(seconds=arrivals[-1] - t0),
+    )
+    return CaptureResult(sample, grays[-1], frame)
+
+
+def grab_frame(cfg: CameraConfig) -> np.ndarray:
+    """One current frame (BGR), or :class:`CaptureError`."""
+    cap = open_capture(cfg)
+    try:
+        ok, img = cap.read()
+    finally:
+        cap.release()
+    if not ok or img is None:
+        raise CaptureError(f"opened {cfg.safe_url} but no frame within {cfg.read_timeout_s:g} s")
+    return img
+
+
+def encode_jpeg(frame: np.ndarray, quality: int = 85) -> bytes:
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise CaptureError("JPEG encoding failed")
+    return buf.tobytes()

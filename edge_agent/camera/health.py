@@ -1,0 +1,210 @@
+"""Pure camera health: frames → metrics → raw status → reported status with hysteresis.
+
+Nothing here touches the network or a clock: the monitor feeds :class:`Sample` objects (built by
+:func:`analyse_frames` from decoded frames) into a :class:`HealthTracker`, and tests feed synthetic
+samples. Metrics are computed on a grey image no wider than ``analysis_width`` so their cost and their
+scale do not depend on the camera resolution.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import cv2
+import numpy as np
+
+from edge_agent.camera.config import CameraConfig
+from loaxa_contract.models import CameraHealth, CameraStatus
+
+Gray = np.ndarray  # 2-D uint8
+
+
+@dataclass(frozen=True)
+class FrameMetrics:
+    brightness: float  # mean grey level 0-255
+    contrast: float  # standard deviation of grey levels
+    sharpness: float  # variance of the Laplacian
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What one sampling of one camera saw."""
+
+    at: datetime
+    reachable: bool
+    error: str | None = None
+    first_frame_ms: float | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    brightness: float | None = None
+    contrast: float | None = None
+    sharpness: float | None = None
+    frame_diff: float | None = None  # largest mean |Δgrey| between consecutive frames (incl. previous sample)
+    frames: int = 0
+    last_frame_at: datetime | None = None
+
+    @classmethod
+    def offline(cls, at: datetime, error: str) -> Sample:
+        return cls(at=at, reachable=False, error=error)
+
+
+def to_gray(frame: np.ndarray, analysis_width: int) -> Gray:
+    """Grey image, shrunk (area average, which also averages out sensor noise) to ``analysis_width``."""
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    h, w = gray.shape[:2]
+    if w > analysis_width:
+        gray = cv2.resize(gray, (analysis_width, max(1, round(h * analysis_width / w))), interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def frame_metrics(gray: Gray) -> FrameMetrics:
+    mean, std = cv2.meanStdDev(gray)
+    lap = cv2.Laplacian(gray, cv2.CV_32F)
+    return FrameMetrics(float(mean[0][0]), float(std[0][0]), float(lap.var()))
+
+
+def frame_diff(a: Gray, b: Gray) -> float:
+    """Mean absolute grey-level difference; ``inf`` when the shapes differ (the picture did change)."""
+    if a.shape != b.shape:
+        return float("inf")
+    return float(cv2.absdiff(a, b).mean())
+
+
+def analyse_frames(grays: Sequence[Gray], previous: Gray | None = None) -> tuple[FrameMetrics, float | None]:
+    """Metrics of the last frame and the largest change between consecutive frames.
+
+    ``previous`` is the last frame of the previous sample: a frozen camera repeats it, a live one does
+    not, so it adds evidence without costing a frame read.
+    """
+    if not grays:
+        raise ValueError("no frames to analyse")
+    chain = ([previous] if previous is not None else []) + list(grays)
+    diffs = [frame_diff(a, b) for a, b in itertools.pairwise(chain)]
+    return frame_metrics(grays[-1]), (max(diffs) if diffs else None)
+
+
+def raw_status(sample: Sample, cfg: CameraConfig, baseline_sharpness: float | None = None) -> tuple[CameraStatus, str]:
+    """Classify one sample, worst problem first: offline, black, covered, frozen, blurred, resolution, fps."""
+    t = cfg.thresholds
+    if not sample.reachable:
+        return CameraStatus.OFFLINE, sample.error or "no frame"
+    if sample.brightness is not None and sample.contrast is not None and sample.contrast <= t.uniform_std_max:
+        if sample.brightness <= t.black_brightness_max:
+            return CameraStatus.BLACK, f"brightness {sample.brightness:.1f}, contrast {sample.contrast:.1f}"
+        if sample.brightness <= t.covered_brightness_max:
+            detail = f"uniform picture: brightness {sample.brightness:.1f}, contrast {sample.contrast:.1f}"
+            return CameraStatus.COVERED, detail
+    if sample.frame_diff is not None and sample.frame_diff <= t.frozen_diff_max:
+        return CameraStatus.FROZEN, f"picture unchanged over {sample.frames} frames (diff {sample.frame_diff:.2f})"
+    if sample.sharpness is not None:
+        if sample.sharpness < t.blur_sharpness_min:
+            return CameraStatus.BLURRED, f"sharpness {sample.sharpness:.1f} < {t.blur_sharpness_min:g}"
+        if baseline_sharpness and t.blur_drop_ratio and sample.sharpness < baseline_sharpness * t.blur_drop_ratio:
+            detail = f"sharpness {sample.sharpness:.1f} < {t.blur_drop_ratio:g} × baseline {baseline_sharpness:.1f}"
+            return CameraStatus.BLURRED, detail
+    if (
+        cfg.expected_width
+        and sample.width is not None
+        and (sample.width, sample.height)
+        != (
+            cfg.expected_width,
+            cfg.expected_height,
+        )
+    ):
+        return (
+            CameraStatus.WRONG_RESOLUTION,
+            f"{sample.width}x{sample.height}, expected {cfg.expected_width}x{cfg.expected_height}",
+        )
+    if cfg.min_fps and sample.fps is not None and sample.fps < cfg.min_fps * t.fps_tolerance:
+        return CameraStatus.LOW_FPS, f"{sample.fps:.1f} fps < {cfg.min_fps:g}"
+    return CameraStatus.OK, ""
+
+
+@dataclass
+class HealthTracker:
+    """Reported status of one camera: a new raw status is reported only after it holds for N samples."""
+
+    cfg: CameraConfig
+    since: datetime
+    status: CameraStatus = CameraStatus.UNKNOWN
+    detail: str = ""
+    candidate: CameraStatus | None = None
+    count: int = 0
+    baseline_sharpness: float | None = None
+    last: Sample | None = None
+    history: list[tuple[datetime, CameraStatus]] = field(default_factory=list)
+
+    def needed(self, status: CameraStatus) -> int:
+        h = self.cfg.hysteresis
+        if self.status is CameraStatus.UNKNOWN:
+            return 1  # first verdict at once: nothing to flap from
+        if status is CameraStatus.OFFLINE:
+            return h.offline_after
+        if status is CameraStatus.OK:
+            return h.recover_after
+        return h.change_after
+
+    @property
+    def pending(self) -> bool:
+        """A different status is waiting for confirmation (the monitor then samples sooner)."""
+        return self.candidate is not None and self.candidate is not self.status
+
+    def update(self, sample: Sample) -> bool:
+        """Feed one sample; return True when the reported status changed."""
+        self.last = sample
+        status, detail = raw_status(sample, self.cfg, self.baseline_sharpness)
+        if status is CameraStatus.OK and sample.sharpness is not None:
+            b = self.baseline_sharpness
+            self.baseline_sharpness = sample.sharpness if b is None else 0.9 * b + 0.1 * sample.sharpness
+        if status is self.status:
+            self.candidate, self.count, self.detail = None, 0, detail
+            return False
+        if status is self.candidate:
+            self.count += 1
+        else:
+            self.candidate, self.count = status, 1
+        if self.count < self.needed(status):
+            return False
+        self.status, self.detail, self.since = status, detail, sample.at
+        self.candidate, self.count = None, 0
+        self.history.append((sample.at, status))
+        return True
+
+    def health(self, camera: str, node: str) -> CameraHealth:
+        s = self.last or Sample(at=self.since, reachable=False)
+        return CameraHealth(
+            camera=camera,
+            node=node,
+            status=self.status,
+            since=self.since,
+            reachable=s.reachable,
+            fps=_round(s.fps, 2),
+            width=s.width,
+            height=s.height,
+            brightness=_round(s.brightness, 1),
+            sharpness=_round(s.sharpness, 1),
+            frame_diff=_round(s.frame_diff, 3) if s.frame_diff != float("inf") else None,
+            first_frame_ms=_round(s.first_frame_ms, 1),
+            last_frame_at=s.last_frame_at,
+            detail=(self.detail or None) and self.detail[:500],
+        )
+
+
+def _round(value: float | None, ndigits: int) -> float | None:
+    return None if value is None else round(value, ndigits)
+
+
+__all__ = [
+    "FrameMetrics",
+    "HealthTracker",
+    "Sample",
+    "analyse_frames",
+    "frame_diff",
+    "frame_metrics",
+    "raw_status",
+    "to_gray",
+]

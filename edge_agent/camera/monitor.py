@@ -1,0 +1,207 @@
+"""Camera monitor: one worker per camera, status changes and periodic reports through ``publish``.
+
+Each worker samples its camera every ``sample_interval_s`` (every ``confirm_interval_s`` while a new
+status awaits confirmation, so hysteresis does not slow alerts much). OpenCV calls block, so they run
+in a thread pool owned by the monitor with one thread per camera plus spares: a dead camera ties up
+only its own thread and never delays the others (the default asyncio pool has only cpu+4 threads).
+A capture that outlives its hard deadline is reported offline and left to finish; the worker does not
+start another until it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import numpy as np
+
+from edge_agent.camera.capture import (
+    CameraError,
+    CaptureResult,
+    configure_ffmpeg,
+    encode_jpeg,
+    grab_frame,
+    sample_camera,
+)
+from edge_agent.camera.config import CameraConfig
+from edge_agent.camera.health import HealthTracker, Sample
+from loaxa_contract.models import CameraHealth
+
+logger = logging.getLogger(__name__)
+
+Publish = Callable[[CameraHealth], Awaitable[None]]
+
+
+class UnknownCamera(CameraError, KeyError):
+    """No camera with that id is configured."""
+
+
+class SnapshotError(CameraError):
+    """No snapshot could be taken (camera offline, timeout, encoding)."""
+
+
+def _deadline(cfg: CameraConfig) -> float:
+    """Hard limit on one sample: open + every read at their timeouts, plus a margin."""
+    return cfg.open_timeout_s + cfg.read_timeout_s * (cfg.frames_per_sample + 1) + 5.0
+
+
+class _Worker:
+    def __init__(self, cfg: CameraConfig, monitor: CameraMonitor) -> None:
+        self.cfg = cfg
+        self.monitor = monitor
+        self.tracker = HealthTracker(cfg=cfg, since=datetime.now(UTC))
+        self.lock = asyncio.Lock()  # one session at a time: cheap cameras allow 2-4 RTSP clients
+        self.previous_gray: np.ndarray | None = None
+        self.hung: Future[CaptureResult] | None = None
+        self.samples = 0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await self.sample_once()
+            except Exception:
+                logger.exception("camera %s: sample failed", self.cfg.id)
+            delay = self.cfg.confirm_interval_s if self.tracker.pending else self.cfg.sample_interval_s
+            await asyncio.sleep(max(0.0, started + delay - loop.time()))
+
+    async def _capture(self) -> Sample:
+        cfg = self.cfg
+        if self.hung is not None and not self.hung.done():
+            return Sample.offline(datetime.now(UTC), "previous capture still hung")
+        self.hung = None
+        future = self.monitor.executor.submit(sample_camera, cfg, self.previous_gray)
+        try:
+            result = await asyncio.wait_for(asyncio.wrap_future(future), _deadline(cfg))
+        except TimeoutError:
+            self.hung = future
+            logger.warning("camera %s: capture of %s hung beyond %.0f s", cfg.id, cfg.safe_url, _deadline(cfg))
+            return Sample.offline(datetime.now(UTC), "capture hung")
+        self.previous_gray = result.last_gray
+        return result.sample
+
+    async def sample_once(self) -> None:
+        async with self.lock:
+            sample = await self._capture()
+        self.samples += 1
+        before = self.tracker.status
+        if self.tracker.update(sample):
+            logger.info(
+                "camera %s: %s -> %s (%s)",
+                self.cfg.id,
+                before.value,
+                self.tracker.status.value,
+                self.cfg.redact(self.tracker.detail),
+            )
+            await self.monitor.emit(self.health())
+
+    def health(self) -> CameraHealth:
+        return self.tracker.health(self.cfg.id, self.monitor.node)
+
+    async def snapshot(self, quality: int) -> bytes:
+        cfg = self.cfg
+
+        def grab() -> bytes:
+            return encode_jpeg(grab_frame(cfg), quality)
+
+        async with self.lock:
+            future = self.monitor.executor.submit(grab)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), cfg.open_timeout_s + cfg.read_timeout_s + 5)
+            except TimeoutError:
+                raise SnapshotError(f"camera {cfg.id}: snapshot timed out") from None
+            except CameraError as err:
+                raise SnapshotError(f"camera {cfg.id}: {cfg.redact(str(err))}") from None
+
+
+class CameraMonitor:
+    """Watches cameras and reports their :class:`CameraHealth` through ``publish``.
+
+    ``publish`` is awaited on every status change and every ``publish_interval_s`` for every camera
+    (the lead wires it to the retained MQTT topic ``camera/{camera}/health``). Use as
+    ``async with CameraMonitor(...)`` or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        cameras: Sequence[CameraConfig],
+        publish: Publish,
+        *,
+        node: str,
+        publish_interval_s: float = 60.0,
+        snapshot_quality: int = 85,
+    ) -> None:
+        ids = [c.id for c in cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate camera ids: {', '.join(dupes)}")
+        if publish_interval_s <= 0:
+            raise ValueError("publish_interval_s must be > 0")
+        self.node = node
+        self.publish = publish
+        self.publish_interval_s = publish_interval_s
+        self.snapshot_quality = snapshot_quality
+        self.workers = {c.id: _Worker(c, self) for c in cameras}
+        self.executor = ThreadPoolExecutor(max_workers=2 * len(cameras) + 2, thread_name_prefix="camera")
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        configure_ffmpeg()
+        for cam_id, worker in self.workers.items():
+            self._tasks.append(asyncio.create_task(worker.run(), name=f"camera:{cam_id}"))
+        self._tasks.append(asyncio.create_task(self._periodic(), name="camera:periodic"))
+        logger.info("camera monitor started for %d cameras", len(self.workers))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        # Do not wait for a hung OpenCV call: its thread ends at its own timeout.
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> CameraMonitor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def emit(self, health: CameraHealth) -> None:
+        try:
+            await self.publish(health)
+        except Exception:
+            logger.exception("camera %s: publish failed", health.camera)
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self.publish_interval_s)
+            for worker in self.workers.values():
+                if worker.samples:
+                    await self.emit(worker.health())
+
+    def _worker(self, camera_id: str) -> _Worker:
+        try:
+            return self.workers[camera_id]
+        except KeyError:
+            raise UnknownCamera(f"no camera {camera_id!r} on this node") from None
+
+    def health(self, camera_id: str) -> CameraHealth:
+        """Current reported health of one camera (``unknown`` before its first sample)."""
+        return self._worker(camera_id).health()
+
+    def all_health(self) -> list[CameraHealth]:
+        return [w.health() for w in self.workers.values()]
+
+    async def snapshot(self, camera_id: str) -> bytes:
+        """A fresh JPEG of ``camera_id``; :class:`UnknownCamera` or :class:`SnapshotError` otherwise."""
+        return await self._worker(camera_id).snapshot(self.snapshot_quality)

@@ -1,0 +1,135 @@
+"""The pure classifier and hysteresis, with synthetic samples and frames."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.camera.config import CameraConfig
+from edge_agent.camera.health import HealthTracker, Sample, analyse_frames, frame_metrics, raw_status, to_gray
+from loaxa_contract.models import CameraStatus as S
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+CFG = CameraConfig(id="cam-1", url="rtsp://10.0.0.2/stream", expected_width=640, expected_height=360, min_fps=10)
+
+
+def ok_sample(i: int = 0, **kw: object) -> Sample:
+    base = dict(
+        at=T0 + timedelta(seconds=10 * i),
+        reachable=True,
+        fps=10.0,
+        width=640,
+        height=360,
+        brightness=110.0,
+        contrast=45.0,
+        sharpness=800.0,
+        frame_diff=4.0,
+        frames=6,
+    )
+    base.update(kw)
+    return Sample(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kw", "want"),
+    [
+        ({}, S.OK),
+        ({"reachable": False}, S.OFFLINE),
+        ({"brightness": 5.0, "contrast": 2.0, "frame_diff": 0.0}, S.BLACK),
+        ({"brightness": 70.0, "contrast": 3.0, "sharpness": 1.0}, S.COVERED),
+        ({"frame_diff": 0.0}, S.FROZEN),
+        ({"sharpness": 10.0}, S.BLURRED),
+        ({"width": 320, "height": 180}, S.WRONG_RESOLUTION),
+        ({"fps": 2.0}, S.LOW_FPS),
+        ({"fps": 9.0}, S.OK),  # within the 0.8 tolerance
+        ({"fps": None}, S.OK),  # fps not measurable is not a fault
+        ({"brightness": 8.0, "contrast": 30.0}, S.OK),  # dark night scene with lights is not "black"
+    ],
+)
+def test_raw_status(kw: dict[str, object], want: S) -> None:
+    assert raw_status(ok_sample(**kw), CFG)[0] is want
+
+
+def test_relative_blur_uses_baseline() -> None:
+    assert raw_status(ok_sample(sharpness=100.0), CFG, baseline_sharpness=800.0)[0] is S.BLURRED
+    assert raw_status(ok_sample(sharpness=400.0), CFG, baseline_sharpness=800.0)[0] is S.OK
+
+
+def feed(tracker: HealthTracker, samples: list[Sample]) -> list[S]:
+    changes = []
+    for s in samples:
+        if tracker.update(s):
+            changes.append(tracker.status)
+    return changes
+
+
+def test_hysteresis_counts() -> None:
+    tr = HealthTracker(cfg=CFG, since=T0)
+    assert feed(tr, [ok_sample(0)]) == [S.OK]  # first verdict at once
+    # a single frozen sample between good ones never flaps
+    assert feed(tr, [ok_sample(1, frame_diff=0.0), ok_sample(2), ok_sample(3, frame_diff=0.0), ok_sample(4)]) == []
+    assert tr.status is S.OK
+    # frozen needs change_after=3 consecutive samples
+    assert feed(tr, [ok_sample(5, frame_diff=0.0), ok_sample(6, frame_diff=0.0)]) == []
+    assert tr.pending
+    assert feed(tr, [ok_sample(7, frame_diff=0.0)]) == [S.FROZEN]
+    assert tr.since == ok_sample(7).at
+    assert not tr.pending
+    # recovery needs recover_after=2
+    assert feed(tr, [ok_sample(8)]) == []
+    assert feed(tr, [ok_sample(9)]) == [S.OK]
+    # offline needs offline_after=2
+    assert feed(tr, [Sample.offline(T0, "x")]) == []
+    assert feed(tr, [Sample.offline(T0, "x")]) == [S.OFFLINE]
+    h = tr.health("cam-1", "node-1")
+    assert h.status is S.OFFLINE and not h.reachable and h.detail == "x"
+
+
+def test_alternating_faults_reset_the_count() -> None:
+    tr = HealthTracker(cfg=CFG, since=T0)
+    feed(tr, [ok_sample(0)])
+    noisy = [ok_sample(i, frame_diff=0.0) if i % 2 else ok_sample(i, sharpness=5.0) for i in range(1, 20)]
+    assert feed(tr, noisy) == []
+    assert tr.status is S.OK
+
+
+def test_healthy_noise_never_flaps() -> None:
+    rng = np.random.default_rng(1)
+    tr = HealthTracker(cfg=CFG, since=T0)
+    samples = [
+        ok_sample(
+            i,
+            brightness=float(rng.normal(110, 20)),
+            sharpness=float(rng.uniform(300, 1500)),
+            frame_diff=float(rng.uniform(0.6, 8)),
+            fps=float(rng.uniform(9, 11)),
+        )
+        for i in range(500)
+    ]
+    assert feed(tr, samples) == [S.OK]
+
+
+def test_metrics_on_synthetic_frames() -> None:
+    rng = np.random.default_rng(0)
+    scene = (rng.integers(0, 2, (36, 64)) * 200).astype(np.uint8).repeat(10, 0).repeat(10, 1)
+    noisy = np.clip(scene + rng.normal(0, 2, scene.shape), 0, 255).astype(np.uint8)
+    black = np.clip(rng.normal(3, 1.5, scene.shape), 0, 255).astype(np.uint8)
+    sharp = frame_metrics(to_gray(noisy, 320))
+
+    blurred = frame_metrics(to_gray(cv2.GaussianBlur(noisy, (0, 0), 8), 320))
+    dark = frame_metrics(to_gray(black, 320))
+    assert sharp.sharpness > 10 * blurred.sharpness
+    assert dark.brightness < 10 and dark.contrast < 3
+    g = to_gray(noisy, 320)
+    assert g.shape == (180, 320)
+    _, diff = analyse_frames([g, g.copy(), g.copy()])
+    assert diff == 0.0
+    _, diff2 = analyse_frames([g], previous=to_gray(scene, 320))
+    assert diff2 is not None and diff2 > 0.3
+    _, diff3 = analyse_frames([g], previous=g[:10])
+    assert diff3 == float("inf")
+    with pytest.raises(ValueError):
+        analyse_frames([])
