@@ -1,0 +1,1 @@
+"""Audio output: sinks (ALSA, file, null) and, later, the amplifier relay."""

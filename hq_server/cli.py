@@ -1,0 +1,109 @@
+"""``hq-server``: keygen, send, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+from pathlib import Path
+
+from hq_server.config import ConfigError, HqConfig, load_config
+from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
+from hq_server.signer import CommandSigner
+from loaxa_contract import signing, topics
+from loaxa_contract.limits import MAX_TEXT_CHARS
+from loaxa_link.mqtt import LinkConfig, MqttLink
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hq-server", description="LoaXa HQ server (commune People's Committee)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    k = sub.add_parser("keygen", help="write the HQ Ed25519 key pair (nodes get the .pub)")
+    k.add_argument("--out", type=Path, help="directory (default: data_dir/keys of --config, else ./keys)")
+    k.add_argument("--config", type=Path)
+
+    s = sub.add_parser("send", help="sign and publish a bulletin, print the acks")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--text", required=True, help=f"bulletin text (≤ {MAX_TEXT_CHARS} characters)")
+    s.add_argument("--target", default="all", help="all | zone:NAME | node:ID")
+    s.add_argument("--title", default="")
+    s.add_argument("--priority", default="normal", choices=["normal", "priority", "emergency"])
+    s.add_argument("--voice", default=None)
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds to collect acks")
+    s.add_argument("--expect", type=int, default=None, help="stop once this many nodes have finished")
+    s.add_argument("--ttl", type=float, default=None, help="seconds until the bulletin expires")
+
+    r = sub.add_parser("run", help="run the HQ server")
+    r.add_argument("--config", type=Path, required=True)
+    return p
+
+
+def link_config_for(cfg: HqConfig, client_id: str, subscriptions: list[str]) -> LinkConfig:
+    if cfg.broker:
+        return LinkConfig(host=cfg.broker.host, port=cfg.broker.port, client_id=client_id,
+                          username=cfg.broker.username, password=cfg.broker.password, subscriptions=subscriptions)
+    return LinkConfig(host="127.0.0.1", port=cfg.embedded_broker.port, client_id=client_id,
+                      subscriptions=subscriptions)
+
+
+async def _send(args: argparse.Namespace, cfg: HqConfig) -> int:
+    if len(args.text) > MAX_TEXT_CHARS:
+        print(f"error: --text is {len(args.text)} characters; the limit is {MAX_TEXT_CHARS}", file=sys.stderr)
+        return 2
+    signer = CommandSigner(cfg.key_path, cfg.data_dir / "seq")
+
+    bulletin_id = uuid.uuid4().hex[:12]
+    wire = signer.build("bulletin", target=args.target, ttl_s=args.ttl or cfg.command_ttl_s,
+                        bulletin_id=bulletin_id, title=args.title, text=args.text, priority=args.priority,
+                        voice=args.voice)
+    collector = AckCollector(wire["id"], on_ack=lambda a: print(format_ack(a), flush=True))
+    link = MqttLink(
+        link_config_for(cfg, f"loaxa-hq-cli-{wire['id']}", [topics.filter_for(topics.TopicKind.NODE_ACK, cfg.commune)]),
+        on_message=collector.feed,
+    )
+    link.config.session_expiry_s = 0
+    await link.start()
+    try:
+        await link.wait_ready(10)
+        topic = await publish_command(link, cfg.commune, wire)
+        print(f"sent bulletin {bulletin_id} (command {wire['id']}) to {topic}", flush=True)
+        await collector.wait(args.expect, args.timeout)
+    except TimeoutError:
+        print("error: could not connect to the broker within 10 s", file=sys.stderr)
+        return 2
+    finally:
+        await link.stop()
+    finals = collector.terminal_nodes()
+    print(f"{len(finals)} node(s) finished: " + ", ".join(f"{n}={a.stage.value}" for n, a in sorted(finals.items())))
+    return outcome_code(collector)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.cmd == "keygen":
+            out = args.out or (load_config(args.config).key_path.parent if args.config else Path("keys"))
+            priv, pub = signing.generate_keypair(out)
+            print(f"wrote {priv} (keep secret, HQ only) and {pub} (copy to every node)")
+            return 0
+        cfg = load_config(args.config)
+        if args.cmd == "send":
+            return asyncio.run(_send(args, cfg))
+        if args.cmd == "run":
+            from hq_server.app import run_server  # the full server (aiohttp) lives there
+
+            return run_server(cfg)
+    except (ConfigError, FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""paho-mqtt 2.x on an asyncio event loop, MQTT 5, QoS 1, persistent sessions.
+
+Why not paho's own thread (``loop_start``)? A simulated village runs hundreds of agents in one
+process; one thread per client would not scale, and callbacks would race with the event loop. Here
+paho's socket is registered with the loop (``add_reader`` / ``add_writer``) and ``loop_misc`` runs
+from a periodic task, so every paho callback runs on the loop thread.
+
+The only blocking call, the TCP connect, runs in a worker thread; the socket callbacks it triggers are
+marshalled back to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+logger = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
+
+
+class LinkError(RuntimeError):
+    """Base class of transport errors."""
+
+
+class NotConnectedError(LinkError):
+    """Publish attempted while the link is down (the caller queues and retries)."""
+
+
+class PublishRefusedError(LinkError):
+    """The broker answered a QoS 1 publish with a failure reason (e.g. 135: ACL denied)."""
+
+    def __init__(self, topic: str, reason: ReasonCode) -> None:
+        super().__init__(f"broker refused publish to {topic}: {reason} ({reason.value})")
+        self.reason_code = reason.value
+
+
+@dataclass
+class LinkConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = ""
+    username: str | None = None
+    password: str | None = None
+    keepalive: int = 30
+    session_expiry_s: int = 7 * 24 * 3600
+    """> 0 is required for ``clean_start=False`` to survive a disconnect under MQTT 5 (measured)."""
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    connect_timeout_s: float = 10.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    subscriptions: list[str] = field(default_factory=list)
+    will: tuple[str, bytes] | None = None
+    """Last will (topic, payload), published retained by the broker when the link dies uncleanly."""
+    birth: tuple[str, bytes] | None = None
+    """Published retained on every successful connect (the ``online`` state)."""
+
+
+class MqttLink:
+    """One MQTT session driven by the running event loop.
+
+    ``start()`` returns at once and keeps (re)connecting in the background with jittered backoff;
+    ``wait_connected()`` waits for the first CONNACK. ``publish()`` waits for the PUBACK and raises
+    :class:`PublishRefusedError` when the broker refuses, :class:`NotConnectedError` when offline.
+    """
+
+    def __init__(self, config: LinkConfig, on_message: MessageHandler | None = None) -> None:
+        self.config = config
+        self._on_message_cb = on_message
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=paho.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        c = self._client
+        c.connect_timeout = config.connect_timeout_s
+        if config.username:
+            c.username_pw_set(config.username, config.password)
+        if config.tls_ca:
+            c.tls_set(ca_certs=config.tls_ca, certfile=config.tls_cert, keyfile=config.tls_key,
+                      cert_reqs=ssl.CERT_REQUIRED)
+        if config.will:
+            c.will_set(config.will[0], config.will[1], qos=1, retain=True)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_publish = self._on_publish
+        c.on_subscribe = self._on_subscribe
+        c.on_socket_open = self._on_socket_open
+        c.on_socket_close = self._on_socket_close
+        c.on_socket_register_write = self._on_socket_register_write
+        c.on_socket_unregister_write = self._on_socket_unregister_write
+        self._pending_pub: dict[int, asyncio.Future[None]] = {}
+        self._early_pub: dict[int, ReasonCode] = {}
+        self._pending_sub: dict[int, asyncio.Future[list[ReasonCode]]] = {}
+        self._connected = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._stopping = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._misc_task: asyncio.Task[None] | None = None
+        self._disconnected: asyncio.Event = asyncio.Event()
+        self._connect_result: asyncio.Future[ReasonCode] | None = None
+        self._sock = None
+        self.connects = 0
+        self.disconnects = 0
+        self.on_connected: Callable[[bool], Awaitable[None] | None] | None = None
+        """Called on the loop after each CONNACK success with ``session_present``."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def set_will(self, topic: str, payload: bytes) -> None:
+        """Set the retained last will; must be called before :meth:`start`."""
+        self.config.will = (topic, payload)
+        self._client.will_set(topic, payload, qos=1, retain=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._supervisor = self._loop.create_task(self._supervise(), name=f"mqtt:{self.config.client_id}")
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until connected *and* subscribed (and the birth published): safe to expect messages."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    async def stop(self, final: tuple[str, bytes] | None = None) -> None:
+        """Disconnect cleanly (optionally publishing ``final`` retained first, e.g. ``offline``)."""
+        self._stopping = True
+        if final and self.connected:
+            with contextlib.suppress(LinkError, TimeoutError):
+                await asyncio.wait_for(self.publish(final[0], final[1], retain=True), 5)
+        if self._supervisor:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self._client.is_connected() or self._sock is not None:
+            self._client.disconnect()
+        self._teardown_socket()
+        self._connected.clear()
+        self._ready.clear()
+        self._fail_pending(NotConnectedError("link stopped"))
+
+    async def kill(self) -> None:
+        """Drop the TCP connection without DISCONNECT, so the broker publishes the last will (tests)."""
+        self._stopping = True
+        if self._supervisor:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        sock = self._sock
+        self._teardown_socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._connected.clear()
+        self._ready.clear()
+        self._fail_pending(NotConnectedError("link killed"))
+
+    async def _supervise(self) -> None:
+        delay = self.config.reconnect_min_s
+        while not self._stopping:
+            try:
+                await self._connect_once()
+                delay = self.config.reconnect_min_s
+                self._disconnected.clear()
+                await self._disconnected.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # every failure is retried; the reason is logged
+                logger.warning("mqtt %s: connect to %s:%s failed: %s", self.config.client_id,
+                               self.config.host, self.config.port, err)
+            if self._stopping:
+                return
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self.config.reconnect_max_s)
+
+    async def _connect_once(self) -> None:
+        assert self._loop is not None
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        self._connect_result = self._loop.create_future()
+        rc = await asyncio.to_thread(
+            self._client.connect, self.config.host, self.config.port, self.config.keepalive,
+            clean_start=False, properties=props,
+        )
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise LinkError(f"connect returned {rc}")
+        try:
+            reason = await asyncio.wait_for(self._connect_result, self.config.connect_timeout_s)
+        except TimeoutError:
+            self._client.disconnect()
+            self._teardown_socket()
+            raise LinkError("no CONNACK within timeout") from None
+        if reason.is_failure:
+            self._teardown_socket()
+            raise LinkError(f"broker refused connection: {reason}")
+
+    # ------------------------------------------------------------------ socket plumbing
+
+    def _in_loop(self, fn: Callable[..., object], *args: object) -> None:
+        if self._loop is None or self._loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread_id():
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _loop_thread_id(self) -> int | None:
+        return getattr(self._loop, "_thread_id", None)
+
+    def _on_socket_open(self, client: paho.Client, userdata: object, sock) -> None:
+        self._in_loop(self._register_socket, sock)
+
+    def _register_socket(self, sock) -> None:
+        assert self._loop is not None
+        self._sock = sock
+        self._loop.add_reader(sock, self._client.loop_read)
+        if self._misc_task is None or self._misc_task.done():
+            self._misc_task = self._loop.create_task(self._misc_loop(), name=f"mqtt-misc:{self.config.client_id}")
+
+    def _on_socket_close(self, client: paho.Client, userdata: object, sock) -> None:
+        self._in_loop(self._teardown_socket)
+
+    def _teardown_socket(self) -> None:
+        if self._sock is not None and self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._sock)
+            with contextlib.suppress(Exception):
+                self._loop.remove_writer(self._sock)
+        self._sock = None
+        if self._misc_task is not None:
+            self._misc_task.cancel()
+            self._misc_task = None
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: object, sock) -> None:
+        self._in_loop(self._add_writer, sock)
+
+    def _add_writer(self, sock) -> None:
+        if self._loop is not None and self._sock is sock:
+            self._loop.add_writer(sock, self._client.loop_write)
+
+    def _on_socket_unregister_write(self, client: paho.Client, userdata: object, sock) -> None:
+        self._in_loop(self._remove_writer, sock)
+
+    def _remove_writer(self, sock) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_writer(sock)
+
+    async def _misc_loop(self) -> None:
+        while self._client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            await asyncio.sleep(1)
+
+    # ------------------------------------------------------------------ paho callbacks (loop thread)
+
+    def _on_connect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
+        if self._connect_result is not None and not self._connect_result.done():
+            self._connect_result.set_result(reason_code)
+        if reason_code.is_failure:
+            return
+        if self._connected.is_set():  # paho may call on_connect twice; be idempotent
+            return
+        self.connects += 1
+        self._connected.set()
+        assert self._loop is not None
+        self._loop.create_task(self._after_connect(bool(flags.session_present)))
+
+    async def _after_connect(self, session_present: bool) -> None:
+        for topic in self.config.subscriptions:
+            try:
+                await self.subscribe(topic)
+            except LinkError as err:
+                logger.error("mqtt %s: subscribe %s failed: %s", self.config.client_id, topic, err)
+        if self.config.birth:
+            try:
+                await self.publish(*self.config.birth, retain=True)
+            except LinkError as err:
+                logger.error("mqtt %s: birth message failed: %s", self.config.client_id, err)
+        self._ready.set()
+        if self.on_connected is not None:
+            result = self.on_connected(session_present)
+            if asyncio.iscoroutine(result):
+                await result
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        was = self._connected.is_set()
+        self._connected.clear()
+        self._ready.clear()
+        self._disconnected.set()
+        if self._connect_result is not None and not self._connect_result.done():
+            self._connect_result.set_exception(LinkError(f"disconnected before CONNACK: {reason_code}"))
+        self._fail_pending(NotConnectedError(f"disconnected: {reason_code}"))
+        if was:
+            self.disconnects += 1
+            if not self._stopping:
+                logger.warning("mqtt %s: disconnected (%s); will reconnect", self.config.client_id, reason_code)
+
+    def _fail_pending(self, err: Exception) -> None:
+        for fut in (*self._pending_pub.values(), *self._pending_sub.values()):
+            if not fut.done():
+                fut.set_exception(err)
+        self._pending_pub.clear()
+        self._pending_sub.clear()
+
+    def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
+        if self._on_message_cb is None:
+            return
+        try:
+            result = self._on_message_cb(msg.topic, msg.payload)
+            if asyncio.iscoroutine(result):
+                assert self._loop is not None
+                self._loop.create_task(result)
+        except Exception:
+            logger.exception("mqtt %s: handler failed for %s", self.config.client_id, msg.topic)
+
+    def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
+        fut = self._pending_pub.pop(mid, None)
+        if fut is None:
+            self._early_pub[mid] = reason_code
+            return
+        if not fut.done():
+            fut.set_result(None) if not reason_code.is_failure else fut.set_exception(
+                PublishRefusedError("?", reason_code))
+
+    def _on_subscribe(self, client, userdata, mid: int, reason_codes: list[ReasonCode], properties) -> None:
+        fut = self._pending_sub.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(reason_codes)
+
+    # ------------------------------------------------------------------ API
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                      timeout: float = 15.0) -> None:
+        if not self.connected:
+            raise NotConnectedError(f"not connected; cannot publish to {topic}")
+        assert self._loop is not None
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise NotConnectedError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        if qos == 0:
+            return
+        early = self._early_pub.pop(info.mid, None)
+        if early is not None:
+            if early.is_failure:
+                raise PublishRefusedError(topic, early)
+            return
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._pending_pub[info.mid] = fut
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except PublishRefusedError as err:
+            raise PublishRefusedError(topic, ReasonCode(PacketTypes.PUBACK, identifier=err.reason_code)) from None
+        except TimeoutError:
+            raise LinkError(f"no PUBACK for {topic} within {timeout}s") from None
+        finally:
+            self._pending_pub.pop(info.mid, None)
+
+    async def subscribe(self, topic_filter: str, qos: int = 1, timeout: float = 15.0) -> None:
+        if not self.connected:
+            raise NotConnectedError(f"not connected; cannot subscribe to {topic_filter}")
+        assert self._loop is not None
+        rc, mid = self._client.subscribe(topic_filter, qos=qos)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            raise NotConnectedError(f"subscribe {topic_filter} failed: {paho.error_string(rc)}")
+        fut: asyncio.Future[list[ReasonCode]] = self._loop.create_future()
+        self._pending_sub[mid] = fut
+        try:
+            codes = await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending_sub.pop(mid, None)
+        for code in codes:
+            if code.is_failure:
+                raise LinkError(f"broker refused subscription {topic_filter}: {code}")

@@ -1,0 +1,91 @@
+"""The engine interface: a template method in the manner of Home Assistant's TTS entity.
+
+Engines implement ``_synthesize`` only. :meth:`TtsEngine.synthesize` is the final wrapper that
+refuses empty output, so a failed engine can never hand an empty or truncated file to the cache or
+to the loudspeaker (Home Assistant's cache was poisoned exactly so).
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+class TtsError(RuntimeError):
+    """An engine could not produce speech; the chain tries the next engine."""
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    text: str
+    voice: str | None = None
+    rate_wpm: int = 150
+    lang: str = "vi"
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    audio: bytes
+    fmt: str  # "wav" or "mp3"
+    engine: str
+    voice: str
+
+
+MIN_AUDIO_BYTES = 256
+
+
+def wav_duration_s(data: bytes) -> float:
+    """Duration of a RIFF/WAV byte string; ``TtsError`` if it is not a readable WAV."""
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            return w.getnframes() / float(w.getframerate())
+    except (wave.Error, EOFError) as err:
+        raise TtsError(f"not a valid WAV: {err}") from err
+
+
+def repair_streamed_wav(data: bytes) -> bytes:
+    """Rewrite the RIFF sizes of a WAV written to a pipe (espeak-ng ``--stdout`` writes 0x7FFFFFFF).
+
+    Readers that trust the header would otherwise think the audio lasts half a day.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise TtsError("not a RIFF/WAVE stream")
+    pos, fmt_end, data_start = 12, None, None
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk == b"data":
+            data_start = pos + 8
+            break
+        pos += 8 + size + (size & 1)
+        fmt_end = pos
+    if data_start is None or fmt_end is None:
+        raise TtsError("WAV stream has no data chunk")
+    pcm = data[data_start:]
+    header = bytearray(data[: data_start])
+    header[4:8] = (len(header) - 8 + len(pcm)).to_bytes(4, "little")
+    header[data_start - 4 : data_start] = len(pcm).to_bytes(4, "little")
+    return bytes(header) + pcm
+
+
+class TtsEngine(ABC):
+    name: str = "base"
+    default_voice: str = ""
+
+    def synthesize(self, request: SpeechRequest) -> SpeechResult:
+        if not request.text.strip():
+            raise TtsError("nothing to say: text is empty")
+        result = self._synthesize(request)
+        if len(result.audio) < MIN_AUDIO_BYTES:
+            raise TtsError(f"{self.name} returned {len(result.audio)} bytes of audio")
+        if result.fmt == "wav" and wav_duration_s(result.audio) <= 0.05:
+            raise TtsError(f"{self.name} returned silence-length audio")
+        return result
+
+    @abstractmethod
+    def _synthesize(self, request: SpeechRequest) -> SpeechResult: ...
+
+    def available(self) -> bool:
+        """Cheap check for ``edge-agent doctor`` and the chain: can this engine run here at all?"""
+        return True

@@ -1,0 +1,155 @@
+"""Shared fixtures: a real Mosquitto on 127.0.0.1, HQ keys, node configs, running agents, an ack tap.
+
+Nothing here is mocked: the broker is the real ``mosquitto`` binary, speech is the real espeak-ng.
+Waits are on conditions with generous timeouts, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edge_agent.config import NodeConfig, parse_config
+from hq_server.signer import CommandSigner
+from loaxa_contract import codec, signing, topics
+from loaxa_contract.models import Ack, AckStage
+from loaxa_link.mosquitto import Mosquitto
+from loaxa_link.mqtt import LinkConfig, MqttLink
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_NODE_CONFIG = REPO / "firmware_configs" / "speaker-node.example.yaml"
+COMMUNE = "xa-test"
+
+
+def require_binary(name: str) -> None:
+    """Integration tests need real tools; a missing one is a failure (CI installs them), not a skip."""
+    if shutil.which(name) is None and not Path(f"/usr/sbin/{name}").exists():
+        pytest.fail(f"{name} is not installed; run .ci/run or apt-get install it")
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    require_binary("mosquitto")
+    m = Mosquitto(tmp_path / "broker").start()
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="session")
+def hq_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return signing.generate_keypair(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture
+def signer(hq_keys: tuple[Path, Path], tmp_path: Path) -> CommandSigner:
+    return CommandSigner(hq_keys[0], tmp_path / "hq-seq")
+
+
+@pytest.fixture
+def make_node_config(tmp_path: Path, hq_keys: tuple[Path, Path]) -> Callable[..., NodeConfig]:
+    """Node config from the shipped example file, pointed at the test broker and temp dirs."""
+
+    def make(node_id: str = "loa-1", zones: list[str] | None = None, port: int = 1883, **overrides: Any) -> NodeConfig:
+        data = yaml.safe_load(EXAMPLE_NODE_CONFIG.read_text("utf-8"))
+        base = tmp_path / node_id
+        data["node"].update(id=node_id, commune=COMMUNE, zones=zones if zones is not None else ["thon-1"])
+        data["broker"].update(port=port, keepalive_s=5)
+        data["security"]["hq_public_key"] = str(hq_keys[1])
+        data["audio"]["file_dir"] = str(base / "played")
+        data["state_dir"] = str(base / "state")
+        for key, value in overrides.items():
+            section, _, field = key.partition("__")
+            if field:
+                data.setdefault(section, {})[field] = value
+            else:
+                data[key] = value
+        return parse_config(data, source=f"test:{node_id}", base=base)
+
+    return make
+
+
+class AckTap:
+    """HQ-side view of acks: subscribes to every node's ack topic of the test commune."""
+
+    def __init__(self, port: int) -> None:
+        self.acks: list[Ack] = []
+        self.link = MqttLink(
+            LinkConfig(port=port, client_id=f"tap-{uuid.uuid4().hex[:6]}",
+                       subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)]),
+            on_message=self._feed,
+        )
+
+    def _feed(self, topic: str, payload: bytes) -> None:
+        self.acks.append(codec.decode_model(payload, Ack))
+
+    def stages(self, command_id: str, node: str | None = None) -> list[AckStage]:
+        return [a.stage for a in self.acks if a.command_id == command_id and (node is None or a.node == node)]
+
+    def for_command(self, command_id: str) -> list[Ack]:
+        return [a for a in self.acks if a.command_id == command_id]
+
+    async def wait_stage(self, command_id: str, stage: AckStage, node: str | None = None,
+                         timeout: float = 30.0) -> Ack:
+        await wait_until(lambda: stage in self.stages(command_id, node), timeout, f"{stage} ack for {command_id}")
+        return next(a for a in self.acks if a.command_id == command_id and a.stage == stage
+                    and (node is None or a.node == node))
+
+    async def wait_rejected(self, reason: str, timeout: float = 20.0) -> Ack:
+        await wait_until(lambda: any(a.reason == reason for a in self.acks), timeout, f"rejection {reason}")
+        return next(a for a in self.acks if a.reason == reason)
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        await self.link.publish(topic, payload)
+
+
+@pytest.fixture
+async def tap(broker: Mosquitto) -> AsyncIterator[AckTap]:
+    t = AckTap(broker.port)
+    await t.link.start()
+    await t.link.wait_ready(10)
+    yield t
+    await t.link.stop()
+
+
+@pytest.fixture
+async def start_agent(make_node_config: Callable[..., NodeConfig], broker: Mosquitto) -> AsyncIterator[Callable]:
+    """Start real EdgeAgents (same event loop); all are stopped at teardown."""
+    from edge_agent.app import EdgeAgent
+
+    running: list[EdgeAgent] = []
+
+    async def start(node_id: str = "loa-1", zones: list[str] | None = None, config: NodeConfig | None = None,
+                    **kw: Any) -> EdgeAgent:
+        require_binary("espeak-ng")
+        cfg = config or make_node_config(node_id, zones, port=broker.port, **kw)
+        agent = EdgeAgent(cfg)
+        await agent.start()
+        await agent.link.wait_ready(15)
+        running.append(agent)
+        return agent
+
+    yield start
+    for agent in running:
+        await agent.stop()
+
+
+def bulletin(signer: CommandSigner, text: str = "Xin chào bà con thôn Một. Đây là bản tin thử nghiệm.",
+             target: str = "all", ttl_s: float = 600, **fields: Any) -> dict[str, Any]:
+    return signer.build("bulletin", target=target, ttl_s=ttl_s,
+                        bulletin_id=fields.pop("bulletin_id", uuid.uuid4().hex[:12]), text=text, **fields)
