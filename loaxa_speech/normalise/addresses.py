@@ -34,7 +34,7 @@ _DOC_RE = re.compile(
 
 
 def read_house_part(part: str) -> str:
-    """"12A" → "mười hai a"; the letter is read by its Vietnamese name."""
+    """Read one house-number part: 12A → "mười hai a" (the letter by its Vietnamese name)."""
     if part[-1].isalpha():
         return f"{read_integer_string(part[:-1])} {LETTER_NAMES.get(part[-1], part[-1])}"
     return read_integer_string(part)

@@ -18,7 +18,7 @@ _PHONE_RE = re.compile(
 
 # After a context word any digit string is a number to dial: hotlines (1900 1234), 113/114/115.
 _CONTEXT_RE = re.compile(
-    r"(?P<ctx>(?<!\w)(?i:điện thoại|đt|sđt|hotline|đường dây nóng|tổng đài|số máy|fax|zalo)"
+    r"(?P<ctx>(?<!\w)(?i:điện thoại|đt|sđt|hotline|đường dây nóng|tổng đài|số máy|fax|zalo|gọi|gọi ngay)"
     r"(?!\w)(?:\s*(?i:số))?\s*[:.]?\s*)"
     r"(?P<num>\+?\(?\d+\)?(?:[ .-]?\d{2,})*)(?![\w/]|[.,]\d)"
 )
@@ -42,9 +42,7 @@ def read_phone(raw: str) -> str:
         digits = groups[0]
         if prefix and digits.startswith("84"):
             groups = ["84", digits[2:5], digits[5:8], digits[8:]]
-        elif len(digits) == 10:
-            groups = [digits[:4], digits[4:7], digits[7:]]
-        elif len(digits) == 11:
+        elif len(digits) in (10, 11):
             groups = [digits[:4], digits[4:7], digits[7:]]
         elif len(digits) == 8:
             groups = [digits[:4], digits[4:]]
