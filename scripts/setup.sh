@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Raspberry Pi OS machine for LoaXa: system packages, then a venv with the
+# package and its extras. Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  mosquitto mosquitto-clients       # MQTT broker (embedded by HQ on one machine, and in tests)
+  espeak-ng                         # offline Vietnamese TTS
+  ffmpeg sox alsa-utils             # audio decoding, stream relay, aplay
+  python3-venv                      # venv for Debian's python3
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp   # RTSP camera simulator
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  postgresql                        # HQ's PostgreSQL tests (the server is started by the fixtures)
+  chromium                          # web UI tests (Playwright drives Debian's chromium)
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "==> installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian starts a system-wide mosquitto/postgresql on install; LoaXa runs its own on free loopback ports.
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.loaxa-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> installing loaxa[edge,hq,dev] into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[edge,hq,dev]'
+  touch "$stamp"
+fi
+echo "==> setup done"

@@ -1,0 +1,36 @@
+"""``loaxa-sim``: simulated villages, loudspeaker nodes and cameras."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "camera":
+        from simulators.camera.cli import main as camera_main
+
+        return camera_main(argv[1:])
+    p = argparse.ArgumentParser(prog="loaxa-sim", description="LoaXa simulators")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo", help="embedded broker + HQ + one simulated speaker node; speak one bulletin")
+    d.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where keys, broker data and WAVs go")
+    d.add_argument("--text", default=None, help="bulletin text (default: a sample commune announcement)")
+    sub.add_parser("camera", help="serve simulated cameras (see loaxa-sim camera --help)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.cmd == "demo":
+        from simulators.demo import DEMO_TEXT, run_demo
+
+        return asyncio.run(run_demo(args.data_dir, args.text or DEMO_TEXT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
