@@ -201,4 +201,4 @@ def compile_abbreviation_regex(keys: list[str]) -> re.Pattern[str]:
     """
     ordered = sorted(keys, key=len, reverse=True)
     alternation = "|".join(re.escape(k) for k in ordered)
-    return re.compile(rf"(?<![\w.&])(?P<key>{alternation})(?=(?P<next>\s*\S)?)")
+    return re.compile(rf"(?<![\w&])(?P<key>{alternation})(?=(?P<next>\s*\S)?)")

@@ -23,7 +23,7 @@ from .numbers import LETTER_NAMES, NUMBER_PATTERN, read_number
 from .rules import Rule
 
 _NEGATIVE_RE = re.compile(r"(?:(?<=^)|(?<=[\s(\[:;,]))[-−–](?=\d)", re.MULTILINE)
-_NUMBER_RE = re.compile(rf"(?<![\w.,/])(?P<num>{NUMBER_PATTERN})(?P<suf>[A-Z])?(?!\w)")
+_NUMBER_RE = re.compile(rf"(?<![\w.,/])(?P<num>{NUMBER_PATTERN})(?P<suf>[A-Z])?(?!\w|/\d)")
 _SYMBOLS_RE = re.compile(r"(?<=\s)&(?=\s)")
 _SPACES_RE = re.compile(r"[ \t]{2,}")
 _SPACE_BEFORE_PUNCT_RE = re.compile(r"[ \t]+(?=[,.;:!?)])")
