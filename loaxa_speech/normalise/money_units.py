@@ -43,7 +43,15 @@ UNITS: dict[str, str] = {
     "'": "phút",
     "s": "giây",
     "h": "giờ",
+    "tấn": "tấn",
+    "tạ": "tạ",
+    "yến": "yến",
+    "lít": "lít",
+    "mét": "mét",
 }
+
+#: Denominators read with "trên" (rates over time: km/h, m3/s); every other "/" is "một" (30.000đ/kg).
+_TIME_DENOMINATORS = frozenset({"h", "s", "giờ", "giây", "phút", "ph"})
 
 #: Single-character units are only accepted glued to the number ("5l", "30s"), not "5 l".
 _GLUED_ONLY = frozenset({"l", "s", "'", "°", "h", "g"})
@@ -78,12 +86,11 @@ _UNIT_RE = re.compile(rf"{_NUM}(?P<space>\s?)(?P<unit>{_UNIT_ALT})(?!\w)(?:/(?P<
 _DEGREE_C_RE = re.compile(r"(?<=độ) C(?!\w)")
 
 
-def _per(den: str | None, unit_over_unit: bool) -> str:
+def _per(den: str | None) -> str:
     if not den:
         return ""
-    if den in UNITS:
-        return f" {'trên' if unit_over_unit else 'một'} {UNITS[den]}"
-    return f" một {den}"
+    connector = "trên" if den in _TIME_DENOMINATORS else "một"
+    return f" {connector} {UNITS.get(den, den)}"
 
 
 def _replace_money(match: re.Match[str]) -> str:
@@ -91,7 +98,7 @@ def _replace_money(match: re.Match[str]) -> str:
     if cur == "k" and match.group("space"):
         return match.group(0)  # "5 k" is not slang for 5 000 đồng
     amount = read_number(match.group("num"), thousands_comma=True)
-    return f"{amount} {_CURRENCIES[cur]}{_per(match.group('den'), False)}"
+    return f"{amount} {_CURRENCIES[cur]}{_per(match.group('den'))}"
 
 
 def _replace_percent(match: re.Match[str]) -> str:
@@ -102,7 +109,7 @@ def _replace_unit(match: re.Match[str]) -> str:
     unit = match.group("unit")
     if unit in _GLUED_ONLY and match.group("space"):
         return match.group(0)
-    return f"{read_number(match.group('num'))} {UNITS[unit]}{_per(match.group('den'), True)}"
+    return f"{read_number(match.group('num'))} {UNITS[unit]}{_per(match.group('den'))}"
 
 
 RULES: list[Rule] = [

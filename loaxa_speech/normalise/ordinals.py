@@ -14,7 +14,7 @@ from .rules import Rule
 #: Words after which an upper-case Roman numeral is a number. Extend here, not in callers.
 ROMAN_CONTEXT: tuple[str, ...] = (
     "quý", "khóa", "khoá", "thế kỷ", "thế kỉ", "chương", "phần", "mục", "đại hội", "hội nghị",
-    "lần thứ", "thứ", "cấp", "loại", "giai đoạn", "tập", "kỳ", "kì", "phụ lục", "vùng", "đợt",
+    "lần thứ", "thứ", "cấp", "loại", "giai đoạn", "tập", "kỳ", "kì", "phụ lục", "vùng", "đợt", "báo động", "mức",
 )  # fmt: skip
 
 _ROMAN_RE = re.compile(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from .numbers import read_digits
-from .rules import Rule
+from .rules import Rule, at_sentence_start
 
 # Mobile 09x/08x/07x/05x/03x (10 digits), landline 02xx (11 digits), +84 forms, "(024) 3825 1234".
 _PHONE_RE = re.compile(
@@ -67,7 +67,8 @@ def _replace_context(match: re.Match[str]) -> str:
         return match.group(0)
     ctx = match.group("ctx")
     # "ĐT" is also "đường tỉnh" (ĐT.741); only here, before a dialable number, is it a telephone.
-    ctx = re.sub(r"^(?:ĐT|Đt|đt)(?!\w)", "điện thoại", ctx)
+    spoken = "Điện thoại" if at_sentence_start(match) else "điện thoại"
+    ctx = re.sub(r"^(?:ĐT|Đt|đt)(?!\w)", spoken, ctx)
     return f"{ctx}{read_phone(num)}"
 
 

@@ -20,7 +20,7 @@ from .abbreviations import (
     validate_abbreviations,
 )
 from .numbers import LETTER_NAMES, NUMBER_PATTERN, read_number
-from .rules import Rule
+from .rules import Rule, at_sentence_start, capitalise
 
 _NEGATIVE_RE = re.compile(r"(?:(?<=^)|(?<=[\s(\[:;,]))[-−–](?=\d)", re.MULTILINE)
 _NUMBER_RE = re.compile(rf"(?<![\w.,/])(?P<num>{NUMBER_PATTERN})(?P<suf>[A-Z])?(?!\w|/\d)")
@@ -47,6 +47,8 @@ def _make_abbreviation_rule(table: Mapping[str, str]) -> Rule:
         elif glued and (following[0].isalnum() or following[0] == "_"):
             return key  # part of a longer word we do not know, e.g. "UBNDX"
         expansion = table[key]
+        if key[0].isupper() and at_sentence_start(match):
+            expansion = capitalise(expansion)
         return expansion + " " if glued and following[0].isalnum() else expansion
 
     return Rule("abbreviation", compile_abbreviation_regex(list(table)), replace)

@@ -36,3 +36,17 @@ def preceding_word(match: re.Match[str], window: int = 16) -> str:
 def following_text(match: re.Match[str], window: int = 12) -> str:
     """The text right after a match, stripped, for "7h30 phút" style checks."""
     return match.string[match.end() : match.end() + window].lstrip()
+
+
+_SENTENCE_END = frozenset(".!?:\n")
+
+
+def at_sentence_start(match: re.Match[str]) -> bool:
+    """True when a match opens the text, a line or a sentence, so an expansion should be capitalised."""
+    before = match.string[: match.start()].rstrip(" \t\"“'(")
+    return not before or before[-1] in _SENTENCE_END
+
+
+def capitalise(text: str) -> str:
+    """Upper-case the first letter only; ``str.capitalize`` would lower-case "Việt Nam"."""
+    return text[:1].upper() + text[1:]

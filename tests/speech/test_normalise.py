@@ -89,7 +89,7 @@ PERCENT_UNITS: list[tuple[str, str]] = [
     ("nặng 25 kg", "nặng hai mươi lăm ki-lô-gam"),
     ("10 kg/người", "mười ki-lô-gam một người"),
     ("500g thịt", "năm trăm gam thịt"),
-    ("thu hoạch 6 tấn/ha", "thu hoạch sáu tấn/ha"),
+    ("thu hoạch 6 tấn/ha", "thu hoạch sáu tấn một héc-ta"),
     ("nhiệt độ 30°C", "nhiệt độ ba mươi độ xê"),
     ("từ 20-25°C", "từ hai mươi đến hai mươi lăm độ xê"),
     ("khoảng 35oC", "khoảng ba mươi lăm độ xê"),
@@ -106,10 +106,10 @@ PERCENT_UNITS: list[tuple[str, str]] = [
 
 PHONES: list[tuple[str, str]] = [
     ("Điện thoại: 0912 345 678", "Điện thoại: không chín một hai, ba bốn năm, sáu bảy tám"),
-    ("ĐT: 0912.345.678", "điện thoại: không chín một hai, ba bốn năm, sáu bảy tám"),
+    ("ĐT: 0912.345.678", "Điện thoại: không chín một hai, ba bốn năm, sáu bảy tám"),
     ("liên hệ 0987654321", "liên hệ không chín tám bảy, sáu năm bốn, ba hai một"),
     ("số 0912-345-678", "số không chín một hai, ba bốn năm, sáu bảy tám"),
-    ("SĐT 0356 123 456", "số điện thoại không ba năm sáu, một hai ba, bốn năm sáu"),
+    ("hoặc SĐT 0356 123 456", "hoặc số điện thoại không ba năm sáu, một hai ba, bốn năm sáu"),
     ("gọi +84 912 345 678", "gọi cộng tám bốn, chín một hai, ba bốn năm, sáu bảy tám"),
     ("(0210) 3845 123", "không hai một không, ba tám bốn năm, một hai ba"),
     ("hotline 1900 1234", "hotline một chín không không, một hai ba bốn"),
@@ -141,30 +141,34 @@ ADDRESSES: list[tuple[str, str]] = [
 ]
 
 ABBREVIATIONS: list[tuple[str, str]] = [
-    ("UBND xã Tân Lập thông báo", "ủy ban nhân dân xã Tân Lập thông báo"),
-    ("HĐND huyện", "hội đồng nhân dân huyện"),
+    ("UBND xã Tân Lập thông báo", "Ủy ban nhân dân xã Tân Lập thông báo"),
+    ("kỳ họp HĐND huyện", "kỳ họp hội đồng nhân dân huyện"),
     ("Ủy ban MTTQ xã", "Ủy ban mặt trận tổ quốc xã"),
-    ("HTX nông nghiệp", "hợp tác xã nông nghiệp"),
+    ("các HTX nông nghiệp", "các hợp tác xã nông nghiệp"),
     ("trường THCS Kim Đồng", "trường trung học cơ sở Kim Đồng"),
     ("học sinh THPT", "học sinh trung học phổ thông"),
     ("thẻ BHYT", "thẻ bảo hiểm y tế"),
     ("đóng BHXH tự nguyện", "đóng bảo hiểm xã hội tự nguyện"),
     ("lực lượng CSGT", "lực lượng cảnh sát giao thông"),
     ("công tác PCCC", "công tác phòng cháy chữa cháy"),
-    ("PCCCR mùa khô", "phòng cháy chữa cháy rừng mùa khô"),
-    ("TP. Hồ Chí Minh", "thành phố Hồ Chí Minh"),
-    ("TP.HCM", "thành phố Hồ Chí Minh"),
-    ("Q. Ba Đình", "quận Ba Đình"),
-    ("Q.1", "quận một"),
-    ("P. Bến Nghé", "phường Bến Nghé"),
-    ("TT. Phố Mới", "thị trấn Phố Mới"),
+    ("PCCCR mùa khô", "Phòng cháy chữa cháy rừng mùa khô"),
+    ("tại TP. Hồ Chí Minh", "tại thành phố Hồ Chí Minh"),
+    ("về TP.HCM", "về thành phố Hồ Chí Minh"),
+    ("Q. Ba Đình", "Quận Ba Đình"),
+    ("ở Q.1", "ở quận một"),
+    ("tại P. Bến Nghé", "tại phường Bến Nghé"),
+    ("về TT. Phố Mới", "về thị trấn Phố Mới"),
     ("làm CCCD gắn chip", "làm căn cước công dân gắn chip"),
     ("Bộ NN&PTNT", "Bộ nông nghiệp và phát triển nông thôn"),
     ("phát triển KT-XH", "phát triển kinh tế xã hội"),
     ("xây dựng NTM", "xây dựng nông thôn mới"),
-    ("UBND, HĐND và MTTQ", "ủy ban nhân dân, hội đồng nhân dân và mặt trận tổ quốc"),
-    ("UBND.", "ủy ban nhân dân."),
+    ("UBND, HĐND và MTTQ", "Ủy ban nhân dân, hội đồng nhân dân và mặt trận tổ quốc"),
+    ("họp tại UBND.", "họp tại ủy ban nhân dân."),
     ("vùng P.", "vùng P."),
+    ("Xong. UBND xã họp", "Xong. Ủy ban nhân dân xã họp"),
+    ("Kết luận:\nBHYT bắt buộc", "Kết luận:\nBảo hiểm y tế bắt buộc"),
+    ("mực nước trên báo động II", "mực nước trên báo động hai"),
+    ("tốc độ xả 500 m3/s", "tốc độ xả năm trăm mét khối trên giây"),
     ("XYZ là gì", "XYZ là gì"),
     ("UBNDX", "UBNDX"),
 ]
@@ -210,10 +214,10 @@ def test_decomposed_input_is_composed(text: str) -> None:
 @pytest.mark.parametrize(
     ("extra", "text", "expected"),
     [
-        ({"HTXDVNN": "hợp tác xã dịch vụ nông nghiệp"}, "HTXDVNN Tân Lập", "hợp tác xã dịch vụ nông nghiệp Tân Lập"),
-        ({"UBND": "uỷ ban nhân dân"}, "UBND xã", "uỷ ban nhân dân xã"),
+        ({"HTXDVNN": "hợp tác xã dịch vụ nông nghiệp"}, "HTXDVNN Tân Lập", "Hợp tác xã dịch vụ nông nghiệp Tân Lập"),
+        ({"UBND": "uỷ ban nhân dân"}, "Chủ tịch UBND xã", "Chủ tịch uỷ ban nhân dân xã"),
         ({"BQLDA": "ban quản lý dự án"}, "Theo 12/BQLDA", "Theo mười hai ban quản lý dự án"),
-        ({"Tx.": "thị xã"}, "Tx. Sơn Tây", "thị xã Sơn Tây"),
+        ({"Tx.": "thị xã"}, "về Tx. Sơn Tây", "về thị xã Sơn Tây"),
     ],
 )
 def test_extra_abbreviations(extra: dict[str, str], text: str, expected: str) -> None:
@@ -226,7 +230,7 @@ BULLETIN = (
     "ĐT: 0912 345 678."
 )
 BULLETIN_SPOKEN = (
-    "ủy ban nhân dân xã Tân Lập thông báo: Vào lúc bảy giờ ba mươi phút thứ hai, ngày hai mươi lăm tháng "
+    "Ủy ban nhân dân xã Tân Lập thông báo: Vào lúc bảy giờ ba mươi phút thứ hai, ngày hai mươi lăm tháng "
     f"mười một năm {Y2026}, tại hội trường ủy ban nhân dân xã tổ chức tiêm vắc-xin cho trẻ từ không đến năm "
     "tuổi. Mức hỗ trợ năm mươi nghìn đồng một người. Mọi thắc mắc liên hệ điện thoại: không chín một hai, "
     "ba bốn năm, sáu bảy tám."
