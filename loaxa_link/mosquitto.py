@@ -41,6 +41,22 @@ def _hash_password(password: str) -> str:
     return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
 
 
+def commune_acl(commune: str, hq_user: str, node_zones: dict[str, list[str]]) -> list[str]:
+    """Mosquitto ACL lines for a commune, as DESIGN.md requires.
+
+    HQ reads and writes everything under the commune. A node (its MQTT user name is its node id)
+    publishes only under its own ``node/{node}/…`` and ``camera/…``, and reads only its own, its
+    zones' and the commune-wide command topics.
+    """
+    root = f"loaxa/v1/{commune}"
+    lines = [f"user {hq_user}", f"topic readwrite {root}/#", ""]
+    for node, zones in sorted(node_zones.items()):
+        lines += [f"user {node}", f"topic read {root}/node/{node}/cmd", f"topic read {root}/all/cmd"]
+        lines += [f"topic read {root}/zone/{zone}/cmd" for zone in zones]
+        lines += [f"topic write {root}/node/{node}/#", f"topic write {root}/camera/#", ""]
+    return lines
+
+
 @dataclass
 class Mosquitto:
     """A Mosquitto broker child process.
@@ -98,22 +114,32 @@ class Mosquitto:
                 lines.append(f"acl_file {acl}")
         else:
             lines.append("allow_anonymous true")
+        if os.geteuid() == 0 and not self._chown_for_broker():
+            lines.append("user root")
         self.conf_path.write_text("\n".join(lines) + "\n")
-        self._chown_for_broker()
         return self.conf_path
 
-    def _chown_for_broker(self) -> None:
-        if os.geteuid() != 0:
-            return
+    def _chown_for_broker(self) -> bool:
+        """As root, hand the data dir to the ``mosquitto`` user the broker drops to.
+
+        Returns False when that user could not reach the directory (an ancestor without search
+        permission for others, e.g. pytest's 0700 temp root); the broker then keeps root rather than
+        silently failing to write its log and database.
+        """
         try:
             import pwd
 
             ent = pwd.getpwnam("mosquitto")
         except KeyError:
-            return
+            return False
+        for ancestor in self.data_dir.resolve().parents:
+            if not ancestor.stat().st_mode & 0o001:
+                logger.info("mosquitto user cannot traverse %s; broker for %s keeps root", ancestor, self.data_dir)
+                return False
         for path in [self.data_dir, *self.data_dir.iterdir()]:
             with contextlib.suppress(OSError):
                 os.chown(path, ent.pw_uid, ent.pw_gid)
+        return True
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         exe = shutil.which(self.binary) or next(
