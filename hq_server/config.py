@@ -33,6 +33,45 @@ class EmbeddedBrokerSection(Section):
     port: int = Field(default=1883, ge=0, le=65535, description="Loopback port of the embedded Mosquitto (0 = any)")
 
 
+class HttpSection(Section):
+    host: str = Field(default="127.0.0.1", description="Listen address; loopback unless a reverse proxy fronts HQ")
+    port: int = Field(default=8080, ge=0, le=65535, description="Listen port (0 = any free port, for tests)")
+    public_url: str | None = Field(
+        default=None, description="Base URL nodes use to fetch /audio/{sha256}; default http://host:port")
+    secure_cookies: bool = Field(default=False, description="Mark session cookies Secure (set behind HTTPS)")
+    session_ttl_s: int = Field(default=12 * 3600, ge=60, description="Browser session lifetime")
+
+
+class DatabaseSection(Section):
+    url: str | None = Field(default=None, description="SQLAlchemy async URL; default sqlite+aiosqlite in data_dir")
+
+
+class AuthSection(Section):
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per window before 429")
+    login_window_s: int = Field(default=300, ge=1, description="Window of the login rate limit")
+    bootstrap_admin: str | None = Field(
+        default=None, description="Create this admin at start-up if no user exists (password from env)")
+    bootstrap_password_env: str = Field(default="LOAXA_ADMIN_PASSWORD", description="Env var of its password")
+
+
+class BulletinSection(Section):
+    lead_time_s: float = Field(default=5.0, ge=0, le=300,
+                               description="play_at = now + this for synchronised zone starts")
+    emergency_two_person: bool = Field(default=False,
+                                       description="An emergency bulletin needs a second person's approval")
+    sweep_interval_s: float = Field(default=1.0, gt=0, le=60, description="Expiry / schedule sweeper period")
+    tts_engines: list[str] = Field(default_factory=lambda: ["espeak"],
+                                   description="HQ rendering chain, in order: gtts, espeak")
+    tts_voice: str = Field(default="vi", description="Default voice of HQ rendering")
+    tts_rate_wpm: int = Field(default=150, ge=80, le=300)
+
+
+class AlertSection(Section):
+    webhook_url: str | None = Field(default=None, description="POST every alert as JSON here (police post, chat)")
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    node_offline_after_s: float = Field(default=300, ge=0, description="Alert when a node is offline this long")
+
+
 class HqConfig(Section):
     commune: str = Field(description="Commune id (slug), the topic root below loaxa/v1/")
     data_dir: Path = Field(default=Path("var/hq"), description="Keys, database, rendered audio, broker data")
@@ -40,12 +79,22 @@ class HqConfig(Section):
     embedded_broker: EmbeddedBrokerSection = Field(default_factory=EmbeddedBrokerSection)
     private_key: Path | None = Field(default=None, description="HQ Ed25519 key; default data_dir/keys/hq_ed25519.key")
     command_ttl_s: int = Field(default=3600, ge=10, description="Default lifetime of a command before it expires")
+    http: HttpSection = Field(default_factory=HttpSection)
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    auth: AuthSection = Field(default_factory=AuthSection)
+    bulletins: BulletinSection = Field(default_factory=BulletinSection)
+    alerts: AlertSection = Field(default_factory=AlertSection)
+    metrics_public: bool = Field(default=False, description="Serve /metrics without authentication")
 
     _slug = field_validator("commune")(lambda v: check_id(v, "commune"))
 
     @property
     def key_path(self) -> Path:
         return self.private_key or self.data_dir / "keys" / "hq_ed25519.key"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'hq.sqlite3'}"
 
     def resolve_paths(self, base: Path) -> HqConfig:
         def anchor(p: Path | None) -> Path | None:

@@ -1,0 +1,214 @@
+"""The HQ schema as SQLAlchemy ORM classes; Alembic migrations in hq_server/migrations mirror it.
+
+Timestamps are always timezone-aware UTC (:class:`UtcDateTime`), on SQLite as on PostgreSQL, so
+comparisons with ``utcnow()`` never mix naive and aware values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns aware datetimes: SQLite has no time zones and would hand back naive values."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(), dict[str, Any]: sa.JSON(), list[Any]: sa.JSON()
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    role: Mapped[str] = mapped_column(sa.String(16))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100), default="")
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    last_used_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+
+class WebSession(Base):
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime]
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=now, index=True)
+    username: Mapped[str] = mapped_column(sa.String(64), default="")
+    role: Mapped[str] = mapped_column(sa.String(16), default="")
+    action: Mapped[str] = mapped_column(sa.String(100))
+    target: Mapped[str] = mapped_column(sa.String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    status: Mapped[int] = mapped_column(default=0)
+
+
+class Bulletin(Base):
+    __tablename__ = "bulletins"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(200), default="")
+    kind: Mapped[str] = mapped_column(sa.String(8), default="text")
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+    audio_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    audio_duration_s: Mapped[float | None]
+    relay_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    relay_end_at: Mapped[datetime | None]
+    priority: Mapped[str] = mapped_column(sa.String(16), default="normal")
+    status: Mapped[str] = mapped_column(sa.String(8), default="actual")
+    targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    send_at: Mapped[datetime | None]
+    recurrence: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    repeat: Mapped[int] = mapped_column(default=1)
+    chime: Mapped[bool] = mapped_column(default=False)
+    volume: Mapped[int | None]
+    voice: Mapped[str | None] = mapped_column(sa.String(64))
+    rate: Mapped[int | None]
+    expires_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(sa.String(20), index=True)
+    author: Mapped[str] = mapped_column(sa.String(64))
+    approved_by: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+    sent_at: Mapped[datetime | None]
+    play_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class CommandLog(Base):
+    """Every command HQ signed and published: maps a command id back to its bulletin for acks."""
+
+    __tablename__ = "commands"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(24))
+    bulletin_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    target: Mapped[str] = mapped_column(sa.String(100))
+    sent_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (sa.UniqueConstraint("bulletin_id", "node_id", name="uq_delivery_bulletin_node"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[str] = mapped_column(sa.ForeignKey("bulletins.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
+    command_id: Mapped[str | None] = mapped_column(sa.String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None]
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), default="speaker")
+    zones: Mapped[list[Any]] = mapped_column(default=list)
+    location: Mapped[str] = mapped_column(sa.String(200), default="")
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    registered: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(sa.String(16), default="unknown")
+    state_since: Mapped[datetime] = mapped_column(default=now)
+    last_seen_at: Mapped[datetime | None]
+    agent_version: Mapped[str] = mapped_column(sa.String(64), default="")
+    last_health: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    last_uptime_s: Mapped[float | None]
+    offline_alerted: Mapped[bool] = mapped_column(default=False)
+
+
+class NodeEvent(Base):
+    """online / offline / reboot: the disconnect, reconnect and reboot times reported upward."""
+
+    __tablename__ = "node_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=now)
+    event: Mapped[str] = mapped_column(sa.String(16))
+    detail: Mapped[str] = mapped_column(sa.String(200), default="")
+
+
+class Camera(Base):
+    __tablename__ = "cameras"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    node_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    zone: Mapped[str | None] = mapped_column(sa.String(64))
+    location: Mapped[str] = mapped_column(sa.String(200), default="")
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    registered: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(20), default="unknown")
+    status_since: Mapped[datetime] = mapped_column(default=now)
+    last_health: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+
+class CameraEvent(Base):
+    __tablename__ = "camera_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=now)
+    status: Mapped[str] = mapped_column(sa.String(20))
+    detail: Mapped[str] = mapped_column(sa.String(1000), default="")
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=now, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    severity: Mapped[str] = mapped_column(sa.String(16), default="warning")
+    subject: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str] = mapped_column(sa.String(1000))
+    delivered: Mapped[bool] = mapped_column(default=False)
+    delivery_error: Mapped[str | None] = mapped_column(sa.String(500))
+    acknowledged_by: Mapped[str | None] = mapped_column(sa.String(64))
