@@ -101,6 +101,8 @@ DEFAULT_ABBREVIATIONS: dict[str, str] = {
     "LĐTBXH": "lao động thương binh và xã hội",
     "SĐT": "số điện thoại",
     "ĐBSCL": "đồng bằng sông Cửu Long",
+    "COVID-19": "cô-vít mười chín",
+    "Covid-19": "cô-vít mười chín",
     # Money
     "VNĐ": "đồng",
     "VND": "đồng",
@@ -143,6 +145,7 @@ DOCUMENT_CODES: dict[str, str] = {
     "ĐU": "đảng ủy",
     "UBND": "ủy ban nhân dân",
     "HĐND": "hội đồng nhân dân",
+    "VP": "văn phòng",
 }
 
 

@@ -69,11 +69,26 @@ _DAY_MONTH_RE = re.compile(r"(?<![\w/.,-])(?P<d>\d{1,2})/(?P<m>\d{1,2})(?![\w/]|
 _MONTH_YEAR_RE = re.compile(r"(?<![\w/.,-])(?P<m>\d{1,2})/(?P<y>\d{4})(?![\w/]|[.,]\d)")
 
 
+#: Words that make "1/2" a fraction ("một phần hai") instead of the 1st of February.
+FRACTION_CUES = frozenset({"lệ", "chiếm", "khoảng", "gần", "hơn", "còn", "được", "đạt", "trên", "dưới", "bằng"})
+_FRACTION_FOLLOWERS = ("số ", "diện tích", "dân số", "tổng")
+
+
+def _is_fraction(match: re.Match[str]) -> bool:
+    if preceding_word(match) in FRACTION_CUES:
+        return True
+    following = following_text(match, 12).lower()
+    return following.startswith(_FRACTION_FOLLOWERS)
+
+
 def _replace_date(match: re.Match[str]) -> str:
     day, month = int(match.group("d")), int(match.group("m"))
+    has_year = "y" in match.groupdict()
+    if not has_year and _is_fraction(match):
+        return f"{read_int(day)} phần {read_int(month)}"
     if not _valid(day, month):
         return match.group(0)
-    year = int(match.group("y")) if "y" in match.groupdict() else None
+    year = int(match.group("y")) if has_year else None
     return read_date(day, month, year, _needs_day_word(match))
 
 

@@ -84,6 +84,8 @@ _MONEY_RE = re.compile(
 _PERCENT_RE = re.compile(rf"{_NUM}\s?%")
 _UNIT_RE = re.compile(rf"{_NUM}(?P<space>\s?)(?P<unit>{_UNIT_ALT})(?!\w)(?:/(?P<den>{_UNIT_ALT}|[^\W\d_]+)(?!\w))?")
 _DEGREE_C_RE = re.compile(r"(?<=độ) C(?!\w)")
+# "2,34 triệu đồng/tháng": the amount is already words, only the "/" is left to read.
+_PER_DONG_RE = re.compile(r"(?<=\bđồng)/(?=[^\W\d_]+(?!\w))")
 
 
 def _per(den: str | None) -> str:
@@ -117,4 +119,5 @@ RULES: list[Rule] = [
     Rule("percent", _PERCENT_RE, _replace_percent),
     Rule("unit", _UNIT_RE, _replace_unit),
     Rule("degree-c", _DEGREE_C_RE, lambda _m: " xê"),
+    Rule("per-dong", _PER_DONG_RE, lambda _m: " một "),
 ]

@@ -30,7 +30,7 @@ def preceding_word(match: re.Match[str], window: int = 16) -> str:
     """The lower-cased word just before a match, to avoid saying "ngày ngày" or "tháng tháng"."""
     before = match.string[max(0, match.start() - window) : match.start()].rstrip()
     parts = before.split()
-    return parts[-1].lower() if parts else ""
+    return parts[-1].lower().lstrip("(\"“'[") if parts else ""
 
 
 def following_text(match: re.Match[str], window: int = 12) -> str:

@@ -27,6 +27,10 @@ DATES: list[tuple[str, str]] = [
     ("ngày 25 tháng 4 năm 2026", f"ngày hai mươi lăm tháng tư năm {Y2026}"),
     ("2026-11-25", f"ngày hai mươi lăm tháng mười một năm {Y2026}"),
     ("ngày 32/13", "ngày 32/13"),
+    ("thứ 7 (ngày 28/11)", "thứ bảy (ngày hai mươi tám tháng mười một)"),
+    ("tỷ lệ 1/3", "tỷ lệ một phần ba"),
+    ("1/2 số hộ", "một phần hai số hộ"),
+    ("chiếm 2/3", "chiếm hai phần ba"),
 ]
 
 TIMES: list[tuple[str, str]] = [
@@ -60,7 +64,7 @@ MONEY: list[tuple[str, str]] = [
     ("giá 50.000đ", "giá năm mươi nghìn đồng"),
     ("mức thu 50.000 đồng", "mức thu năm mươi nghìn đồng"),
     ("hỗ trợ 1,5 triệu", "hỗ trợ một phẩy năm triệu"),
-    ("1,5 triệu đồng/người", "một phẩy năm triệu đồng/người"),
+    ("1,5 triệu đồng/người", "một phẩy năm triệu đồng một người"),
     ("tổng vốn 2 tỷ đồng", "tổng vốn hai tỷ đồng"),
     ("50.000 VNĐ", "năm mươi nghìn đồng"),
     ("200.000VND", "hai trăm nghìn đồng"),
@@ -70,6 +74,9 @@ MONEY: list[tuple[str, str]] = [
     ("mức phạt 500k", "mức phạt năm trăm nghìn đồng"),
     ("1.200.000đ", "một triệu hai trăm nghìn đồng"),
     ("100 USD", "một trăm đô la Mỹ"),
+    ("lương cơ sở 2,34 triệu đồng/tháng", "lương cơ sở hai phẩy ba mươi tư triệu đồng một tháng"),
+    ("giá lúa 7.500-8.000 đồng/kg", "giá lúa bảy nghìn năm trăm đến tám nghìn đồng một ki-lô-gam"),
+    ("hơn 1.000.000.000đ", "hơn một tỷ đồng"),
     ("đóng 1.105.000 đồng", "đóng một triệu một trăm linh năm nghìn đồng"),
     ("50.000-70.000đ", "năm mươi nghìn đến bảy mươi nghìn đồng"),
 ]
@@ -138,6 +145,8 @@ ADDRESSES: list[tuple[str, str]] = [
         "Nghị định mười lăm năm hai nghìn không trăm hai mươi nghị định chính phủ",
     ),
     ("Kế hoạch 45/KH-UBND", "Kế hoạch bốn mươi lăm kế hoạch ủy ban nhân dân"),
+    ("Công văn số 123/UBND-VP", "Công văn số một trăm hai mươi ba ủy ban nhân dân văn phòng"),
+    ("Thông báo số 05/TB-UBND", "Thông báo số năm thông báo ủy ban nhân dân"),
 ]
 
 ABBREVIATIONS: list[tuple[str, str]] = [
@@ -179,6 +188,9 @@ UNTOUCHED: list[tuple[str, str]] = [
     ("hòa giải ở cơ sở, thủy lợi, thuỷ lợi, hoà", "hòa giải ở cơ sở, thủy lợi, thuỷ lợi, hoà"),
     ("Khuyến nông, khuyến ngư.", "Khuyến nông, khuyến ngư."),
     ("F0 và COVID", "F0 và COVID"),
+    ("phòng chống COVID-19", "phòng chống cô-vít mười chín"),
+    ("số tài khoản 1234567890123", "số tài khoản một hai ba bốn năm sáu bảy tám chín không một hai ba"),
+    ("email ubnd@tanlap.gov.vn", "email ubnd@tanlap.gov.vn"),
     ("mã H5N1", "mã H5N1"),
     ("ký hiệu 1/2/3/4/5", "ký hiệu 1/2/3/4/5"),
     ("@loaxa #tin", "@loaxa #tin"),
