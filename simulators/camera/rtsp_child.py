@@ -9,6 +9,7 @@ connects after a resolution change sees the new size from its first frame. EOF o
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 import threading
@@ -36,6 +37,8 @@ class Feeds:
 
     def attach(self, index: int, media: GstRtspServer.RTSPMedia) -> None:
         src = media.get_element().get_child_by_name("src")
+        if src is None:
+            return
         with self.lock:
             self.sources[index].add(src)
 
@@ -79,7 +82,7 @@ def main(argv: list[str]) -> int:
     for index, (cam_id, fps) in enumerate(cams):
         factory = GstRtspServer.RTSPMediaFactory()
         rate = max(1, round(float(fps)))
-        factory.set_launch(LAUNCH.format(fps=rate, gop=rate * 2))
+        factory.set_launch(os.environ.get("LOAXA_RTSP_LAUNCH", LAUNCH).format(fps=rate, gop=max(1, rate // 2)))
         factory.set_shared(False)
         factory.connect("media-configure", lambda _f, media, i=index: feeds.attach(i, media))
         mounts.add_factory(f"/{cam_id}", factory)

@@ -70,8 +70,9 @@ class SceneCamera:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
         with self._lock:
-            self.fault = fault
-            self._frozen = None
+            if fault != self.fault:
+                self.fault = fault
+                self._frozen = None
 
     @property
     def frame_interval(self) -> float:
@@ -106,7 +107,7 @@ class SceneCamera:
         with self._lock:
             if self.fault == "freeze" and self._frozen is not None:
                 return self._frozen
-            ok, buf = cv2.imencode(".jpg", self.render(t), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            _, buf = cv2.imencode(".jpg", self.render(t), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
             data = buf.tobytes()
             if self.fault == "freeze":
                 self._frozen = data

@@ -199,26 +199,23 @@ class CameraSimulator:
         return cam
 
     async def _gate(self, request: web.Request, cam: SimulatedCamera) -> bool:
-        """Apply transport faults before answering; False when the connection was dropped."""
+        """Apply transport faults before answering; False when the camera is 'disconnected'."""
         while cam.fault == "stall":
             await asyncio.sleep(_POLL_S)
-        if cam.fault == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return False
-        return True
+        # a camera whose video service died: its web server still answers, with an error
+        return cam.fault != "disconnect"
 
     async def _still(self, request: web.Request) -> web.StreamResponse:
         cam = self._cam(request)
         if not await self._gate(request, cam):
-            return web.Response(status=503)
+            raise web.HTTPServiceUnavailable(text="camera disconnected")
         data = await asyncio.to_thread(cam.scene.jpeg, time.monotonic() - self._t0)
         return web.Response(body=data, content_type="image/jpeg")
 
     async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
         cam = self._cam(request)
         if not await self._gate(request, cam):
-            return web.Response(status=503)
+            raise web.HTTPServiceUnavailable(text="camera disconnected")
         resp = web.StreamResponse(
             headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame", "Cache-Control": "no-cache"}
         )
