@@ -1,0 +1,1 @@
+"""HQ services: delivery state machine, orchestration, TTS rendering, auth, fleet and alerts."""

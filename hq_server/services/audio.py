@@ -1,0 +1,132 @@
+"""Audio by content hash: HQ renders a bulletin's speech once and nodes fetch ``/audio/{sha256}``.
+
+Rendering uses the same TTS chain and normaliser as the edge (loaxa_speech), not a copy, so a node
+that cannot fetch HQ's file and renders locally says the same words. Files are written to a temp
+file, fsynced and renamed: a power cut never leaves a truncated file that would later be served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loaxa_speech.tts.chain import TtsChain
+from loaxa_speech.tts.engines.base import SpeechRequest, TtsEngine, TtsError, wav_duration_s
+from loaxa_speech.tts.engines.espeak import EspeakEngine
+
+logger = logging.getLogger(__name__)
+
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg"}
+
+
+class AudioError(RuntimeError):
+    """Rendering or storing audio failed; the message is shown to the operator."""
+
+
+@dataclass(frozen=True)
+class StoredAudio:
+    sha256: str
+    fmt: str
+    size: int
+    duration_s: float | None
+
+
+def _normaliser() -> Callable[[str], str]:
+    """The shared Vietnamese normaliser when installed (lazy import), else identity."""
+    try:
+        return importlib.import_module("loaxa_speech.normalise").normalise
+    except ImportError:
+        return lambda text: text
+
+
+def _engine(name: str) -> TtsEngine:
+    if name == "espeak":
+        return EspeakEngine()
+    if name == "gtts":  # owned by the speech engineer; used, not copied
+        module = importlib.import_module("loaxa_speech.tts.engines.gtts")
+        cls = next(v for k, v in vars(module).items() if k.lower() == "gttsengine")
+        return cls()
+    raise AudioError(f"unknown TTS engine {name!r} (known: espeak, gtts)")
+
+
+def build_chain(names: list[str]) -> TtsChain:
+    engines: list[TtsEngine] = []
+    for name in names:
+        try:
+            engines.append(_engine(name))
+        except (ImportError, StopIteration) as err:
+            logger.warning("TTS engine %s not available at HQ: %s", name, err)
+    if not engines:
+        engines.append(EspeakEngine())
+    return TtsChain(engines)
+
+
+class AudioStore:
+    def __init__(self, directory: Path, chain: TtsChain, voice: str, rate_wpm: int) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.chain = chain
+        self.voice = voice
+        self.rate_wpm = rate_wpm
+        self.normalise = _normaliser()
+
+    def find(self, sha256: str) -> Path | None:
+        if not SHA_RE.match(sha256):
+            return None
+        return next(iter(self.dir.glob(f"{sha256}.*")), None)
+
+    def _write(self, data: bytes, fmt: str) -> StoredAudio:
+        sha = hashlib.sha256(data).hexdigest()
+        final = self.dir / f"{sha}.{fmt}"
+        if not final.exists():
+            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, final)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        duration = None
+        if fmt == "wav":
+            try:
+                duration = round(wav_duration_s(data), 3)
+            except TtsError:
+                duration = None
+        return StoredAudio(sha, fmt, len(data), duration)
+
+    async def store_upload(self, data: bytes, fmt: str) -> StoredAudio:
+        if fmt not in CONTENT_TYPES:
+            raise AudioError(f"unsupported audio format {fmt!r}; use one of {', '.join(CONTENT_TYPES)}")
+        if len(data) < 256:
+            raise AudioError("audio file is empty or too short")
+        if fmt == "wav":
+            try:
+                wav_duration_s(data)
+            except TtsError as err:
+                raise AudioError(f"not a valid WAV file: {err}") from err
+        return await asyncio.to_thread(self._write, data, fmt)
+
+    def _render(self, text: str, voice: str | None, rate: int | None) -> StoredAudio:
+        spoken = self.normalise(text)
+        try:
+            result = self.chain.synthesize(SpeechRequest(spoken, voice=voice or self.voice,
+                                                         rate_wpm=rate or self.rate_wpm))
+        except TtsError as err:
+            raise AudioError(f"text-to-speech failed: {err}") from err
+        return self._write(result.audio, result.fmt)
+
+    async def render(self, text: str, voice: str | None = None, rate: int | None = None) -> StoredAudio:
+        """Render once per bulletin; blocking synthesis runs in a worker thread."""
+        return await asyncio.to_thread(self._render, text, voice, rate)

@@ -1,0 +1,102 @@
+"""Per-node delivery state of a bulletin: a pure state machine fed by acks and by the clock.
+
+pending → received → scheduled → playing → played, or failed / expired / offline / cancelled.
+
+Why a separate pure module? "Never report success for a node that did not ack ``played``" is the
+one promise HQ makes upward; keeping every transition here, without I/O, lets it be tested
+exhaustively. Acks can arrive out of order or twice (QoS 1, historical acks flushed after an
+outage), so transitions only move forward, and a terminal state never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from loaxa_contract.models import AckStage
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    RECEIVED = "received"
+    SCHEDULED = "scheduled"
+    PLAYING = "playing"
+    PLAYED = "played"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    OFFLINE = "offline"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+TERMINAL = frozenset({DeliveryState.PLAYED, DeliveryState.FAILED, DeliveryState.EXPIRED,
+                      DeliveryState.OFFLINE, DeliveryState.CANCELLED})
+_RANK = {DeliveryState.PENDING: 0, DeliveryState.RECEIVED: 1, DeliveryState.SCHEDULED: 2,
+         DeliveryState.PLAYING: 3, **dict.fromkeys(TERMINAL, 4)}
+
+_FROM_ACK: dict[AckStage, DeliveryState] = {
+    AckStage.RECEIVED: DeliveryState.RECEIVED,
+    AckStage.RENDERED: DeliveryState.RECEIVED,  # rendering is internal to "received" for the report
+    AckStage.SCHEDULED: DeliveryState.SCHEDULED,
+    AckStage.PLAYING: DeliveryState.PLAYING,
+    AckStage.PLAYED: DeliveryState.PLAYED,
+    AckStage.REJECTED: DeliveryState.FAILED,
+    AckStage.FAILED: DeliveryState.FAILED,
+    AckStage.EXPIRED: DeliveryState.EXPIRED,
+    AckStage.CANCELLED: DeliveryState.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: DeliveryState
+    reason: str | None
+    changed: bool
+
+
+def apply_ack(current: DeliveryState, stage: AckStage, reason: str | None = None) -> Transition:
+    """The state after an ack of ``stage``; unchanged when the ack is stale, duplicate or irrelevant."""
+    target = _FROM_ACK.get(stage)
+    if target is None or current.terminal or target.rank <= current.rank:
+        return Transition(current, None, False)
+    if stage == AckStage.REJECTED:
+        reason = f"rejected: {reason or 'unknown'}"
+    return Transition(target, reason, True)
+
+
+def on_expiry(current: DeliveryState, node_online: bool) -> Transition:
+    """At the bulletin's expiry, a node that has not finished is closed with a reason.
+
+    A node offline (or never seen) until expiry is ``offline``; one that was reachable but did not
+    finish is ``expired``. Neither is ever counted as played.
+    """
+    if current.terminal:
+        return Transition(current, None, False)
+    if current == DeliveryState.PENDING and not node_online:
+        return Transition(DeliveryState.OFFLINE, "node offline until expiry", True)
+    if current == DeliveryState.PENDING:
+        return Transition(DeliveryState.EXPIRED, "no acknowledgement before expiry", True)
+    return Transition(DeliveryState.EXPIRED, f"stopped at '{current.value}' before expiry", True)
+
+
+def on_cancel(current: DeliveryState) -> Transition:
+    """HQ cancelled the bulletin: nodes that had not finished are cancelled (their ack may confirm it)."""
+    if current.terminal:
+        return Transition(current, None, False)
+    return Transition(DeliveryState.CANCELLED, "cancelled by HQ", True)
+
+
+def needs_resend(current: DeliveryState) -> bool:
+    """A node coming back online gets the bulletin again unless it has at least scheduled it.
+
+    ``received`` is re-sent too: a node that rebooted between receiving and scheduling may have lost
+    it, and the node plays each bulletin id once, so a duplicate is harmless.
+    """
+    return current in (DeliveryState.PENDING, DeliveryState.RECEIVED)

@@ -1,0 +1,91 @@
+"""Fleet registry: nodes and cameras learned from their state/health topics or registered by hand.
+
+Keeps what the commune reports upward: online/offline changes with their times (durations follow
+from consecutive events), reboots (uptime going backwards), last health (temperature, errors), and
+camera status history. Raises alerts on camera status changes and on nodes offline too long.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hq_server.services.alerts import Alerter
+from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
+from loaxa_contract.models import CameraHealth, NodeHealth, NodeState
+
+
+async def get_or_create_node(session: AsyncSession, node_id: str) -> Node:
+    node = await session.get(Node, node_id)
+    if node is None:
+        node = Node(id=node_id, zones=[], state="unknown", state_since=now())
+        session.add(node)
+    return node
+
+
+async def apply_state(session: AsyncSession, msg: NodeState) -> tuple[Node, bool]:
+    """Record a node's retained state; returns (node, came_online)."""
+    node = await get_or_create_node(session, msg.node)
+    node.kind = msg.kind
+    if msg.zones or not node.registered:
+        node.zones = list(msg.zones) if msg.zones else list(node.zones or [])
+    node.agent_version = msg.agent_version or node.agent_version
+    node.last_seen_at = now()
+    changed = node.state != msg.state
+    if changed:
+        node.state = msg.state
+        node.state_since = msg.ts if msg.state == "offline" else now()
+        node.offline_alerted = False
+        session.add(NodeEvent(node_id=node.id, at=node.state_since, event=msg.state))
+    return node, changed and msg.state == "online"
+
+
+async def apply_health(session: AsyncSession, msg: NodeHealth) -> Node:
+    node = await get_or_create_node(session, msg.node)
+    if node.last_uptime_s is not None and msg.uptime_s + 5 < node.last_uptime_s and not msg.historical:
+        session.add(NodeEvent(node_id=node.id, at=msg.ts - timedelta(seconds=msg.uptime_s), event="reboot",
+                              detail=f"uptime went from {node.last_uptime_s:.0f}s to {msg.uptime_s:.0f}s"))
+    node.last_uptime_s = msg.uptime_s
+    node.last_health = msg.model_dump(mode="json", exclude_none=True)
+    node.last_seen_at = now()
+    return node
+
+
+async def apply_camera_health(session: AsyncSession, msg: CameraHealth, alerter: Alerter) -> Camera:
+    cam = await session.get(Camera, msg.camera)
+    if cam is None:
+        cam = Camera(id=msg.camera, node_id=msg.node, status="unknown", status_since=now())
+        session.add(cam)
+    cam.node_id = msg.node
+    cam.last_health = msg.model_dump(mode="json", exclude_none=True)
+    if cam.status != msg.status.value:
+        previous = cam.status
+        cam.status = msg.status.value
+        cam.status_since = msg.since
+        session.add(CameraEvent(camera_id=cam.id, at=msg.since, status=msg.status.value, detail=msg.detail or ""))
+        if previous != "unknown" or msg.status.value != "ok":
+            severity = {"ok": "info", "offline": "critical"}.get(msg.status.value, "warning")
+            await alerter.raise_alert(
+                session, "camera_status", cam.id,
+                f"Camera {cam.id}: {previous} → {msg.status.value}" + (f" ({msg.detail})" if msg.detail else ""),
+                severity)
+    return cam
+
+
+async def check_offline_nodes(session: AsyncSession, alerter: Alerter, threshold_s: float,
+                              at: datetime | None = None) -> int:
+    """Alert once per outage for nodes offline longer than ``threshold_s``; returns alerts raised."""
+    at = at or now()
+    rows = (await session.scalars(select(Node).where(Node.state == "offline", Node.offline_alerted.is_(False)))).all()
+    raised = 0
+    for node in rows:
+        if (at - node.state_since).total_seconds() >= threshold_s:
+            node.offline_alerted = True
+            minutes = (at - node.state_since).total_seconds() / 60
+            await alerter.raise_alert(session, "node_offline", node.id,
+                                      f"Node {node.id} offline for {minutes:.1f} min (since "
+                                      f"{node.state_since.isoformat(timespec='seconds')})", "critical")
+            raised += 1
+    return raised

@@ -1,0 +1,327 @@
+"""Orchestration: sign and publish bulletins, track acks into per-node deliveries, re-send, expire.
+
+Every inbound MQTT message goes through one queue and one worker, so database writes happen one at a
+time in arrival order (SQLite has a single writer, and ordered acks make the history readable).
+Delivery decisions themselves live in :mod:`hq_server.services.delivery` (pure).
+
+Re-send contract with the nodes: when a node's retained state goes ``online``, HQ re-sends to
+``node/{id}/cmd`` every still-valid bulletin it has not at least scheduled. The node plays each
+bulletin id once, so a duplicate (also queued by its persistent session) is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hq_server.send import publish_command
+from hq_server.services import fleet
+from hq_server.services.alerts import Alerter
+from hq_server.services.delivery import DeliveryState, apply_ack, needs_resend, on_cancel, on_expiry
+from hq_server.services.metrics import Metrics
+from hq_server.signer import CommandSigner
+from hq_server.storage.tables import Bulletin, CommandLog, Delivery, Node, now
+from loaxa_contract import codec, topics
+from loaxa_contract.errors import ContractError
+from loaxa_contract.models import Ack, AckStage, CameraHealth, NodeHealth, NodeState
+from loaxa_link.mqtt import LinkError, MqttLink
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = "active"
+SENDABLE = ("scheduled",)
+
+
+@dataclass
+class OrchestratorSettings:
+    commune: str
+    lead_time_s: float
+    sweep_interval_s: float
+    node_offline_after_s: float
+    audio_base_url: str
+
+
+def covers(targets: dict[str, Any], node: Node) -> bool:
+    if targets.get("all"):
+        return True
+    if node.id in (targets.get("nodes") or []):
+        return True
+    return bool(set(targets.get("zones") or []) & set(node.zones or []))
+
+
+def command_targets(targets: dict[str, Any]) -> list[str]:
+    """One command per topic: ``all``, else each zone, plus each explicitly named node."""
+    if targets.get("all"):
+        return ["all"]
+    return [f"zone:{z}" for z in targets.get("zones") or []] + [f"node:{n}" for n in targets.get("nodes") or []]
+
+
+class Orchestrator:
+    def __init__(self, settings: OrchestratorSettings, sessions: async_sessionmaker[AsyncSession],
+                 link: MqttLink, signer: CommandSigner, alerter: Alerter, metrics: Metrics) -> None:
+        self.s = settings
+        self.sessions = sessions
+        self.link = link
+        self.signer = signer
+        self.alerter = alerter
+        self.metrics = metrics
+        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._dispatch_lock = asyncio.Lock()
+        self.processed = 0  # inbound messages handled (tests wait on it)
+
+    @staticmethod
+    def subscriptions(commune: str) -> list[str]:
+        kinds = (topics.TopicKind.NODE_STATE, topics.TopicKind.NODE_HEALTH, topics.TopicKind.NODE_ACK,
+                 topics.TopicKind.CAMERA_HEALTH)
+        return [topics.filter_for(k, commune) for k in kinds]
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        self._inbox.put_nowait((topic, payload))
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._inbound(), name="hq:inbound"),
+                       loop.create_task(self._sweeper(), name="hq:sweeper")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ------------------------------------------------------------------ inbound
+
+    async def _inbound(self) -> None:
+        while True:
+            topic, payload = await self._inbox.get()
+            try:
+                await self.handle(topic, payload)
+            except ContractError as err:
+                logger.warning("ignored bad message on %s: %s", topic, err)
+            except Exception:
+                logger.exception("failed to handle message on %s", topic)
+            finally:
+                self.processed += 1
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        parsed = topics.parse(topic)
+        kind = parsed.kind
+        if kind == topics.TopicKind.NODE_ACK:
+            await self._on_ack(codec.decode_model(payload, Ack))
+        elif kind == topics.TopicKind.NODE_STATE:
+            if not payload:
+                return  # a cleared retained message
+            msg = codec.decode_model(payload, NodeState)
+            async with self.sessions() as session:
+                _, online = await fleet.apply_state(session, msg)
+                await session.commit()
+            if online:
+                await self.resend_to(msg.node)
+        elif kind == topics.TopicKind.NODE_HEALTH:
+            health = codec.decode_model(payload, NodeHealth)
+            async with self.sessions() as session:
+                await fleet.apply_health(session, health)
+                await session.commit()
+        elif kind == topics.TopicKind.CAMERA_HEALTH:
+            if not payload:
+                return
+            cam = codec.decode_model(payload, CameraHealth)
+            async with self.sessions() as session:
+                await fleet.apply_camera_health(session, cam, self.alerter)
+                await session.commit()
+
+    async def _on_ack(self, ack: Ack) -> None:
+        self.metrics.inc("loaxa_hq_acks_total", stage=ack.stage.value)
+        async with self.sessions() as session:
+            cmd = await session.get(CommandLog, ack.command_id)
+            if cmd is not None and cmd.type != "bulletin":
+                return  # acks of cancel/ping commands say nothing about a bulletin's delivery
+            bulletin_id = cmd.bulletin_id if cmd is not None else ack.bulletin_id
+            if bulletin_id is None or await session.get(Bulletin, bulletin_id) is None:
+                return
+            delivery = await session.scalar(select(Delivery).where(
+                Delivery.bulletin_id == bulletin_id, Delivery.node_id == ack.node))
+            if delivery is None:  # a node HQ did not know yet, reached through its zone or `all`
+                delivery = Delivery(bulletin_id=bulletin_id, node_id=ack.node, state="pending",
+                                    command_id=ack.command_id, attempts=1)
+                session.add(delivery)
+            step = apply_ack(DeliveryState(delivery.state), ack.stage, ack.reason)
+            if step.changed:
+                delivery.state = step.state.value
+                delivery.reason = step.reason or (ack.detail[:200] if ack.detail and step.state.terminal
+                                                  and step.state != DeliveryState.PLAYED else None)
+                delivery.updated_at = now()
+                if ack.stage == AckStage.PLAYED:
+                    delivery.started_at, delivery.ended_at = ack.started_at, ack.ended_at
+                    delivery.duration_s = ack.duration_s
+            await session.commit()
+
+    # ------------------------------------------------------------------ outbound
+
+    def _wire_fields(self, b: Bulletin, play_at: datetime | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "bulletin_id": b.id, "title": b.title, "kind": b.kind, "text": b.text, "priority": b.priority,
+            "status": b.status, "repeat": b.repeat, "chime": b.chime, "volume": b.volume, "voice": b.voice,
+            "rate": b.rate, "recurrence": b.recurrence,
+            "play_at": play_at.isoformat() if play_at else None,
+        }
+        if b.audio_sha256:
+            fields["audio"] = {"sha256": b.audio_sha256, "url": f"{self.s.audio_base_url}/audio/{b.audio_sha256}",
+                               "duration_s": b.audio_duration_s}
+            fields["audio"] = {k: v for k, v in fields["audio"].items() if v is not None}
+        if b.kind == "relay" and b.relay_url and b.relay_end_at:
+            fields["relay"] = {"url": b.relay_url, "end_at": b.relay_end_at.isoformat()}
+        return {k: v for k, v in fields.items() if v is not None}
+
+    async def _publish(self, session: AsyncSession, b: Bulletin, target: str, play_at: datetime | None,
+                       command_type: str = "bulletin") -> str:
+        ttl = max(1.0, (b.expires_at - now()).total_seconds())
+        fields = self._wire_fields(b, play_at) if command_type == "bulletin" else {"bulletin_id": b.id}
+        wire = self.signer.build(command_type, target=target, ttl_s=ttl, **fields)
+        session.add(CommandLog(id=wire["id"], type=command_type, bulletin_id=b.id, target=target,
+                               expires_at=b.expires_at))
+        await session.flush()
+        await publish_command(self.link, self.s.commune, wire)
+        self.metrics.inc("loaxa_hq_commands_total", type=command_type)
+        return wire["id"]
+
+    async def dispatch(self, bulletin_id: str) -> bool:
+        """Send a due bulletin to its targets; False if it was not sendable or the broker is down."""
+        async with self._dispatch_lock, self.sessions() as session:
+            b = await session.get(Bulletin, bulletin_id)
+            if b is None or b.state not in SENDABLE:
+                return False
+            t = now()
+            if b.expires_at <= t:
+                b.state = "expired"
+                await session.commit()
+                return False
+            play_at = max(b.send_at or t, t + timedelta(seconds=self.s.lead_time_s))
+            nodes = [n for n in (await session.scalars(select(Node))).all() if covers(b.targets, n)]
+            deliveries = {d.node_id: d for d in (await session.scalars(
+                select(Delivery).where(Delivery.bulletin_id == b.id))).all()}
+            for n in nodes:
+                if n.id not in deliveries:
+                    deliveries[n.id] = Delivery(bulletin_id=b.id, node_id=n.id, state="pending")
+                    session.add(deliveries[n.id])
+            for name in b.targets.get("nodes") or []:  # named nodes HQ has never heard of
+                if name not in deliveries:
+                    deliveries[name] = Delivery(bulletin_id=b.id, node_id=name, state="pending")
+                    session.add(deliveries[name])
+            online = {n.id for n in nodes if n.state == "online"}
+            try:
+                for target in command_targets(b.targets):
+                    command_id = await self._publish(session, b, target, play_at)
+                    kind, ident = topics.parse_target(target)
+                    for d in deliveries.values():
+                        node = next((n for n in nodes if n.id == d.node_id), None)
+                        hit = kind == "all" or (kind == "node" and d.node_id == ident) or (
+                            kind == "zone" and node is not None and ident in (node.zones or []))
+                        if hit and d.command_id is None:
+                            d.command_id, d.attempts, d.last_sent_at = command_id, d.attempts + 1, t
+                            if d.node_id not in online:
+                                d.reason = "node offline at send time; waiting for it to reconnect"
+            except LinkError as err:
+                logger.warning("bulletin %s not sent yet (broker): %s", b.id, err)
+                await session.rollback()
+                return False
+            b.state, b.sent_at, b.play_at = ACTIVE, t, play_at
+            await session.commit()
+        self.metrics.inc("loaxa_hq_bulletins_sent_total", priority=b.priority)
+        logger.info("bulletin %s sent to %d node(s), play_at %s", b.id, len(deliveries), play_at.isoformat())
+        return True
+
+    async def resend_to(self, node_id: str) -> int:
+        """Re-send every still-valid, unfinished bulletin to a node that came (back) online."""
+        sent = 0
+        async with self._dispatch_lock, self.sessions() as session:
+            rows = (await session.execute(
+                select(Delivery, Bulletin).join(Bulletin, Bulletin.id == Delivery.bulletin_id).where(
+                    Delivery.node_id == node_id, Bulletin.state == ACTIVE, Bulletin.expires_at > now()))).all()
+            for delivery, b in rows:
+                if not needs_resend(DeliveryState(delivery.state)):
+                    continue
+                try:
+                    delivery.command_id = await self._publish(session, b, f"node:{node_id}", None)
+                except LinkError as err:
+                    logger.warning("re-send of %s to %s failed: %s", b.id, node_id, err)
+                    break
+                delivery.attempts += 1
+                delivery.last_sent_at = now()
+                delivery.reason = "re-sent after the node reconnected"
+                sent += 1
+                self.metrics.inc("loaxa_hq_resends_total")
+            await session.commit()
+        if sent:
+            logger.info("re-sent %d bulletin(s) to %s", sent, node_id)
+        return sent
+
+    async def cancel(self, bulletin_id: str, by: str) -> bool:
+        async with self._dispatch_lock, self.sessions() as session:
+            b = await session.get(Bulletin, bulletin_id)
+            if b is None or b.state in ("cancelled", "completed", "expired"):
+                return False
+            was_active = b.state == ACTIVE
+            b.state, b.cancelled_by, b.updated_at = "cancelled", by, now()
+            deliveries = (await session.scalars(select(Delivery).where(Delivery.bulletin_id == b.id))).all()
+            for d in deliveries:
+                if d.state == DeliveryState.PENDING:  # others confirm with their own cancelled ack
+                    step = on_cancel(DeliveryState(d.state))
+                    d.state, d.reason, d.updated_at = step.state.value, step.reason, now()
+            if was_active and b.expires_at > now():
+                for target in command_targets(b.targets):
+                    try:
+                        await self._publish(session, b, target, None, command_type="cancel")
+                    except LinkError as err:
+                        logger.warning("cancel of %s not published to %s: %s", b.id, target, err)
+            await session.commit()
+        return True
+
+    # ------------------------------------------------------------------ clock
+
+    async def _sweeper(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                logger.exception("sweeper pass failed")
+            await asyncio.sleep(self.s.sweep_interval_s)
+
+    async def sweep(self) -> None:
+        t = now()
+        async with self.sessions() as session:
+            due = (await session.scalars(select(Bulletin.id).where(Bulletin.state == "scheduled"))).all()
+            due_ids = [bid for bid in due if await self._is_due(session, bid, t)]
+        for bid in due_ids:
+            await self.dispatch(bid)
+        async with self.sessions() as session:
+            await self._close_finished(session, t)
+            await fleet.check_offline_nodes(session, self.alerter, self.s.node_offline_after_s, t)
+            await session.commit()
+
+    async def _is_due(self, session: AsyncSession, bulletin_id: str, t: datetime) -> bool:
+        b = await session.get(Bulletin, bulletin_id)
+        return b is not None and (b.send_at is None or b.send_at - timedelta(seconds=self.s.lead_time_s) <= t)
+
+    async def _close_finished(self, session: AsyncSession, t: datetime) -> None:
+        bulletins = (await session.scalars(select(Bulletin).where(Bulletin.state.in_((ACTIVE, "cancelled"))))).all()
+        for b in bulletins:
+            deliveries = (await session.scalars(select(Delivery).where(Delivery.bulletin_id == b.id))).all()
+            if b.expires_at <= t:
+                online = {n.id for n in (await session.scalars(select(Node).where(Node.state == "online"))).all()}
+                for d in deliveries:
+                    step = on_expiry(DeliveryState(d.state), d.node_id in online)
+                    if step.changed:
+                        d.state, d.reason, d.updated_at = step.state.value, step.reason, t
+            if b.state == ACTIVE and all(DeliveryState(d.state).terminal for d in deliveries):
+                b.state = "completed"
+                b.updated_at = t
