@@ -1,0 +1,116 @@
+"""The command-line tools as a technician uses them: real processes, real broker, real espeak-ng."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import COMMUNE, EXAMPLE_NODE_CONFIG
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+
+
+def _node_yaml(tmp_path: Path, port: int, pub: Path) -> Path:
+    data = yaml.safe_load(EXAMPLE_NODE_CONFIG.read_text("utf-8"))
+    data["node"].update(id="loa-cli", commune=COMMUNE, zones=["thon-1"])
+    data["broker"]["port"] = port
+    data["security"]["hq_public_key"] = str(pub)
+    data["audio"]["file_dir"] = str(tmp_path / "played")
+    data["state_dir"] = str(tmp_path / "state")
+    path = tmp_path / "node.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def test_keygen_then_send_to_a_running_agent(broker, tmp_path: Path) -> None:
+    hq_dir = tmp_path / "hq"
+    hq_yaml = tmp_path / "hq.yaml"
+    hq_yaml.write_text(yaml.safe_dump({"commune": COMMUNE, "data_dir": str(hq_dir),
+                                       "broker": {"host": "127.0.0.1", "port": broker.port}}))
+    out = subprocess.run([BIN / "hq-server", "keygen", "--config", hq_yaml], capture_output=True, text=True,
+                         timeout=30, check=True)
+    assert "hq_ed25519.pub" in out.stdout
+    again = subprocess.run([BIN / "hq-server", "keygen", "--config", hq_yaml], capture_output=True, text=True,
+                           timeout=30)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+    node_yaml = _node_yaml(tmp_path, broker.port, hq_dir / "keys" / "hq_ed25519.pub")
+    agent = subprocess.Popen([BIN / "edge-agent", "run", "--config", node_yaml], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        # the agent subscribes before it publishes its retained birth: wait for "online"
+        birth = subprocess.run(["mosquitto_sub", "-p", str(broker.port), "-C", "1", "-W", "30",
+                                "-t", f"loaxa/v1/{COMMUNE}/node/loa-cli/state"], capture_output=True, text=True,
+                               timeout=60)
+        assert '"online"' in birth.stdout, (birth.stdout, birth.stderr)
+        sent = subprocess.run(
+            [BIN / "hq-server", "send", "--config", hq_yaml, "--target", "node:loa-cli", "--expect", "1",
+             "--timeout", "60", "--text", "Thông báo thử: họp thôn lúc 7h30."],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        lines = sent.stdout
+        for stage in ("received", "rendered", "playing", "played"):
+            assert f" {stage} " in lines or lines.rstrip().endswith(stage), lines
+        assert "1 node(s) finished: loa-cli=played" in lines
+        assert len(list((tmp_path / "played").glob("*.wav"))) == 1
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            log, _ = agent.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            log, _ = agent.communicate()
+    assert agent.returncode == 0, log
+    assert "stopping on signal" in log
+
+
+def test_send_times_out_with_nonzero_exit_when_nobody_answers(broker, tmp_path: Path) -> None:
+    hq_yaml = tmp_path / "hq.yaml"
+    hq_yaml.write_text(yaml.safe_dump({"commune": COMMUNE, "data_dir": str(tmp_path / "hq"),
+                                       "broker": {"port": broker.port}}))
+    subprocess.run([BIN / "hq-server", "keygen", "--config", hq_yaml], check=True, capture_output=True, timeout=30)
+    t0 = time.monotonic()
+    sent = subprocess.run([BIN / "hq-server", "send", "--config", hq_yaml, "--text", "Không ai nghe",
+                           "--timeout", "2"], capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 2 and "0 node(s) finished" in sent.stdout
+    assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda d: d["broker"].update(port=70000), "broker.port"),
+    (lambda d: d["node"].update(id="Loa 1"), "node.id"),
+    (lambda d: d.update(colour="red"), "colour: Extra inputs are not permitted"),
+    (lambda d: d["security"].update(hq_public_key="/nonexistent/hq.pub"), "security.hq_public_key"),
+    (lambda d: d["audio"].update(sink="bluetooth"), "audio.sink"),
+])
+def test_bad_node_config_gives_precise_error(tmp_path: Path, hq_keys, mutate, expected: str) -> None:
+    data = yaml.safe_load(EXAMPLE_NODE_CONFIG.read_text("utf-8"))
+    data["security"]["hq_public_key"] = str(hq_keys[1])
+    mutate(data)
+    path = tmp_path / "node.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    res = subprocess.run([BIN / "edge-agent", "check-config", "--config", path], capture_output=True, text=True,
+                         timeout=30, env={**os.environ})
+    assert res.returncode == 2
+    assert expected in res.stderr, res.stderr
+    assert str(path) in res.stderr
+
+
+def test_example_config_is_valid(tmp_path: Path, hq_keys) -> None:
+    data = yaml.safe_load(EXAMPLE_NODE_CONFIG.read_text("utf-8"))
+    data["security"]["hq_public_key"] = str(hq_keys[1])
+    path = tmp_path / "node.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    res = subprocess.run([BIN / "edge-agent", "check-config", "--config", path], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
