@@ -1,7 +1,9 @@
-"""Ack reporting: every stage of every command is published, in order, never dropped.
+"""Ack and health reporting with store and forward.
 
-While the link is down acks wait in an ordered outbox and are sent, marked ``historical``, when it
-returns. (The on-disk outbox that survives a reboot is part of the speaker-node pipeline.)
+Every ack is written to the on-disk outbox before it is published, so a reboot or a broker outage
+loses none; they are sent in production order. Health reports go straight out when the link is up
+and the outbox is empty, and are queued (bounded, oldest dropped first) otherwise. Anything produced
+while offline is sent with ``historical: true``.
 """
 
 from __future__ import annotations
@@ -9,26 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
+from edge_agent.outbox import ACK, HEALTH, DiskOutbox
 from loaxa_contract import codec
-from loaxa_contract.models import Ack, AckStage
+from loaxa_contract.models import Ack, AckStage, NodeHealth
 from loaxa_link.mqtt import LinkError
 
 logger = logging.getLogger(__name__)
+
+LATE_S = 10.0
+"""An ack sent later than this after it was produced is marked historical even if the link looked up."""
 
 Publish = Callable[[str, bytes], Awaitable[None]]
 
 
 class AckReporter:
-    def __init__(self, node_id: str, topic: str, publish: Publish, is_connected: Callable[[], bool]) -> None:
+    def __init__(self, node_id: str, topic: str, publish: Publish, is_connected: Callable[[], bool],
+                 *, outbox: DiskOutbox, health_topic: str) -> None:
         self.node_id = node_id
         self.topic = topic
+        self.health_topic = health_topic
         self._publish = publish
         self._is_connected = is_connected
-        self._outbox: deque[Ack] = deque()
+        self.outbox = outbox
         self._lock = asyncio.Lock()
+        self.sent = 0
 
     async def ack(self, command_id: str, stage: AckStage, *, bulletin_id: str | None = None,
                   reason: str | None = None, detail: str | None = None, **extra: object) -> Ack:
@@ -36,24 +44,40 @@ class AckReporter:
                   reason=reason, detail=detail[:1000] if detail else None, **extra)
         level = logging.WARNING if stage in (AckStage.REJECTED, AckStage.FAILED, AckStage.EXPIRED) else logging.INFO
         logger.log(level, "ack %s %s%s", command_id, stage.value, f" ({reason}: {detail})" if reason else "")
-        self._outbox.append(ack)
+        await asyncio.to_thread(self.outbox.put, ACK, codec.encode(ack), offline=not self._is_connected())
         await self.flush()
         return ack
 
+    async def health(self, report: NodeHealth) -> None:
+        if self._is_connected() and len(self.outbox) == 0:
+            try:
+                await self._publish(self.health_topic, codec.encode(report))
+                return
+            except LinkError as err:
+                logger.info("health report queued: %s", err)
+        await asyncio.to_thread(self.outbox.put, HEALTH, codec.encode(report), offline=True)
+        await self.flush()
+
     async def flush(self) -> None:
-        """Send queued acks in order; stop at the first failure and keep the rest for later."""
+        """Send queued messages in order; stop at the first failure and keep the rest for later."""
         async with self._lock:
-            while self._outbox and self._is_connected():
-                ack = self._outbox[0]
-                historical = ack.ts.timestamp() + 5 < time.time()
-                payload = ack.model_copy(update={"historical": True}) if historical else ack
-                try:
-                    await self._publish(self.topic, codec.encode(payload))
-                except LinkError as err:
-                    logger.info("ack %s queued (%d waiting): %s", ack.command_id, len(self._outbox), err)
+            if not self._is_connected():
+                return
+            for entry in self.outbox.entries():
+                if not self._is_connected():
                     return
-                self._outbox.popleft()
+                payload = entry.read()
+                model = codec.decode_model(payload, Ack if entry.kind == ACK else NodeHealth)
+                if entry.offline or model.ts.timestamp() + LATE_S < time.time():
+                    payload = codec.encode(model.model_copy(update={"historical": True}))
+                try:
+                    await self._publish(self.topic if entry.kind == ACK else self.health_topic, payload)
+                except LinkError as err:
+                    logger.info("outbox: %d waiting (%s)", len(self.outbox), err)
+                    return
+                self.outbox.remove(entry)
+                self.sent += 1
 
     @property
     def pending(self) -> int:
-        return len(self._outbox)
+        return len(self.outbox)

@@ -14,6 +14,7 @@ import time
 from edge_agent.acks import AckReporter
 from edge_agent.config import NodeConfig
 from edge_agent.dispatcher import Dispatcher
+from edge_agent.outbox import DiskOutbox
 from edge_agent.playback.sinks import AudioSink, make_sink
 from edge_agent.player import Player
 from edge_agent.security import CommandGate, PersistentReplayGuard
@@ -37,7 +38,8 @@ class EdgeAgent:
         self.link = MqttLink(self._link_config(), on_message=self._on_message)
         self.link.on_connected = self._on_connected
         self.acks = AckReporter(node.id, topics.node_ack(node.commune, node.id), self.link.publish,
-                                lambda: self.link.connected)
+                                lambda: self.link.connected, outbox=DiskOutbox(config.state_dir / "outbox"),
+                                health_topic=topics.node_health(node.commune, node.id))
         self.gate = CommandGate(
             node_id=node.id, zones=list(node.zones),
             public_key=signing.load_public_key(config.security.hq_public_key),
