@@ -39,6 +39,15 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the HQ server")
     r.add_argument("--config", type=Path, required=True)
+
+    u = sub.add_parser("create-user", help="create an account (e.g. the first admin); migrates the database")
+    u.add_argument("--config", type=Path, required=True)
+    u.add_argument("--username", required=True)
+    u.add_argument("--role", default="admin", choices=["admin", "broadcaster", "technician", "police"])
+    u.add_argument("--full-name", default="")
+    u.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    u.add_argument("--token", action="store_true", help="also create and print an API token (shown once)")
     return p
 
 
@@ -82,6 +91,38 @@ async def _send(args: argparse.Namespace, cfg: HqConfig) -> int:
     return outcome_code(collector)
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+    import os
+
+    if args.password_env:
+        return os.environ.get(args.password_env, "")
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise ValueError("passwords do not match")
+    return first
+
+
+async def _create_user(args: argparse.Namespace, cfg: HqConfig) -> int:
+    from hq_server.services.users import create_user
+    from hq_server.storage.db import Database
+
+    password = _read_password(args)
+    db = await Database(cfg.database_url).open()
+    try:
+        async with db.sessions() as session:
+            token = await create_user(session, args.username, password, args.role, full_name=args.full_name,
+                                      with_token=args.token)
+    finally:
+        await db.close()
+    print(f"created {args.role} {args.username!r}", file=sys.stderr)
+    if token:
+        print(token)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -95,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.cmd == "send":
             return asyncio.run(_send(args, cfg))
+        if args.cmd == "create-user":
+            return asyncio.run(_create_user(args, cfg))
         if args.cmd == "run":
             from hq_server.app import run_server  # the full server (aiohttp) lives there
 

@@ -31,7 +31,7 @@ from hq_server.storage.tables import Bulletin, CommandLog, Delivery, Node, now
 from loaxa_contract import codec, topics
 from loaxa_contract.errors import ContractError
 from loaxa_contract.models import Ack, AckStage, CameraHealth, NodeHealth, NodeState
-from loaxa_link.mqtt import LinkError, MqttLink
+from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ def command_targets(targets: dict[str, Any]) -> list[str]:
 
 class Orchestrator:
     def __init__(self, settings: OrchestratorSettings, sessions: async_sessionmaker[AsyncSession],
-                 link: MqttLink, signer: CommandSigner, alerter: Alerter, metrics: Metrics) -> None:
+                 link_config: LinkConfig, signer: CommandSigner, alerter: Alerter, metrics: Metrics) -> None:
         self.s = settings
         self.sessions = sessions
-        self.link = link
+        self.link = MqttLink(link_config, on_message=self.on_message)
         self.signer = signer
         self.alerter = alerter
         self.metrics = metrics
@@ -90,8 +90,10 @@ class Orchestrator:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._inbound(), name="hq:inbound"),
                        loop.create_task(self._sweeper(), name="hq:sweeper")]
+        await self.link.start()
 
     async def stop(self) -> None:
+        await self.link.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -54,6 +54,8 @@ def _upgrade(conn: Connection, revision: str) -> None:
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    if logging.getLogger("alembic").level == logging.NOTSET:  # its per-plugin INFO lines are noise here
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
     logger.info("database schema at %s (%s)", revision, engine.url.render_as_string(hide_password=True))

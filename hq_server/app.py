@@ -1,0 +1,159 @@
+"""Composition root of HQ: ``create_app()`` builds the aiohttp application; ``run_server()`` serves it.
+
+Lifecycle through ``cleanup_ctx`` (start in order, stop in reverse): database (migrated) → broker
+(embedded Mosquitto when none is configured) → MQTT link + orchestrator (inbound worker, sweeper).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from hq_server.config import HqConfig
+from hq_server.routes import audio, auth, bulletins, fleet, meta, records
+from hq_server.services.alerts import Alerter
+from hq_server.services.audio import AudioStore, build_chain
+from hq_server.services.auth import LoginLimiter
+from hq_server.services.metrics import Metrics
+from hq_server.services.orchestrator import Orchestrator, OrchestratorSettings
+from hq_server.services.users import UserError, create_user, user_count
+from hq_server.signer import CommandSigner
+from hq_server.storage.db import Database
+from hq_server.web import (
+    AUDIO,
+    CONFIG,
+    DB,
+    LIMITER,
+    METRICS,
+    ORCH,
+    add_routes,
+    audit_middleware,
+    auth_middleware,
+    error_middleware,
+)
+from loaxa_contract import signing
+from loaxa_link.mosquitto import BrokerError, Mosquitto
+from loaxa_link.mqtt import LinkConfig
+
+logger = logging.getLogger(__name__)
+
+BROKER_PORT = web.AppKey("broker_port", int)
+ROUTE_MODULES = (auth, bulletins, audio, fleet, records, meta)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[CONFIG]
+    db = await Database(cfg.database_url).open()
+    app[DB] = db
+    await _bootstrap_admin(cfg, db)
+    yield
+    await db.close()
+
+
+async def _bootstrap_admin(cfg: HqConfig, db: Database) -> None:
+    name = cfg.auth.bootstrap_admin
+    if not name:
+        return
+    async with db.sessions() as s:
+        if await user_count(s):
+            return
+        password = os.environ.get(cfg.auth.bootstrap_password_env)
+        if not password:
+            logger.error("auth.bootstrap_admin set but $%s is empty; no admin created", cfg.auth.bootstrap_password_env)
+            return
+        try:
+            await create_user(s, name, password, "admin", actor="bootstrap")
+            logger.info("created the first admin %r from the configuration", name)
+        except UserError as err:
+            logger.error("bootstrap admin not created: %s", err)
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[CONFIG]
+    if cfg.broker is not None:
+        app[BROKER_PORT] = cfg.broker.port
+        yield
+        return
+    broker = Mosquitto(cfg.data_dir / "broker", port=cfg.embedded_broker.port)
+    await asyncio.to_thread(broker.start)
+    app[BROKER_PORT] = broker.port
+    logger.info("embedded Mosquitto on 127.0.0.1:%s", broker.port)
+    yield
+    await asyncio.to_thread(broker.stop)
+
+
+def _signer(cfg: HqConfig) -> CommandSigner:
+    if not cfg.key_path.exists():
+        priv, pub = signing.generate_keypair(cfg.key_path.parent)
+        logger.warning("generated HQ signing key %s; copy %s to every node", priv, pub)
+    return CommandSigner(cfg.key_path, cfg.data_dir / "seq")
+
+
+async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[CONFIG]
+    host = cfg.broker.host if cfg.broker else "127.0.0.1"
+    link_cfg = LinkConfig(host=host, port=app[BROKER_PORT], client_id=f"loaxa-hq-{cfg.commune}",
+                          username=cfg.broker.username if cfg.broker else None,
+                          password=cfg.broker.password if cfg.broker else None,
+                          subscriptions=Orchestrator.subscriptions(cfg.commune))
+    alerter = Alerter(app[DB].sessions, cfg.alerts.webhook_url, cfg.alerts.webhook_timeout_s, cfg.commune)
+    base = cfg.http.public_url or f"http://{cfg.http.host}:{cfg.http.port}"
+    settings = OrchestratorSettings(commune=cfg.commune, lead_time_s=cfg.bulletins.lead_time_s,
+                                    sweep_interval_s=cfg.bulletins.sweep_interval_s,
+                                    node_offline_after_s=cfg.alerts.node_offline_after_s,
+                                    audio_base_url=base.rstrip("/"))
+    orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
+    app[ORCH] = orch
+    await orch.start()
+    yield
+    await orch.stop()
+    await alerter.close()
+
+
+def create_app(cfg: HqConfig) -> web.Application:
+    app = web.Application(middlewares=[error_middleware, audit_middleware, auth_middleware],
+                          client_max_size=60 * 1024 * 1024)
+    app[CONFIG] = cfg
+    app[METRICS] = Metrics()
+    app[LIMITER] = LoginLimiter(cfg.auth.login_max_failures, cfg.auth.login_window_s)
+    app[AUDIO] = AudioStore(cfg.data_dir / "audio", build_chain(cfg.bulletins.tts_engines),
+                            cfg.bulletins.tts_voice, cfg.bulletins.tts_rate_wpm)
+    app.cleanup_ctx.extend([_database, _broker, _orchestrator])
+    for module in ROUTE_MODULES:
+        add_routes(app, module.routes)
+        meta.OPENAPI_SPECS.extend(s for s in module.routes.specs if s not in meta.OPENAPI_SPECS)
+    return app
+
+
+async def serve(cfg: HqConfig, stop: asyncio.Event) -> None:
+    app = create_app(cfg)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
+        await site.start()
+        logger.info("LoaXa HQ for commune %s on http://%s:%s", cfg.commune, cfg.http.host, cfg.http.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run_server(cfg: HqConfig) -> int:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(cfg, stop)
+
+    try:
+        asyncio.run(main())
+    except (OSError, BrokerError) as err:
+        logger.error("HQ could not start: %s", err)
+        return 2
+    return 0

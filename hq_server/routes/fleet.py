@@ -1,0 +1,138 @@
+"""Nodes and cameras: the registry (technicians), status, events and camera history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+
+from hq_server.services.auth import Perm
+from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
+from hq_server.web import DB, ApiError, Routes, json_response, parse_body
+from loaxa_contract.topics import check_id, valid_id
+
+routes = Routes()
+
+
+class NodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["speaker", "camera", "mixed"] = "speaker"
+    zones: list[str] = Field(default_factory=list, max_length=20)
+    location: str = Field(default="", max_length=200)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, v: list[str]) -> list[str]:
+        return [check_id(z, "zone") for z in v]
+
+
+class CameraIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    node: str = Field(default="", max_length=64)
+    zone: str | None = Field(default=None, max_length=64)
+    location: str = Field(default="", max_length=200)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v else None
+
+
+def node_json(n: Node) -> dict[str, Any]:
+    return {"id": n.id, "kind": n.kind, "zones": n.zones, "location": n.location, "lat": n.lat, "lon": n.lon,
+            "registered": n.registered, "state": n.state, "state_since": _iso(n.state_since),
+            "state_for_s": round((now() - n.state_since).total_seconds(), 1), "last_seen_at": _iso(n.last_seen_at),
+            "agent_version": n.agent_version, "health": n.last_health}
+
+
+def camera_json(c: Camera) -> dict[str, Any]:
+    return {"id": c.id, "node": c.node_id, "zone": c.zone, "location": c.location, "lat": c.lat, "lon": c.lon,
+            "registered": c.registered, "status": c.status, "status_since": _iso(c.status_since),
+            "health": c.last_health}
+
+
+def _slug(request: web.Request) -> str:
+    ident = request.match_info["id"]
+    if not valid_id(ident):
+        raise ApiError(400, "Mã không hợp lệ (invalid id)", {"id": "use a-z, 0-9, '-', '_'"})
+    return ident
+
+
+@routes.route("GET", "/api/v1/nodes", perm=Perm.FLEET_READ, summary="List nodes with online state")
+async def list_nodes(request: web.Request) -> web.Response:
+    async with request.app[DB].sessions() as s:
+        nodes = (await s.scalars(select(Node).order_by(Node.id))).all()
+        return json_response({"nodes": [node_json(n) for n in nodes],
+                              "online": sum(n.state == "online" for n in nodes)})
+
+
+@routes.route("GET", "/api/v1/nodes/{id}", perm=Perm.FLEET_READ, summary="A node with its recent events")
+async def read_node(request: web.Request) -> web.Response:
+    async with request.app[DB].sessions() as s:
+        n = await s.get(Node, _slug(request))
+        if n is None:
+            raise ApiError(404, "Không tìm thấy loa (no such node)")
+        events = (await s.scalars(select(NodeEvent).where(NodeEvent.node_id == n.id)
+                                  .order_by(NodeEvent.at.desc()).limit(200))).all()
+        return json_response({"node": node_json(n), "events": [
+            {"at": e.at.isoformat(), "event": e.event, "detail": e.detail} for e in events]})
+
+
+@routes.route("PUT", "/api/v1/nodes/{id}", perm=Perm.FLEET_WRITE, summary="Register or update a node", body=NodeIn)
+async def put_node(request: web.Request) -> web.Response:
+    ident = _slug(request)
+    body = await parse_body(request, NodeIn)
+    async with request.app[DB].sessions() as s:
+        n = await s.get(Node, ident)
+        created = n is None
+        if n is None:
+            n = Node(id=ident, state="unknown", state_since=now())
+            s.add(n)
+        n.kind, n.zones, n.location, n.lat, n.lon = body.kind, body.zones, body.location, body.lat, body.lon
+        n.registered = True
+        await s.commit()
+    request["audit_detail"] = body.model_dump()
+    return json_response({"node": node_json(n)}, 201 if created else 200)
+
+
+@routes.route("GET", "/api/v1/cameras", perm=Perm.CAMERA_READ, summary="List cameras with status")
+async def list_cameras(request: web.Request) -> web.Response:
+    async with request.app[DB].sessions() as s:
+        cams = (await s.scalars(select(Camera).order_by(Camera.id))).all()
+        return json_response({"cameras": [camera_json(c) for c in cams]})
+
+
+@routes.route("GET", "/api/v1/cameras/{id}", perm=Perm.CAMERA_READ, summary="A camera with its status history")
+async def read_camera(request: web.Request) -> web.Response:
+    async with request.app[DB].sessions() as s:
+        c = await s.get(Camera, _slug(request))
+        if c is None:
+            raise ApiError(404, "Không tìm thấy camera (no such camera)")
+        events = (await s.scalars(select(CameraEvent).where(CameraEvent.camera_id == c.id)
+                                  .order_by(CameraEvent.at.desc()).limit(500))).all()
+        return json_response({"camera": camera_json(c), "history": [
+            {"at": e.at.isoformat(), "status": e.status, "detail": e.detail} for e in events]})
+
+
+@routes.route("PUT", "/api/v1/cameras/{id}", perm=Perm.FLEET_WRITE, summary="Register or update a camera",
+              body=CameraIn)
+async def put_camera(request: web.Request) -> web.Response:
+    ident = _slug(request)
+    body = await parse_body(request, CameraIn)
+    async with request.app[DB].sessions() as s:
+        c = await s.get(Camera, ident)
+        created = c is None
+        if c is None:
+            c = Camera(id=ident, status="unknown", status_since=now())
+            s.add(c)
+        c.node_id, c.zone, c.location, c.lat, c.lon = body.node, body.zone, body.location, body.lat, body.lon
+        c.registered = True
+        await s.commit()
+    request["audit_detail"] = body.model_dump()
+    return json_response({"camera": camera_json(c)}, 201 if created else 200)

@@ -1,0 +1,159 @@
+"""Alerts, audit log and reports (broadcast statistics and per-node history, JSON or CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy import select
+
+from hq_server.services.auth import Perm
+from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent
+from hq_server.web import DB, ApiError, Routes, json_response, principal
+
+routes = Routes()
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+FAILED = ("failed", "expired", "offline")
+
+
+def _limit(request: web.Request, default: int = 200) -> int:
+    try:
+        return max(1, min(int(request.query.get("limit", default)), 5000))
+    except ValueError as err:
+        raise ApiError(400, "limit phải là số (limit must be a number)", {"limit": "not a number"}) from err
+
+
+def _since(request: web.Request) -> datetime | None:
+    raw = request.query.get("from")
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as err:
+        raise ApiError(400, "Ngày không hợp lệ (invalid date)", {"from": "use ISO-8601"}) from err
+    return value if value.tzinfo else value.replace(tzinfo=LOCAL)
+
+
+def _csv_or_json(request: web.Request, key: str, rows: list[dict[str, Any]], name: str) -> web.Response:
+    if request.query.get("format") == "csv":
+        buf = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return web.Response(body=("\ufeff" + buf.getvalue()).encode("utf-8"),  # BOM: Excel reads UTF-8
+                            content_type="text/csv", charset="utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return json_response({key: rows})
+
+
+@routes.route("GET", "/api/v1/alerts", perm=Perm.ALERT_READ, summary="Alert log (newest first)")
+async def alerts(request: web.Request) -> web.Response:
+    async with request.app[DB].sessions() as s:
+        rows = (await s.scalars(select(Alert).order_by(Alert.id.desc()).limit(_limit(request)))).all()
+        return json_response({"alerts": [
+            {"id": a.id, "at": a.at.isoformat(), "kind": a.kind, "severity": a.severity, "subject": a.subject,
+             "message": a.message, "delivered": a.delivered, "delivery_error": a.delivery_error,
+             "acknowledged_by": a.acknowledged_by} for a in rows]})
+
+
+@routes.route("POST", "/api/v1/alerts/{id}/acknowledge", perm=Perm.ALERT_WRITE, summary="Acknowledge an alert")
+async def acknowledge(request: web.Request) -> web.Response:
+    try:
+        alert_id = int(request.match_info["id"])
+    except ValueError as err:
+        raise ApiError(400, "Mã cảnh báo không hợp lệ (invalid id)", {"id": "not a number"}) from err
+    async with request.app[DB].sessions() as s:
+        a = await s.get(Alert, alert_id)
+        if a is None:
+            raise ApiError(404, "Không tìm thấy cảnh báo (no such alert)")
+        a.acknowledged_by = principal(request).username
+        await s.commit()
+    request["audit_detail"] = {"alert": alert_id}
+    return json_response({"id": alert_id, "acknowledged_by": a.acknowledged_by})
+
+
+@routes.route("GET", "/api/v1/audit", perm=Perm.AUDIT_READ, summary="Audit log: who did what, when, from where")
+async def audit(request: web.Request) -> web.Response:
+    async with request.app[DB].sessions() as s:
+        rows = (await s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(_limit(request)))).all()
+        out = [{"id": e.id, "at": e.at.isoformat(), "user": e.username, "role": e.role, "action": e.action,
+                "target": e.target, "ip": e.ip, "status": e.status, "detail": e.detail} for e in rows]
+    if request.query.get("format") == "csv":
+        for row in out:
+            row["detail"] = str(row["detail"])
+    return _csv_or_json(request, "audit", out, "audit")
+
+
+@routes.route("GET", "/api/v1/reports/broadcasts", perm=Perm.REPORT_READ,
+              summary="Broadcast statistics per day, zone or node (?group=day|zone|node&from=&format=csv)")
+async def broadcasts(request: web.Request) -> web.Response:
+    group = request.query.get("group", "day")
+    if group not in ("day", "zone", "node"):
+        raise ApiError(400, "group phải là day, zone hoặc node", {"group": "use day, zone or node"})
+    since = _since(request)
+    async with request.app[DB].sessions() as s:
+        q = select(Delivery, Bulletin).join(Bulletin, Bulletin.id == Delivery.bulletin_id)
+        if since:
+            q = q.where(Bulletin.created_at >= since)
+        rows = (await s.execute(q)).all()
+        zones = {n.id: (n.zones or []) for n in (await s.scalars(select(Node))).all()}
+    stats: dict[str, dict[str, float]] = defaultdict(lambda: {"bulletins": 0, "played": 0, "minutes": 0.0,
+                                                              "failures": 0})
+    seen: dict[str, set[str]] = defaultdict(set)
+    for d, b in rows:
+        when = (d.started_at or b.sent_at or b.created_at).astimezone(LOCAL).date().isoformat()
+        keys = {"day": [when], "node": [d.node_id], "zone": zones.get(d.node_id) or ["(none)"]}[group]
+        for key in keys:
+            st = stats[key]
+            if b.id not in seen[key]:
+                seen[key].add(b.id)
+                st["bulletins"] += 1
+            if d.state == "played":
+                st["played"] += 1
+                st["minutes"] += (d.duration_s or 0) / 60
+            elif d.state in FAILED:
+                st["failures"] += 1
+    out = [{group: k, "bulletins": int(v["bulletins"]), "plays": int(v["played"]),
+            "minutes_played": round(v["minutes"], 2), "failures": int(v["failures"])} for k, v in sorted(stats.items())]
+    return _csv_or_json(request, "rows", out, f"broadcasts-by-{group}")
+
+
+@routes.route("GET", "/api/v1/reports/nodes", perm=Perm.REPORT_READ,
+              summary="Per node: disconnects, reconnects, reboots, network/error state, temperature (?format=csv)")
+async def nodes_report(request: web.Request) -> web.Response:
+    since = _since(request)
+    async with request.app[DB].sessions() as s:
+        nodes = (await s.scalars(select(Node).order_by(Node.id))).all()
+        q = select(NodeEvent).order_by(NodeEvent.at)
+        if since:
+            q = q.where(NodeEvent.at >= since)
+        events = (await s.scalars(q)).all()
+        fails = (await s.scalars(select(Delivery).where(Delivery.state.in_(FAILED)))).all()
+    by_node: dict[str, list[NodeEvent]] = defaultdict(list)
+    for e in events:
+        by_node[e.node_id].append(e)
+    failures: dict[str, int] = defaultdict(int)
+    for d in fails:
+        failures[d.node_id] += 1
+    out = []
+    for n in nodes:
+        evs = by_node[n.id]
+        health = n.last_health or {}
+        out.append({
+            "node": n.id, "zones": " ".join(n.zones or []), "state": n.state,
+            "state_since": n.state_since.isoformat(),
+            "disconnects": sum(e.event == "offline" for e in evs), "reconnects": sum(e.event == "online" for e in evs),
+            "reboots": sum(e.event == "reboot" for e in evs),
+            "last_disconnect": next((e.at.isoformat() for e in reversed(evs) if e.event == "offline"), None),
+            "last_reconnect": next((e.at.isoformat() for e in reversed(evs) if e.event == "online"), None),
+            "cpu_temp_c": health.get("cpu_temp_c"), "audio_device_ok": health.get("audio_device_ok"),
+            "clock_offset_ms": health.get("clock_offset_ms"), "delivery_failures": failures[n.id],
+            "agent_version": n.agent_version,
+        })
+    return _csv_or_json(request, "nodes", out, "nodes")

@@ -1,0 +1,219 @@
+"""HTTP plumbing shared by the routes: app keys, route registry, auth/CSRF/audit/error middlewares.
+
+Every route is declared through :class:`Routes` with the permission it needs, so "auth on every
+route" is one table, checked by one middleware, and the OpenAPI description is generated from the
+same table (the two cannot drift apart).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+
+from hq_server.config import HqConfig
+from hq_server.services.audio import AudioStore
+from hq_server.services.auth import LoginLimiter, Perm, allowed, token_hash
+from hq_server.services.metrics import Metrics
+from hq_server.services.orchestrator import Orchestrator
+from hq_server.storage.db import Database
+from hq_server.storage.tables import ApiToken, AuditEntry, User, WebSession, now
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "loaxa_session"
+CSRF_COOKIE = "loaxa_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+CONFIG = web.AppKey("config", HqConfig)
+DB = web.AppKey("db", Database)
+ORCH = web.AppKey("orchestrator", Orchestrator)
+AUDIO = web.AppKey("audio", AudioStore)
+METRICS = web.AppKey("metrics", Metrics)
+LIMITER = web.AppKey("login_limiter", LoginLimiter)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    role: str
+    via: str  # "session" or "token"
+    csrf: str | None = None
+
+
+class ApiError(Exception):
+    """An error answered as JSON: ``{"error": ..., "fields": {...}}``."""
+
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    perm: Perm | None  # None = public
+    summary: str
+    body: type[BaseModel] | None = None
+    authenticated_only: bool = False  # any logged-in user, no particular permission
+
+
+@dataclass
+class Routes:
+    specs: list[RouteSpec] = field(default_factory=list)
+
+    def route(self, method: str, path: str, *, perm: Perm | None, summary: str, body: type[BaseModel] | None = None,
+              any_user: bool = False) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.specs.append(RouteSpec(method, path, fn, perm, summary, body, any_user))
+            return fn
+
+        return deco
+
+
+def field_errors(err: ValidationError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"] if p not in ("body",)) or "_"
+        out.setdefault(loc, e["msg"].removeprefix("Value error, "))
+    return out
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ApiError(400, f"Nội dung không phải JSON hợp lệ (invalid JSON): {err}") from err
+    if not isinstance(data, dict):
+        raise ApiError(400, "Cần một đối tượng JSON (a JSON object is required)")
+    return model.model_validate(data)
+
+
+def principal(request: web.Request) -> Principal:
+    p = request.get("principal")
+    if p is None:
+        raise ApiError(401, "Cần đăng nhập (authentication required)")
+    return p
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or ""
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as err:
+        body: dict[str, Any] = {"error": err.message}
+        if err.fields is not None:
+            body["fields"] = err.fields
+        return json_response(body, err.status)
+    except ValidationError as err:
+        return json_response({"error": "Dữ liệu không hợp lệ (invalid input)", "fields": field_errors(err)}, 400)
+    except web.HTTPException as err:
+        if err.status >= 400 and request.path.startswith("/api/"):
+            return json_response({"error": err.reason}, err.status)
+        raise
+
+
+async def _resolve(request: web.Request) -> Principal | None:
+    db = request.app[DB]
+    auth = request.headers.get("Authorization", "")
+    async with db.sessions() as s:
+        if auth.lower().startswith("bearer "):
+            tok = await s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(auth[7:].strip()),
+                                                        ApiToken.revoked.is_(False)))
+            if tok is None:
+                return None
+            user = await s.get(User, tok.user_id)
+            if user is None or not user.active:
+                return None
+            tok.last_used_at = now()
+            await s.commit()
+            return Principal(user.id, user.username, user.role, "token")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        sess = await s.get(WebSession, token_hash(cookie))
+        if sess is None or sess.expires_at <= now():
+            return None
+        user = await s.get(User, sess.user_id)
+        if user is None or not user.active:
+            return None
+        return Principal(user.id, user.username, user.role, "session", sess.csrf_token)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Deny by default: a route not declared through :class:`Routes` answers 401 (404/405 pass)."""
+    spec: RouteSpec | None = getattr(request.match_info.route, "_loaxa_spec", None)
+    if spec is None:
+        if request.match_info.http_exception is not None:
+            return await handler(request)
+        raise ApiError(401, "Cần đăng nhập (authentication required)")
+    public = spec.perm is None and not spec.authenticated_only
+    if public or (spec.perm == Perm.METRICS and request.app[CONFIG].metrics_public):
+        return await handler(request)
+    p = await _resolve(request)
+    if p is None:
+        raise ApiError(401, "Cần đăng nhập (authentication required)")
+    if p.via == "session" and request.method in UNSAFE and request.headers.get(CSRF_HEADER) != p.csrf:
+        raise ApiError(403, f"Thiếu hoặc sai mã CSRF (missing or wrong {CSRF_HEADER} header)")
+    request["principal"] = p
+    if spec.perm is not None and not allowed(p.role, spec.perm):
+        raise ApiError(403, f"Vai trò '{p.role}' không có quyền này (role lacks permission {spec.perm.value})")
+    return await handler(request)
+
+
+@web.middleware
+async def audit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Write every state-changing request to the audit log: who, when, what, from where, outcome."""
+    if request.method not in UNSAFE:
+        return await handler(request)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except (web.HTTPException, ApiError) as err:
+        status = err.status
+        raise
+    except ValidationError:
+        status = 400
+        raise
+    finally:
+        p: Principal | None = request.get("principal")
+        spec: RouteSpec | None = getattr(request.match_info.route, "_loaxa_spec", None)
+        action = request.get("audit_action") or (spec.summary if spec else f"{request.method} {request.path}")
+        username = request.get("audit_user") or (p.username if p else "")
+        async with request.app[DB].sessions() as s:
+            s.add(AuditEntry(username=username, role=p.role if p else "", action=action[:100],
+                             target=request.path[:200], detail=request.get("audit_detail") or {},
+                             ip=client_ip(request), status=status))
+            await s.commit()
+
+
+def add_routes(app: web.Application, routes: Routes) -> None:
+    for spec in routes.specs:
+        route = app.router.add_route(spec.method, spec.path, spec.handler)
+        route._loaxa_spec = spec  # type: ignore[attr-defined]
