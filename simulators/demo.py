@@ -11,15 +11,13 @@ import logging
 import uuid
 from pathlib import Path
 
-import yaml
-
 from edge_agent.app import EdgeAgent
-from edge_agent.config import parse_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
 from hq_server.signer import CommandSigner
 from loaxa_contract import signing, topics
 from loaxa_link.mosquitto import Mosquitto
 from loaxa_link.mqtt import LinkConfig, MqttLink
+from simulators.nodes import simulated_node_config
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +27,6 @@ DEMO_TEXT = (
 )
 
 
-def _example_config() -> Path:
-    here = Path(__file__).resolve().parent.parent / "firmware_configs" / "speaker-node.example.yaml"
-    if not here.exists():
-        raise FileNotFoundError(f"{here} not found: run the demo from a LoaXa source checkout")
-    return here
-
-
 async def run_demo(data_dir: Path, text: str = DEMO_TEXT, timeout: float = 60.0) -> int:
     data_dir = data_dir.resolve()
     keys = data_dir / "keys"
@@ -43,12 +34,8 @@ async def run_demo(data_dir: Path, text: str = DEMO_TEXT, timeout: float = 60.0)
         signing.generate_keypair(keys)
     broker = Mosquitto(data_dir / "broker").start()
     try:
-        raw = yaml.safe_load(_example_config().read_text("utf-8"))
-        raw["broker"]["port"] = broker.port
-        raw["security"]["hq_public_key"] = str(keys / "hq_ed25519.pub")
-        raw["audio"].update(sink="file", file_dir=str(data_dir / "node" / "played"))
-        raw["state_dir"] = str(data_dir / "node" / "state")
-        cfg = parse_config(raw, source="demo", base=data_dir)
+        cfg = simulated_node_config(data_dir, node_id="thon-1-loa-1", commune="xa-demo", zones=["thon-1"],
+                                    port=broker.port, hq_public_key=keys / "hq_ed25519.pub")
         agent = EdgeAgent(cfg)
         await agent.start()
         await agent.link.wait_ready(15)
@@ -71,7 +58,7 @@ async def run_demo(data_dir: Path, text: str = DEMO_TEXT, timeout: float = 60.0)
     finally:
         broker.stop()
     code = outcome_code(collector)
-    wavs = sorted((data_dir / "node" / "played").glob("*.wav"))
+    wavs = sorted(cfg.audio.file_dir.glob("*.wav"))
     if code == 0 and wavs:
         print(f"\nDone. The village heard: {wavs[-1]}\nPlay log: {wavs[-1].parent / 'play.log'}")
     else:
