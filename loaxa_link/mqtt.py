@@ -338,7 +338,11 @@ class MqttLink:
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
         fut = self._pending_pub.pop(mid, None)
         if fut is None:
+            # PUBACK before publish() registered its future, or a QoS 0 completion written later:
+            # keep it briefly for publish() to find; bounded so stale QoS 0 entries cannot pile up
             self._early_pub[mid] = reason_code
+            if len(self._early_pub) > 256:
+                self._early_pub.pop(next(iter(self._early_pub)))
             return
         if not fut.done():
             fut.set_result(None) if not reason_code.is_failure else fut.set_exception(
@@ -360,6 +364,7 @@ class MqttLink:
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise NotConnectedError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
         if qos == 0:
+            self._early_pub.pop(info.mid, None)  # QoS 0 "acks" at once; never awaited
             return
         early = self._early_pub.pop(info.mid, None)
         if early is not None:
