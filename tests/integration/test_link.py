@@ -1,0 +1,53 @@
+"""MqttLink against a real Mosquitto: reconnect, persistent session across a broker restart, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from loaxa_link.mqtt import LinkConfig, MqttLink, NotConnectedError
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+async def test_session_survives_broker_restart_and_queued_message_arrives(broker):
+    got: list[bytes] = []
+    sub = MqttLink(LinkConfig(port=broker.port, client_id="sub", subscriptions=["t/#"], reconnect_min_s=0.1,
+                              reconnect_max_s=0.5), on_message=lambda t, p: got.append(p))
+    pub = MqttLink(LinkConfig(port=broker.port, client_id="pub", reconnect_min_s=0.1, reconnect_max_s=0.5))
+    await sub.start()
+    await pub.start()
+    try:
+        await sub.wait_ready(10)
+        await pub.wait_ready(10)
+        await sub.stop()  # subscriber offline; its persistent session holds what arrives
+        await pub.publish("t/1", b"while-offline")
+        broker.restart()  # queued message must survive the broker restart too (autosave_on_changes)
+        await wait_until(lambda: not pub.connected, 10, "publisher notices the restart")
+        with pytest.raises(NotConnectedError):
+            await pub.publish("t/2", b"x")
+        await pub.wait_ready(20)
+        sub2 = MqttLink(LinkConfig(port=broker.port, client_id="sub", subscriptions=["t/#"]),
+                        on_message=lambda t, p: got.append(p))
+        await sub2.start()
+        await wait_until(lambda: b"while-offline" in got, 20, "queued message after restart")
+        await pub.publish("t/3", b"after")
+        await wait_until(lambda: b"after" in got, 10, "live message after reconnect")
+        assert pub.connects == 2 and pub.disconnects == 1
+        await sub2.stop()
+    finally:
+        await pub.stop()
+
+
+async def test_many_links_share_the_loop_without_threads(broker):
+    before = threading.active_count()
+    links = [MqttLink(LinkConfig(port=broker.port, client_id=f"c{i}", subscriptions=[f"x/{i}"])) for i in range(50)]
+    for link in links:
+        await link.start()
+    await asyncio.gather(*(link.wait_ready(20) for link in links))
+    # connects ran in the default executor; no thread per client is left behind
+    assert threading.active_count() - before <= 8
+    await asyncio.gather(*(link.stop() for link in links))
