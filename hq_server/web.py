@@ -52,6 +52,12 @@ class Principal:
     csrf: str | None = None
 
 
+PRINCIPAL = web.RequestKey("principal", Principal)
+AUDIT_DETAIL = web.RequestKey("audit_detail", dict)
+AUDIT_ACTION = web.RequestKey("audit_action", str)
+AUDIT_USER = web.RequestKey("audit_user", str)
+
+
 class ApiError(Exception):
     """An error answered as JSON: ``{"error": ..., "fields": {...}}``."""
 
@@ -105,7 +111,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 
 def principal(request: web.Request) -> Principal:
-    p = request.get("principal")
+    p = request.get(PRINCIPAL)
     if p is None:
         raise ApiError(401, "Cần đăng nhập (authentication required)")
     return p
@@ -179,7 +185,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise ApiError(401, "Cần đăng nhập (authentication required)")
     if p.via == "session" and request.method in UNSAFE and request.headers.get(CSRF_HEADER) != p.csrf:
         raise ApiError(403, f"Thiếu hoặc sai mã CSRF (missing or wrong {CSRF_HEADER} header)")
-    request["principal"] = p
+    request[PRINCIPAL] = p
     if spec.perm is not None and not allowed(p.role, spec.perm):
         raise ApiError(403, f"Vai trò '{p.role}' không có quyền này (role lacks permission {spec.perm.value})")
     return await handler(request)
@@ -202,13 +208,13 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
         status = 400
         raise
     finally:
-        p: Principal | None = request.get("principal")
+        p: Principal | None = request.get(PRINCIPAL)
         spec: RouteSpec | None = getattr(request.match_info.route, "_loaxa_spec", None)
-        action = request.get("audit_action") or (spec.summary if spec else f"{request.method} {request.path}")
-        username = request.get("audit_user") or (p.username if p else "")
+        action = request.get(AUDIT_ACTION) or (spec.summary if spec else f"{request.method} {request.path}")
+        username = request.get(AUDIT_USER) or (p.username if p else "")
         async with request.app[DB].sessions() as s:
             s.add(AuditEntry(username=username, role=p.role if p else "", action=action[:100],
-                             target=request.path[:200], detail=request.get("audit_detail") or {},
+                             target=request.path[:200], detail=request.get(AUDIT_DETAIL) or {},
                              ip=client_ip(request), status=status))
             await s.commit()
 

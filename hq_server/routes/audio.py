@@ -10,7 +10,7 @@ from aiohttp import web
 
 from hq_server.services.audio import CONTENT_TYPES, SHA_RE, AudioError
 from hq_server.services.auth import Perm
-from hq_server.web import AUDIO, ApiError, Routes, json_response
+from hq_server.web import AUDIO, AUDIT_DETAIL, ApiError, Routes, json_response
 
 routes = Routes()
 MAX_UPLOAD = 50 * 1024 * 1024
@@ -33,7 +33,7 @@ async def upload(request: web.Request) -> web.Response:
         stored = await request.app[AUDIO].store_upload(data, fmt)
     except AudioError as err:
         raise ApiError(400, str(err), {"file": str(err)}) from err
-    request["audit_detail"] = {"sha256": stored.sha256, "bytes": stored.size}
+    request[AUDIT_DETAIL] = {"sha256": stored.sha256, "bytes": stored.size}
     return json_response({"sha256": stored.sha256, "url": f"/audio/{stored.sha256}", "bytes": stored.size,
                           "duration_s": stored.duration_s}, 201)
 

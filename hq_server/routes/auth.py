@@ -11,6 +11,9 @@ from sqlalchemy import select
 from hq_server.services.auth import Perm, Role, hash_password, new_token, token_hash, verify_password
 from hq_server.storage.tables import ApiToken, User, WebSession, now
 from hq_server.web import (
+    AUDIT_ACTION,
+    AUDIT_DETAIL,
+    AUDIT_USER,
     CONFIG,
     CSRF_COOKIE,
     DB,
@@ -55,7 +58,7 @@ def user_json(u: User) -> dict[str, object]:
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginIn)
     cfg, limiter, ip = request.app[CONFIG], request.app[LIMITER], client_ip(request)
-    request["audit_action"], request["audit_user"] = "login", body.username
+    request[AUDIT_ACTION], request[AUDIT_USER] = "login", body.username
     wait = limiter.retry_after(ip, body.username)
     if wait > 0:
         raise ApiError(429, f"Quá nhiều lần đăng nhập sai; thử lại sau {int(wait) + 1} giây (too many failed logins)")
@@ -118,7 +121,7 @@ async def create_user(request: web.Request) -> web.Response:
                     password_hash=hash_password(body.password))
         s.add(user)
         await s.commit()
-        request["audit_detail"] = {"username": body.username, "role": body.role.value}
+        request[AUDIT_DETAIL] = {"username": body.username, "role": body.role.value}
         return json_response({"user": user_json(user)}, 201)
 
 
@@ -131,6 +134,6 @@ async def create_token(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
         s.add(ApiToken(user_id=p.user_id, name=body.name, token_hash=token_hash(token)))
         await s.commit()
-    request["audit_detail"] = {"name": body.name}
+    request[AUDIT_DETAIL] = {"name": body.name}
     return json_response({"token": token, "name": body.name, "note": "shown once; send as 'Authorization: Bearer'"},
                          201)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from hq_server.services.audio import AudioError
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Bulletin, Delivery, now
-from hq_server.web import AUDIO, CONFIG, DB, ORCH, ApiError, Routes, json_response, parse_body, principal
+from hq_server.web import AUDIO, AUDIT_DETAIL, CONFIG, DB, ORCH, ApiError, Routes, json_response, parse_body, principal
 from loaxa_contract.limits import MAX_TEXT_CHARS
 from loaxa_contract.models import Priority, Recurrence
 from loaxa_contract.topics import valid_id
@@ -162,7 +162,7 @@ async def create(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
         s.add(b)
         await s.commit()
-    request["audit_detail"] = {"bulletin": b.id, "priority": b.priority, "targets": b.targets,
+    request[AUDIT_DETAIL] = {"bulletin": b.id, "priority": b.priority, "targets": b.targets,
                                "text": b.text[:80]}
     await _send_if_due(request, b)
     return await _read(request, b.id, 201)
@@ -220,7 +220,7 @@ async def edit(request: web.Request) -> web.Response:
         if b.priority == Priority.EMERGENCY and request.app[CONFIG].bulletins.emergency_two_person:
             b.state, b.approved_by = "awaiting_approval", None
         await s.commit()
-    request["audit_detail"] = {"bulletin": b.id, "changed": sorted(changes)}
+    request[AUDIT_DETAIL] = {"bulletin": b.id, "changed": sorted(changes)}
     await _send_if_due(request, b)
     return await _read(request, b.id)
 
@@ -239,7 +239,7 @@ async def approve(request: web.Request) -> web.Response:
             raise ApiError(403, "Người soạn không được tự duyệt (two-person rule: the author cannot approve)")
         b.state, b.approved_by, b.updated_at = "scheduled", p.username, now()
         await s.commit()
-    request["audit_detail"] = {"bulletin": b.id}
+    request[AUDIT_DETAIL] = {"bulletin": b.id}
     await _send_if_due(request, b)
     return await _read(request, b.id)
 
@@ -252,7 +252,7 @@ async def cancel(request: web.Request) -> web.Response:
             if await s.get(Bulletin, bid) is None:
                 raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
         raise ApiError(409, "Bản tin đã kết thúc (bulletin already finished)")
-    request["audit_detail"] = {"bulletin": bid}
+    request[AUDIT_DETAIL] = {"bulletin": bid}
     return await _read(request, bid)
 
 
@@ -266,7 +266,7 @@ async def delete(request: web.Request) -> web.Response:
             raise ApiError(409, "Chỉ xoá được bản tin chưa phát; hãy huỷ (only unsent bulletins; cancel instead)")
         await s.delete(b)
         await s.commit()
-    request["audit_detail"] = {"bulletin": b.id}
+    request[AUDIT_DETAIL] = {"bulletin": b.id}
     return json_response({"deleted": b.id})
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
-from hq_server.web import DB, ApiError, Routes, json_response, parse_body
+from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, parse_body
 from loaxa_contract.topics import check_id, valid_id
 
 routes = Routes()
@@ -97,7 +97,7 @@ async def put_node(request: web.Request) -> web.Response:
         n.kind, n.zones, n.location, n.lat, n.lon = body.kind, body.zones, body.location, body.lat, body.lon
         n.registered = True
         await s.commit()
-    request["audit_detail"] = body.model_dump()
+    request[AUDIT_DETAIL] = body.model_dump()
     return json_response({"node": node_json(n)}, 201 if created else 200)
 
 
@@ -134,5 +134,5 @@ async def put_camera(request: web.Request) -> web.Response:
         c.node_id, c.zone, c.location, c.lat, c.lon = body.node, body.zone, body.location, body.lat, body.lon
         c.registered = True
         await s.commit()
-    request["audit_detail"] = body.model_dump()
+    request[AUDIT_DETAIL] = body.model_dump()
     return json_response({"camera": camera_json(c)}, 201 if created else 200)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent
-from hq_server.web import DB, ApiError, Routes, json_response, principal
+from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, principal
 
 routes = Routes()
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -74,7 +74,7 @@ async def acknowledge(request: web.Request) -> web.Response:
             raise ApiError(404, "Không tìm thấy cảnh báo (no such alert)")
         a.acknowledged_by = principal(request).username
         await s.commit()
-    request["audit_detail"] = {"alert": alert_id}
+    request[AUDIT_DETAIL] = {"alert": alert_id}
     return json_response({"id": alert_id, "acknowledged_by": a.acknowledged_by})
 
 

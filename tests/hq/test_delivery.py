@@ -1,0 +1,62 @@
+"""The per-node delivery state machine (pure): forward-only, terminal states sticky, expiry reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from hq_server.services.delivery import DeliveryState as S
+from hq_server.services.delivery import apply_ack, needs_resend, on_cancel, on_expiry
+from loaxa_contract.models import AckStage as A
+
+
+def run(*stages: A) -> S:
+    state = S.PENDING
+    for stage in stages:
+        state = apply_ack(state, stage).state
+    return state
+
+
+def test_happy_path_reaches_played():
+    assert run(A.RECEIVED, A.RENDERED, A.SCHEDULED, A.PLAYING, A.PLAYED) == S.PLAYED
+
+
+def test_out_of_order_and_duplicate_acks_never_go_backwards():
+    assert run(A.PLAYING, A.RECEIVED, A.SCHEDULED) == S.PLAYING
+    assert run(A.RECEIVED, A.RECEIVED) == S.RECEIVED
+    assert not apply_ack(S.SCHEDULED, A.RECEIVED).changed
+
+
+@pytest.mark.parametrize("terminal", [S.PLAYED, S.FAILED, S.EXPIRED, S.OFFLINE, S.CANCELLED])
+@pytest.mark.parametrize("stage", list(A))
+def test_terminal_states_are_sticky(terminal, stage):
+    assert apply_ack(terminal, stage) == apply_ack(terminal, stage)
+    assert apply_ack(terminal, stage).state == terminal
+    assert on_expiry(terminal, node_online=False).state == terminal
+    assert on_cancel(terminal).state == terminal
+
+
+def test_rejection_is_a_failure_with_reason():
+    t = apply_ack(S.PENDING, A.REJECTED, "bad_signature")
+    assert t.state == S.FAILED and t.reason == "rejected: bad_signature"
+
+
+def test_pong_says_nothing_about_a_bulletin():
+    assert not apply_ack(S.PENDING, A.PONG).changed
+
+
+def test_only_a_played_ack_makes_played():
+    for stage in A:
+        if stage != A.PLAYED:
+            assert apply_ack(S.PLAYING, stage).state != S.PLAYED
+
+
+def test_expiry_distinguishes_offline_from_silent_and_stuck():
+    assert on_expiry(S.PENDING, node_online=False).state == S.OFFLINE
+    assert on_expiry(S.PENDING, node_online=True).state == S.EXPIRED
+    stuck = on_expiry(S.PLAYING, node_online=True)
+    assert stuck.state == S.EXPIRED and "playing" in (stuck.reason or "")
+
+
+def test_resend_only_before_scheduling():
+    assert needs_resend(S.PENDING) and needs_resend(S.RECEIVED)
+    assert not any(needs_resend(s) for s in (S.SCHEDULED, S.PLAYING, S.PLAYED, S.FAILED, S.OFFLINE))
