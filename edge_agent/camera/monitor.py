@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -42,6 +43,44 @@ class UnknownCamera(CameraError, KeyError):
 
 class SnapshotError(CameraError):
     """No snapshot could be taken (camera offline, timeout, encoding)."""
+
+
+async def probe(cfg: CameraConfig) -> str | None:
+    """Cheap asyncio check that the camera answers at all; an error message, or None when it does.
+
+    OpenCV serialises ``VideoCapture`` opens with a process-wide mutex, so a silent camera inside
+    OpenCV would hold up every other camera's open for ``open_timeout_s``. Refused and silent peers
+    are therefore caught here, on the event loop, before OpenCV is called.
+    """
+    parts = urlsplit(cfg.url)
+    port = parts.port or {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname or ""
+    writer = None
+    try:
+        async with asyncio.timeout(cfg.open_timeout_s):
+            reader, writer = await asyncio.open_connection(host, port)
+            if parts.scheme == "rtsp":
+                writer.write(f"OPTIONS {cfg.url} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: loaxa\r\n\r\n".encode())
+                want = b"RTSP/"
+            elif parts.scheme == "http":
+                path = parts.path or "/"
+                if parts.query:
+                    path += "?" + parts.query
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode())
+                want = b"HTTP/"
+            else:
+                return None  # TLS: a TCP connect is all we check here
+            line = await reader.readline()
+            if not line.startswith(want):
+                return f"{cfg.safe_url} answered {line[:40]!r}, not {want.decode()}"
+            return None
+    except TimeoutError:
+        return f"{cfg.safe_url} did not answer within {cfg.open_timeout_s:g} s"
+    except OSError as err:
+        return f"cannot connect to {cfg.safe_url}: {err.strerror or type(err).__name__}"
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _deadline(cfg: CameraConfig) -> float:
@@ -75,6 +114,9 @@ class _Worker:
         if self.hung is not None and not self.hung.done():
             return Sample.offline(datetime.now(UTC), "previous capture still hung")
         self.hung = None
+        error = await probe(cfg)
+        if error is not None:
+            return Sample.offline(datetime.now(UTC), error)
         future = self.monitor.executor.submit(sample_camera, cfg, self.previous_gray)
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), _deadline(cfg))
@@ -109,6 +151,9 @@ class _Worker:
         def grab() -> bytes:
             return encode_jpeg(grab_frame(cfg), quality)
 
+        error = await probe(cfg)
+        if error is not None:
+            raise SnapshotError(f"camera {cfg.id}: {error}")
         async with self.lock:
             future = self.monitor.executor.submit(grab)
             try:

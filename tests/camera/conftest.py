@@ -1,0 +1,70 @@
+"""Fixtures: a camera simulator in its own process (MJPEG + RTSP), helpers to wait on conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.camera.server import system_python_has_gi
+
+ROOT = Path(__file__).resolve().parents[2]
+HAS_GI = system_python_has_gi()
+
+
+class SimProcess:
+    has_rtsp = HAS_GI
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.cameras = {c["id"]: c for c in info["cameras"]}
+
+    def url(self, cam: str) -> str:
+        return self.cameras[cam]["url"]
+
+    def fault(self, cam: str, fault: str) -> None:
+        req = urllib.request.Request(f"{self.cameras[cam]['control']}?fault={fault}", method="POST")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimProcess]:
+    rtsp = "1" if HAS_GI else "0"
+    cmd = [sys.executable, "-m", "simulators.camera.cli", "--mjpeg", "3", "--rtsp", rtsp]
+    cmd += ["--width", "320", "--height", "240", "--fps", "10", "--json"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line, "camera simulator did not start"
+        yield SimProcess(json.loads(line))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``pred`` every 50 ms; return the seconds it took, fail with ``what`` after ``timeout``."""
+    start = time.monotonic()
+    while not pred():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def wait() -> Callable[[Callable[[], bool], float, str], Any]:
+    return wait_until
