@@ -75,11 +75,11 @@ class Hq:
         return last
 
 
-def hq_config(tmp_path: Path, key: Path, broker_port: int | None, db_url: str | None = None,
+def hq_config(tmp_path: Path, key: Path, broker_port: int | None, db_url: str | None = None, http_port: int = 0,
               **sections: Any) -> HqConfig:
     data: dict[str, Any] = {
         "commune": COMMUNE, "data_dir": str(tmp_path / "hq"), "private_key": str(key),
-        "http": {"host": "127.0.0.1", "port": 0, "public_url": "http://127.0.0.1:1"},
+        "http": {"host": "127.0.0.1", "port": http_port, "public_url": f"http://127.0.0.1:{http_port}"},
         "bulletins": {"lead_time_s": 1.0, "sweep_interval_s": 0.2},
         "database": {"url": db_url},
     }
@@ -96,9 +96,10 @@ async def start_hq(tmp_path: Path, hq_keys: tuple[Path, Path], broker: Mosquitto
     running: list[TestClient] = []
 
     async def start(db_url: str | None = None, **sections: Any) -> Hq:
-        cfg = hq_config(tmp_path, hq_keys[0], broker.port, db_url, **sections)
+        port = free_port()
+        cfg = hq_config(tmp_path, hq_keys[0], broker.port, db_url, port, **sections)
         app = create_app(cfg)
-        client = TestClient(TestServer(app, host="127.0.0.1", port=free_port()))
+        client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
         running.append(client)
         hq = Hq(client, app)
