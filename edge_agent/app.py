@@ -1,35 +1,85 @@
 """Composition root of the edge agent: builds the parts, owns the start and stop order.
 
-Start: state dir → gate (keys, replay state) → sink/engine → player → link (connects in the
-background, subscribes, publishes the retained ``online`` birth). Stop, in reverse: player, then a
-clean ``offline`` state and disconnect. An unclean death leaves the broker to publish the will.
+Start: state dir → amplifier relay OFF (whatever a crash left) → gate → TTS/audio → player and job
+store (restores accepted bulletins) → link (connects in the background, subscribes, publishes the
+retained ``online`` birth; on every connect: flush the outbox, publish health with the held bulletin
+ids for HQ to reconcile). Stop, in reverse: player, job store, relay OFF, ``offline`` state and
+disconnect. An unclean death leaves the broker to publish the will and the relay is switched off at
+the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 from edge_agent.acks import AckReporter
 from edge_agent.config import NodeConfig
 from edge_agent.dispatcher import Dispatcher
+from edge_agent.fetch import AudioFetcher
+from edge_agent.health import CachedReading, clock_offset_ms, cpu_temp_c, disk_free_bytes
 from edge_agent.outbox import DiskOutbox
+from edge_agent.playback.processing import RenderOptions, check_audio
+from edge_agent.playback.relay import Amplifier, GpiosetRelay, RelayBackend, SimulatedRelay, SysfsRelay
 from edge_agent.playback.sinks import AudioSink, make_sink
 from edge_agent.player import Player
+from edge_agent.programme import Programme
+from edge_agent.relay_stream import StreamRelay
+from edge_agent.render import Renderer
+from edge_agent.scheduler import BulletinScheduler
 from edge_agent.security import CommandGate, PersistentReplayGuard
+from edge_agent.store import BulletinStore
 from edge_agent.version import AGENT_VERSION
 from loaxa_contract import codec, signing, topics
-from loaxa_contract.models import AckStage, CancelCommand, CommandBase, NodeHealth, NodeState, PingCommand
-from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
+from loaxa_contract.models import (
+    AckStage,
+    BulletinCommand,
+    CancelCommand,
+    CommandBase,
+    NodeHealth,
+    NodeState,
+    PingCommand,
+    SetProgramScheduleCommand,
+    SetVolumeCommand,
+)
+from loaxa_link.mqtt import LinkConfig, MqttLink
+from loaxa_speech.tts.cache import TtsCache
 from loaxa_speech.tts.engines.base import TtsEngine
-from loaxa_speech.tts.engines.espeak import EspeakEngine
+from loaxa_speech.tts.registry import build_engine
+from loaxa_speech.tts.service import SpeechService
 
 logger = logging.getLogger(__name__)
 
 
+def make_relay_backend(config: NodeConfig) -> RelayBackend:
+    a = config.amplifier
+    if a.backend == "gpioset":
+        return GpiosetRelay(chip=a.chip, line=a.line, active_low=a.active_low)
+    if a.backend == "sysfs":
+        return SysfsRelay(line=a.line, active_low=a.active_low)
+    return SimulatedRelay(log_path=a.log_file or config.state_dir / "relay.log")
+
+
+def make_speech(config: NodeConfig, engines: list[TtsEngine] | None = None) -> SpeechService:
+    t = config.tts
+    chain = engines or [build_engine(name, t.engine_options.get(name)) for name in t.engines]
+    return SpeechService(chain, cache=TtsCache(t.cache_dir, t.cache_max_mb * 1024 * 1024),
+                         validate=check_audio, max_chunk_chars=t.max_chunk_chars)
+
+
+def make_renderer(config: NodeConfig, speech: SpeechService) -> Renderer:
+    a = config.audio
+    fetcher = AudioFetcher(config.state_dir / "cache" / "audio", base_url=a.hq_url, timeout_s=a.fetch_timeout_s)
+    opts = RenderOptions(target_dbfs=a.target_dbfs, sample_rate=a.sample_rate, chime_before=a.chime_before,
+                         chime_after=a.chime_after, chime_file=a.chime_file)
+    return Renderer(speech, fetcher, opts, voice=config.tts.voice, rate_wpm=config.tts.rate_wpm)
+
+
 class EdgeAgent:
-    def __init__(self, config: NodeConfig, *, sink: AudioSink | None = None, engine: TtsEngine | None = None) -> None:
+    def __init__(self, config: NodeConfig, *, sink: AudioSink | None = None,
+                 engines: list[TtsEngine] | None = None, relay_backend: RelayBackend | None = None) -> None:
         self.config = config
         node = config.node
         config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -47,13 +97,34 @@ class EdgeAgent:
         )
         self.sink = sink or make_sink(config.audio.sink, file_dir=config.audio.file_dir,
                                       alsa_device=config.audio.alsa_device)
-        self.player = Player(engine=engine or EspeakEngine(), sink=self.sink, acks=self.acks,
-                             state_dir=config.state_dir, voice=config.tts.voice, rate_wpm=config.tts.rate_wpm)
+        self.relay_backend = relay_backend or make_relay_backend(config)
+        self.amplifier = Amplifier(self.relay_backend, warmup_s=config.amplifier.warmup_s,
+                                   hold_s=config.amplifier.hold_s)
+        self.speech = make_speech(config, engines)
+        self.renderer = make_renderer(config, self.speech)
+        p = config.programme
+        self.player = Player(
+            renderer=self.renderer, sink=self.sink, amplifier=self.amplifier, acks=self.acks,
+            store=BulletinStore(config.state_dir), state_dir=config.state_dir,
+            programme=Programme(tuple(p.windows), p.quiet_start, p.quiet_end, p.timezone),
+            relay=StreamRelay(self.sink), volume=config.audio.volume,
+            misfire_grace_s=config.schedule.misfire_grace_s, lead_s=config.schedule.lead_s,
+        )
+        self.scheduler = BulletinScheduler(node.id, config.state_dir / "jobs.sqlite", self.player,
+                                           timezone=p.timezone, misfire_grace_s=config.schedule.misfire_grace_s,
+                                           lead_s=config.schedule.lead_s)
+        self.player.scheduler = self.scheduler
         self.dispatcher = Dispatcher(self.gate, self.acks)
-        self.dispatcher.register("bulletin", self.player.submit)
+        self.dispatcher.register("bulletin", self._bulletin)
         self.dispatcher.register("cancel", self._cancel)
         self.dispatcher.register("ping", self._ping)
+        self.dispatcher.register("set_volume", self._set_volume)
+        self.dispatcher.register("set_program_schedule", self._set_programme)
+        self._clock_offset = CachedReading(clock_offset_ms, 300)
         self._health_task: asyncio.Task[None] | None = None
+        self._health_due = asyncio.Event()
+        self.player.on_change = self._health_due.set
+        self.amplifier.on_change.append(self._health_due.set)
 
     def _state_payload(self, state: str) -> bytes:
         node = self.config.node
@@ -73,9 +144,11 @@ class EdgeAgent:
         )
 
     async def start(self) -> None:
+        self.amplifier.force_off()  # whatever a crash left behind
         self.link.set_will(self.state_topic, self._state_payload("offline"))
         self.link.config.birth = (self.state_topic, self._state_payload("online"))
-        self.player.start()
+        self.scheduler.start()
+        await self.player.start()
         await self.link.start()
         self._health_task = asyncio.get_running_loop().create_task(self._health_loop(),
                                                                    name=f"health:{self.config.node.id}")
@@ -85,40 +158,75 @@ class EdgeAgent:
     async def stop(self) -> None:
         if self._health_task:
             self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         await self.player.stop()
+        self.scheduler.stop()
+        self.amplifier.force_off()
         await self.link.stop(final=(self.state_topic, self._state_payload("offline")))
 
     async def _on_connected(self, session_present: bool) -> None:
         await self.acks.flush()
+        await self.acks.health(self.health(reconcile=True))
 
     async def _on_message(self, topic: str, payload: bytes) -> None:
         await self.dispatcher.handle(topic, payload)
 
+    # ------------------------------------------------------------------ command handlers
+
+    async def _bulletin(self, command: CommandBase) -> None:
+        assert isinstance(command, BulletinCommand)
+        await self.player.submit(command)
+
     async def _cancel(self, command: CommandBase) -> None:
         assert isinstance(command, CancelCommand)
-        found = await self.player.cancel(command.id, command.bulletin_id)
-        if found:
+        if await self.player.cancel(command.bulletin_id):
             await self.acks.ack(command.id, AckStage.CANCELLED, bulletin_id=command.bulletin_id,
                                 detail="cancel applied")
         else:
             await self.acks.ack(command.id, AckStage.FAILED, bulletin_id=command.bulletin_id,
-                                reason="unknown_bulletin", detail="nothing queued or playing with this id")
+                                reason="unknown_bulletin", detail="nothing queued, scheduled or playing with this id")
 
     async def _ping(self, command: CommandBase) -> None:
         assert isinstance(command, PingCommand)
         await self.acks.ack(command.id, AckStage.PONG)
 
-    def health(self) -> NodeHealth:
-        return NodeHealth(node=self.config.node.id, uptime_s=round(time.monotonic() - self.started_monotonic, 1),
-                          queue_length=self.player.queue_length, playing=self.player.playing,
-                          agent_version=AGENT_VERSION)
+    async def _set_volume(self, command: CommandBase) -> None:
+        assert isinstance(command, SetVolumeCommand)
+        await asyncio.to_thread(self.player.set_volume, command.volume)
+        await self.acks.ack(command.id, AckStage.PLAYED, detail=f"volume {command.volume}%")
+
+    async def _set_programme(self, command: CommandBase) -> None:
+        assert isinstance(command, SetProgramScheduleCommand)
+        await self.player.set_programme(command)
+        await self.acks.ack(command.id, AckStage.PLAYED,
+                            detail=f"{len(command.windows)} window(s), quiet {command.quiet_start}-{command.quiet_end}")
+
+    # ------------------------------------------------------------------ health
+
+    def health(self, *, reconcile: bool = False) -> NodeHealth:
+        cache = self.speech.cache
+        offset = self._clock_offset.get()[0]
+        return NodeHealth(
+            node=self.config.node.id, uptime_s=round(time.monotonic() - self.started_monotonic, 1),
+            relay_on=self.amplifier.on, volume=self.player.volume, audio_device_ok=self.sink.available()[0],
+            queue_length=self.player.queue_length + self.scheduler.job_count(), playing=self.player.playing,
+            cache_bytes=(cache.size_bytes() if cache else 0) + self.renderer.fetcher.size_bytes(),
+            disk_free_bytes=disk_free_bytes(self.config.state_dir), cpu_temp_c=cpu_temp_c(),
+            clock_offset_ms=offset, agent_version=AGENT_VERSION,
+            bulletins=self.player.held()[:1000] if reconcile else None,
+            programme_id=self.player.programme.source_id,
+        )
 
     async def _health_loop(self) -> None:
-        topic = topics.node_health(self.config.node.commune, self.config.node.id)
+        interval = self.config.health_interval_s
         while True:
-            await asyncio.sleep(self.config.health_interval_s)
-            if self.link.connected:
-                try:
-                    await self.link.publish(topic, codec.encode(self.health()))
-                except LinkError as err:
-                    logger.info("health report not sent: %s", err)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._health_due.wait(), interval)
+            await asyncio.sleep(0.2)  # debounce a burst of changes into one report
+            self._health_due.clear()
+            try:
+                report = await asyncio.to_thread(self.health)
+                await self.acks.health(report)
+            except Exception:
+                logger.exception("health report failed")

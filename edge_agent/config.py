@@ -8,13 +8,15 @@ may come from a file so the YAML can be shared.
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loaxa_contract.codec import describe_validation_error
+from loaxa_contract.models import ProgramWindow
 from loaxa_contract.topics import check_id
 
 
@@ -75,11 +77,56 @@ class AudioSection(Section):
     sink: Literal["alsa", "file", "null"] = Field(default="alsa", description="Where audio goes")
     alsa_device: str = Field(default="default", description="ALSA device for aplay -D")
     file_dir: Path = Field(default=Path("played"), description="Directory of the file sink")
+    volume: int = Field(default=100, ge=0, le=100, description="Node volume (%) until HQ sends set_volume")
+    target_dbfs: float = Field(default=-16.0, ge=-40, le=-3, description="Loudness target (RMS dBFS) at 100 %")
+    sample_rate: int = Field(default=22050, ge=8000, le=48000, description="Output sample rate (Hz)")
+    chime_before: bool = Field(default=True, description="A bulletin with chime=true gets a chime before it")
+    chime_after: bool = Field(default=False, description="…and after it")
+    chime_file: Path | None = Field(default=None, description="Chime audio file; a two-tone chime is generated "
+                                    "if omitted")
+    hq_url: str | None = Field(default=None, description="HQ base URL for audio by hash (GET {hq_url}/audio/{sha256})")
+    fetch_timeout_s: float = Field(default=30, ge=1, le=600, description="Timeout of one audio download")
 
 
 class TtsSection(Section):
     voice: str = Field(default="vi", description="Offline voice: vi, vi-vn-x-central or vi-vn-x-south")
     rate_wpm: int = Field(default=150, ge=80, le=300, description="Speaking rate, words per minute")
+    engines: list[str] = Field(default_factory=lambda: ["gtts", "espeak"], min_length=1,
+                               description="Engine chain in order of preference: gtts, espeak, piper or "
+                               "'package.module:Class'")
+    engine_options: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                      description="Keyword options per engine, e.g. "
+                                                      "{gtts: {timeout_s: 8}, piper: {model: /opt/vi.onnx}}")
+    cache_dir: Path = Field(default=Path("cache/tts"), description="TTS cache directory (relative: to state_dir)")
+    cache_max_mb: int = Field(default=200, ge=1, description="TTS cache size cap; least recently used evicted")
+    max_chunk_chars: int = Field(default=300, ge=50, le=2000, description="Long texts are split at sentences")
+
+
+class AmplifierSection(Section):
+    backend: Literal["simulated", "gpioset", "sysfs"] = Field(default="simulated",
+                                                             description="Relay driver; simulated logs transitions")
+    chip: str = Field(default="gpiochip0", description="GPIO chip (gpioset backend)")
+    line: int = Field(default=17, ge=0, le=512, description="GPIO line (BCM number) of the relay")
+    active_low: bool = Field(default=False, description="Relay boards that switch on a low level")
+    warmup_s: float = Field(default=1.0, ge=0, le=30, description="Amplifier on this long before audio")
+    hold_s: float = Field(default=3.0, ge=0, le=600, description="Amplifier stays on this long after audio")
+    log_file: Path | None = Field(default=None, description="Simulated backend: JSON-lines transition log "
+                                  "(default state_dir/relay.log)")
+
+
+class ProgrammeSection(Section):
+    windows: list[ProgramWindow] = Field(default_factory=list, description="Daily programme windows (local time);"
+                                         " empty = always open")
+    quiet_start: time | None = Field(default=None, description="Start of quiet hours (only emergencies)")
+    quiet_end: time | None = Field(default=None, description="End of quiet hours")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="Time zone of windows and recurrences")
+
+
+class ScheduleSection(Section):
+    misfire_grace_s: int = Field(default=300, ge=1, le=86400, description="A timed bulletin missed by less "
+                                 "(e.g. a reboot) plays late; by more it is acked expired")
+    lead_s: float = Field(default=3.0, ge=0.5, le=60, description="Timed bulletins are prepared this long "
+                          "before play_at (must exceed amplifier warm-up)")
 
 
 class NodeConfig(Section):
@@ -88,6 +135,9 @@ class NodeConfig(Section):
     security: SecuritySection
     audio: AudioSection = Field(default_factory=AudioSection)
     tts: TtsSection = Field(default_factory=TtsSection)
+    amplifier: AmplifierSection = Field(default_factory=AmplifierSection)
+    programme: ProgrammeSection = Field(default_factory=ProgrammeSection)
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
     state_dir: Path = Field(default=Path("state"), description="Where the node keeps replay state, queues")
     health_interval_s: float = Field(default=60, ge=1, le=3600, description="Seconds between health reports")
 
@@ -107,7 +157,11 @@ class NodeConfig(Section):
         return self.model_copy(update={
             "broker": broker,
             "security": self.security.model_copy(update={"hq_public_key": anchor(self.security.hq_public_key)}),
-            "audio": self.audio.model_copy(update={"file_dir": anchor(self.audio.file_dir)}),
+            "audio": self.audio.model_copy(update={"file_dir": anchor(self.audio.file_dir),
+                                                   "chime_file": anchor(self.audio.chime_file)}),
+            "tts": self.tts.model_copy(update={"cache_dir": self.tts.cache_dir if self.tts.cache_dir.is_absolute()
+                                               else anchor(self.state_dir) / self.tts.cache_dir}),
+            "amplifier": self.amplifier.model_copy(update={"log_file": anchor(self.amplifier.log_file)}),
             "state_dir": anchor(self.state_dir),
         })
 

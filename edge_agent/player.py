@@ -1,8 +1,10 @@
-"""Plays bulletins one after another: render → wait for ``play_at`` → play → ack each stage.
+"""The programme runtime: admits bulletins, schedules them, plays them in policy order, acks every step.
 
-Idempotent by bulletin id: a bulletin delivered twice (QoS 1 duplicate, or re-sent by HQ after a
-reconnect) is played once; the ids of finished bulletins are persisted so a restart does not replay
-them. Cancel removes a queued bulletin or stops the one playing.
+Decisions are made by pure code (:mod:`edge_agent.queue`, :mod:`edge_agent.programme`); this module
+owns the effects: rendering, the amplifier, the sink, the job store, the acks. One worker task plays
+one item at a time; an emergency cancels the playing item, which is re-queued at its place (it will
+start again from the beginning: a half-heard notice is worse than a repeated one). A programme task
+holds the amplifier on through each programme window.
 """
 
 from __future__ import annotations
@@ -10,133 +12,355 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from edge_agent.acks import AckReporter
+from edge_agent.fetch import FetchError
 from edge_agent.persist import atomic_write_json, read_json
+from edge_agent.playback.processing import AudioError
+from edge_agent.playback.relay import Amplifier
 from edge_agent.playback.sinks import AudioSink
-from loaxa_contract.models import AckStage, BulletinCommand, utcnow
-from loaxa_speech.tts.engines.base import SpeechRequest, TtsEngine, TtsError
+from edge_agent.programme import Programme
+from edge_agent.queue import PlayQueue, QueueItem, preempts
+from edge_agent.relay_stream import StreamRelay
+from edge_agent.render import Renderer
+from edge_agent.scheduler import BulletinScheduler
+from edge_agent.store import BulletinStore
+from loaxa_contract.models import AckStage, BulletinCommand, SetProgramScheduleCommand, utcnow
+from loaxa_speech.tts.engines.base import TtsError
 
 logger = logging.getLogger(__name__)
 
-MAX_REMEMBERED = 2000
+Clock = Callable[[], datetime]
 
 
-@dataclass
-class _Item:
-    command: BulletinCommand
+async def sleep_until(target: datetime, clock: Clock = utcnow) -> None:
+    """Coarse sleep, then yield-spin the last ~20 ms: starts within a few ms of ``target`` (node clock)."""
+    while True:
+        remaining = (target - clock()).total_seconds()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(remaining - 0.02 if remaining > 0.04 else 0)
 
 
 class Player:
-    def __init__(self, *, engine: TtsEngine, sink: AudioSink, acks: AckReporter, state_dir: Path,
-                 voice: str, rate_wpm: int) -> None:
-        self.engine = engine
+    def __init__(self, *, renderer: Renderer, sink: AudioSink, amplifier: Amplifier, acks: AckReporter,
+                 store: BulletinStore, state_dir, programme: Programme, relay: StreamRelay, volume: int,
+                 misfire_grace_s: float, lead_s: float, clock: Clock = utcnow) -> None:
+        self.renderer = renderer
         self.sink = sink
+        self.amplifier = amplifier
         self.acks = acks
-        self.voice = voice
-        self.rate_wpm = rate_wpm
-        self._done_path = state_dir / "bulletins_done.json"
-        self._done: list[str] = read_json(self._done_path, [])
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._known: dict[str, _Item] = {}
-        self._cancelled: set[str] = set()
-        self._current: tuple[str, asyncio.Task[None]] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self.store = store
+        self.relay = relay
+        self.clock = clock
+        self.grace = timedelta(seconds=misfire_grace_s)
+        self.queue = PlayQueue(lead=timedelta(seconds=lead_s))
+        self.scheduler: BulletinScheduler | None = None
+        self._state_path = state_dir / "programme.json"
+        saved = read_json(self._state_path, {})
+        self.programme = (Programme.from_command(SetProgramScheduleCommand.model_validate(saved["programme"]))
+                          if saved.get("programme") else programme)
+        self.volume: int = saved.get("volume", volume)
+        self._known: set[str] = set()
+        self.current: QueueItem | None = None
+        self._current_task: asyncio.Task[None] | None = None
+        self._stop_reason: str | None = None
+        self._wake = asyncio.Event()
+        self._programme_changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.on_change: Callable[[], None] = lambda: None
 
-    def start(self) -> None:
-        self._worker = asyncio.get_running_loop().create_task(self._run(), name="player")
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run(), name="player"),
+                       loop.create_task(self._programme_loop(), name="programme")]
+        for cmd in self.store.all():  # restore what was accepted before a reboot
+            self._known.add(cmd.bulletin_id)
+            await self._admit(cmd, restored=True)
 
     async def stop(self) -> None:
-        if self._worker:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        self._stop_reason = "stopping"
+        for task in self._tasks:
+            task.cancel()
+        if self._current_task and not self._current_task.done():
+            self._current_task.cancel()
+        for task in [*self._tasks, self._current_task]:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     @property
     def queue_length(self) -> int:
-        return self._queue.qsize()
+        return len(self.queue)
 
     @property
     def playing(self) -> str | None:
-        return self._current[0] if self._current else None
+        return self.current.bulletin_id if self.current else None
 
-    async def submit(self, command: BulletinCommand) -> None:
-        bid = command.bulletin_id
-        if bid in self._known or bid in self._done:
+    def held(self) -> list[str]:
+        return self.store.ids()
+
+    # ------------------------------------------------------------------ commands
+
+    async def submit(self, cmd: BulletinCommand) -> None:
+        bid = cmd.bulletin_id
+        if bid in self._known or self.store.is_done(bid):
             logger.info("bulletin %s already handled; duplicate delivery ignored", bid)
             return
-        item = _Item(command)
-        self._known[bid] = item  # before any await: a concurrent duplicate must see it
-        await self.acks.ack(command.id, AckStage.RECEIVED, bulletin_id=bid)
-        await self._queue.put(item)
+        self._known.add(bid)  # before any await: a concurrent duplicate must see it
+        await self.acks.ack(cmd.id, AckStage.RECEIVED, bulletin_id=bid)
+        await asyncio.to_thread(self.store.put, cmd)
+        await self._admit(cmd)
 
-    async def cancel(self, command_id: str, bulletin_id: str) -> bool:
-        """Stop ``bulletin_id`` if playing, drop it if queued; True if there was something to cancel."""
-        if self._current and self._current[0] == bulletin_id:
-            self._current[1].cancel()
-            return True
-        if bulletin_id in self._known:
-            self._cancelled.add(bulletin_id)
-            return True
-        return False
+    async def cancel(self, bulletin_id: str) -> bool:
+        """Stop ``bulletin_id`` everywhere: playing, queued, scheduled. True if there was something."""
+        cmd = self.store.get(bulletin_id)
+        acked = False
+        for item in self.queue.remove(bulletin_id):
+            acked = True
+            await self.acks.ack(item.command_id, AckStage.CANCELLED, bulletin_id=bulletin_id, reason="cancelled_by_hq")
+        unscheduled = self.scheduler is not None and self.scheduler.remove(bulletin_id)
+        playing = self.current is not None and self.current.bulletin_id == bulletin_id
+        if playing and self._current_task is not None:
+            self._stop_reason = "cancelled"
+            self._current_task.cancel()  # _interrupted acks and finishes
+        else:
+            if cmd is not None and not acked:
+                await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=bulletin_id, reason="cancelled_by_hq")
+            self._finish(bulletin_id)
+        self.on_change()
+        return acked or unscheduled or playing or cmd is not None
+
+    async def set_programme(self, cmd: SetProgramScheduleCommand) -> None:
+        self.programme = Programme.from_command(cmd)
+        self._save_state(programme=cmd.model_dump(mode="json"))
+        self._programme_changed.set()
+        self._wake.set()
+
+    def set_volume(self, volume: int) -> None:
+        self.volume = volume
+        self._save_state(volume=volume)
+        self.on_change()
+
+    def _save_state(self, **update: object) -> None:
+        state = read_json(self._state_path, {})
+        state.update(update)
+        atomic_write_json(self._state_path, state)
+
+    # ------------------------------------------------------------------ admission and scheduling
+
+    def _item(self, cmd: BulletinCommand, *, start_at: datetime | None, timed: bool, occurrence: str = "") -> QueueItem:
+        expires = cmd.expires_at
+        if cmd.kind == "relay" and cmd.relay is not None:
+            expires = min(expires, cmd.relay.end_at)
+        return QueueItem(cmd.bulletin_id, cmd.id, cmd.priority.rank, cmd.seq, expires, start_at, timed, occurrence)
+
+    async def _admit(self, cmd: BulletinCommand, *, restored: bool = False) -> None:
+        bid, now = cmd.bulletin_id, self.clock()
+        if cmd.expires_at <= now:
+            await self._expire(cmd, "expired_before_play", f"expired at {cmd.expires_at.isoformat()}")
+            return
+        if cmd.kind != "relay" and not await self._prepare(cmd, announce=not restored):
+            return
+        assert self.scheduler is not None
+        if cmd.recurrence is not None:
+            if not (restored and self.scheduler.has(bid)):
+                nxt = self.scheduler.add_recurrence(bid, cmd.recurrence)
+                if nxt is None:
+                    await self._expire(cmd, "no_future_occurrence", "the recurrence has no occurrence left")
+                    return
+                await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=bid, detail=f"next {nxt.isoformat()}")
+        elif cmd.play_at is not None:
+            if now - cmd.play_at > self.grace:
+                await self._expire(cmd, "missed_schedule", f"play_at {cmd.play_at.isoformat()} passed")
+                return
+            if not restored:
+                await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=bid, detail=cmd.play_at.isoformat())
+            if cmd.play_at - self.queue.lead > now:
+                if not (restored and self.scheduler.has(bid)):
+                    self.scheduler.add_play_at(bid, cmd.play_at)
+            else:
+                self._enqueue(self._item(cmd, start_at=cmd.play_at, timed=True))
+        else:
+            self._enqueue(self._item(cmd, start_at=None, timed=False))
+        self.on_change()
+
+    async def _prepare(self, cmd: BulletinCommand, *, announce: bool) -> bool:
+        try:
+            detail = await asyncio.to_thread(self.renderer.prepare, cmd)
+        except (TtsError, FetchError, AudioError) as err:
+            reason = "tts_failed" if isinstance(err, TtsError) else "audio_unavailable"
+            await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=cmd.bulletin_id, reason=reason, detail=str(err))
+            self._finish(cmd.bulletin_id)
+            return False
+        if announce:
+            await self.acks.ack(cmd.id, AckStage.RENDERED, bulletin_id=cmd.bulletin_id, detail=detail)
+        return True
+
+    async def _expire(self, cmd: BulletinCommand, reason: str, detail: str) -> None:
+        await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=cmd.bulletin_id, reason=reason, detail=detail)
+        self._finish(cmd.bulletin_id)
+
+    def _enqueue(self, item: QueueItem) -> None:
+        self.queue.push(item)
+        if preempts(item, self.current) and self._current_task is not None:
+            logger.warning("emergency %s preempts %s", item.bulletin_id, self.playing)
+            self._stop_reason = "preempted"
+            self._current_task.cancel()
+        self._wake.set()
+        self.on_change()
+
+    def _finish(self, bulletin_id: str) -> None:
+        """Terminal for this bulletin unless a recurrence still has occurrences to come."""
+        if self.scheduler is not None and self.scheduler.has(bulletin_id):
+            return
+        if bulletin_id in self.queue:
+            return
+        self.store.remove(bulletin_id)
+        self.store.remember_done(bulletin_id)
+        self._known.discard(bulletin_id)
+
+    # SchedulerHost
+    async def on_due(self, bulletin_id: str, start_at: str | None, occurrence: str) -> None:
+        cmd = self.store.get(bulletin_id)
+        if cmd is None:
+            return
+        start = datetime.fromisoformat(start_at) if start_at else None
+        self._enqueue(self._item(cmd, start_at=start, timed=True, occurrence=occurrence))
+
+    async def on_missed(self, bulletin_id: str, scheduled: datetime) -> None:
+        cmd = self.store.get(bulletin_id)
+        if cmd is not None:
+            await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=bulletin_id, reason="missed_schedule",
+                                detail=f"run at {scheduled.isoformat()} missed beyond the grace period")
+            self._finish(bulletin_id)
+
+    # ------------------------------------------------------------------ the worker
 
     async def _run(self) -> None:
         while True:
-            item = await self._queue.get()
-            bid = item.command.bulletin_id
-            task = asyncio.get_running_loop().create_task(self._play(item), name=f"bulletin:{bid}")
-            self._current = (bid, task)
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if not task.done():  # the worker itself is being stopped
-                    task.cancel()
-                    raise
-            except Exception:
-                logger.exception("bulletin %s crashed the player; continuing", bid)
-            finally:
-                self._current = None
-                self._known.pop(bid, None)
-                self._remember(bid)
+            self._wake.clear()
+            now = self.clock()
+            for item in self.queue.pop_expired(now):
+                await self.acks.ack(item.command_id, AckStage.EXPIRED, bulletin_id=item.bulletin_id,
+                                    reason="expired_in_queue", detail=f"expired at {item.expires_at.isoformat()}")
+                self._finish(item.bulletin_id)
+            item = self.queue.next_ready(now, self.programme)
+            if item is None:
+                wake = self.queue.wake_at(now, self.programme)
+                timeout = 1.0 if wake is None else min(1.0, max(0.005, (wake - now).total_seconds()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                continue
+            await self._play(item)
 
-    async def _play(self, item: _Item) -> None:
-        cmd = item.command
-        bid = cmd.bulletin_id
+    async def _play(self, item: QueueItem) -> None:
+        self.current, self._stop_reason = item, None
+        self.on_change()
+        task = asyncio.get_running_loop().create_task(self._perform(item), name=f"bulletin:{item.bulletin_id}")
+        self._current_task = task
         try:
-            if bid in self._cancelled:
-                self._cancelled.discard(bid)
-                await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=bid, reason="cancelled_by_hq")
-                return
-            if cmd.expires_at <= utcnow():
-                await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=bid, reason="expired_before_play",
-                                    detail=f"expired at {cmd.expires_at.isoformat()}")
-                return
-            try:
-                speech = await asyncio.to_thread(self.engine.synthesize, SpeechRequest(
-                    cmd.text, voice=cmd.voice or self.voice, rate_wpm=cmd.rate or self.rate_wpm))
-            except TtsError as err:
-                await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=bid, reason="tts_failed", detail=str(err))
-                return
-            await self.acks.ack(cmd.id, AckStage.RENDERED, bulletin_id=bid, detail=speech.engine)
-            if cmd.play_at is not None:
-                await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=bid, detail=cmd.play_at.isoformat())
-                delay = (cmd.play_at - utcnow()).total_seconds()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            await self.acks.ack(cmd.id, AckStage.PLAYING, bulletin_id=bid)
-            report = await self.sink.play(speech.audio, label=bid)
-            await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=bid, started_at=report.started_at,
-                                ended_at=report.ended_at, duration_s=round(report.duration_s, 3),
-                                loudness_dbfs=round(report.loudness_dbfs, 1))
+            await asyncio.wait({task})
+        finally:
+            if not task.done():  # the worker itself is being stopped
+                task.cancel()
+            self.current, self._current_task = None, None
+            self.on_change()
+
+    async def _perform(self, item: QueueItem) -> None:
+        bid = item.bulletin_id
+        cmd = self.store.get(bid)
+        if cmd is None:
+            return
+        try:
+            if cmd.kind == "relay":
+                await self._perform_relay(item, cmd)
+            else:
+                await self._perform_audio(item, cmd)
         except asyncio.CancelledError:
-            await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=bid, reason="cancelled_by_hq")
+            await self._interrupted(item, cmd)
         except Exception as err:
             logger.exception("bulletin %s failed", bid)
             await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=bid, reason="playback_error", detail=str(err))
+            self._finish(bid)
+        finally:
+            self.amplifier.release(bid)
 
-    def _remember(self, bulletin_id: str) -> None:
-        self._done.append(bulletin_id)
-        del self._done[:-MAX_REMEMBERED]
-        atomic_write_json(self._done_path, self._done)
+    async def _interrupted(self, item: QueueItem, cmd: BulletinCommand) -> None:
+        reason = self._stop_reason or "cancelled"
+        if reason == "stopping":
+            raise asyncio.CancelledError
+        if reason == "preempted":
+            item.preempted += 1
+            self.queue.push(item)
+            await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=item.bulletin_id, reason="preempted",
+                                detail="interrupted by an emergency; re-queued to play again from the start")
+            return
+        await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=item.bulletin_id, reason="cancelled_by_hq")
+        self._finish(item.bulletin_id)
+
+    async def _begin(self, item: QueueItem, cmd: BulletinCommand) -> datetime | None:
+        """Amplifier on (warm), synchronised start; returns the instant this item must be cut, if any."""
+        detail = item.start_at.isoformat() if item.start_at else None
+        await self.acks.ack(cmd.id, AckStage.PLAYING, bulletin_id=item.bulletin_id, detail=detail)
+        if item.start_at is not None:
+            await sleep_until(item.start_at - timedelta(seconds=self.amplifier.ready_in()), self.clock)
+        await self.amplifier.acquire(item.bulletin_id)
+        if item.start_at is not None:
+            await sleep_until(item.start_at, self.clock)
+        window = self.programme.window_at(self.clock())
+        return window.end if item.gated and window is not None else None
+
+    async def _perform_audio(self, item: QueueItem, cmd: BulletinCommand) -> None:
+        wav = await asyncio.to_thread(self.renderer.render, cmd, self.volume)
+        cut_at = await self._begin(item, cmd)
+        play = self.sink.play(wav, label=item.bulletin_id)
+        started = utcnow()
+        if cut_at is None:
+            report = await play
+        else:
+            try:
+                report = await asyncio.wait_for(play, max(0.0, (cut_at - self.clock()).total_seconds()))
+            except TimeoutError:
+                await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, reason="cut_at_window_end",
+                                    started_at=started, ended_at=utcnow(),
+                                    duration_s=round((utcnow() - started).total_seconds(), 3),
+                                    detail="the programme window ended during playback")
+                self._finish(item.bulletin_id)
+                return
+        await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, started_at=report.started_at,
+                            ended_at=report.ended_at, duration_s=round(report.duration_s, 3),
+                            loudness_dbfs=round(report.loudness_dbfs, 1),
+                            detail=f"occurrence {item.occurrence}" if item.occurrence else None)
+        self._finish(item.bulletin_id)
+
+    async def _perform_relay(self, item: QueueItem, cmd: BulletinCommand) -> None:
+        assert cmd.relay is not None
+        await self._begin(item, cmd)
+        end = min(cmd.relay.end_at, cmd.expires_at)
+        report = await self.relay.run(cmd.relay.url, end, item.bulletin_id)
+        await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, started_at=report.started_at,
+                            ended_at=report.ended_at, duration_s=round(report.seconds, 3),
+                            loudness_dbfs=round(report.loudness_dbfs, 1),
+                            detail=f"relayed {report.seconds:.1f}s, {report.reconnects} reconnect(s)")
+        self._finish(item.bulletin_id)
+
+    # ------------------------------------------------------------------ programme windows → amplifier
+
+    async def _programme_loop(self) -> None:
+        while True:
+            self._programme_changed.clear()
+            now = self.clock()
+            if self.programme.window_at(now) is not None and not self.programme.is_quiet(now):
+                await self.amplifier.acquire("programme", warmup=False)
+            else:
+                self.amplifier.release("programme", hold=False)
+            self._wake.set()
+            boundary = self.programme.next_boundary(now)
+            timeout = 60.0 if boundary is None else min(60.0, max(0.001, (boundary - now).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._programme_changed.wait(), timeout)
