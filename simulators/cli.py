@@ -18,9 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="loaxa-sim", description="LoaXa simulators")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("demo", help="embedded broker + HQ + one simulated speaker node; speak one bulletin")
-    d.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where keys, broker data and WAVs go")
+    d = sub.add_parser("demo", help="HQ (embedded broker) + a simulated village; send one bulletin, keep serving")
+    d.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="HQ data, node state and played WAVs")
     d.add_argument("--text", default=None, help="bulletin text (default: a sample commune announcement)")
+    d.add_argument("--http-port", type=int, default=8080, help="HQ web/API port on 127.0.0.1")
+    d.add_argument("--zones", type=int, default=2, help="villages (zones) to simulate")
+    d.add_argument("--nodes-per-zone", type=int, default=2)
+    d.add_argument("--once", action="store_true", help="exit after the bulletin instead of serving")
     sub.add_parser("camera", help="serve simulated cameras (see loaxa-sim camera --help)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -28,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "demo":
         from simulators.demo import DEMO_TEXT, run_demo
 
-        return asyncio.run(run_demo(args.data_dir, args.text or DEMO_TEXT))
+        return asyncio.run(run_demo(args.data_dir, text=args.text or DEMO_TEXT, http_port=args.http_port,
+                                    zones=args.zones, per_zone=args.nodes_per_zone, once=args.once))
     return 0
 
 

@@ -1,66 +1,133 @@
-"""One-machine demo: embedded Mosquitto + HQ signer + one simulated speaker node → a spoken WAV.
+"""The one-machine main job: HQ (embedded Mosquitto, SQLite) + a simulated village, end to end.
 
-Everything is real except the sound card: the node is the real edge agent with the ``file`` sink,
-configured from ``firmware_configs/speaker-node.example.yaml``; the broker is a real Mosquitto on
-loopback; the bulletin is signed with a freshly generated HQ key and spoken by espeak-ng.
+HQ runs for real (aiohttp app, migrations, orchestrator, embedded broker); the village is real edge
+agents whose only simulated parts are the sound card (file sink: each played bulletin is a WAV) and
+the amplifier relay. A sample bulletin goes in through HQ's REST API, exactly as a broadcaster's
+browser sends it, and the per-node delivery HQ tracks is printed. Then HQ keeps serving on
+http://127.0.0.1:8080 with the village attached until Ctrl-C (``--once`` exits instead).
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
 from pathlib import Path
 
-from edge_agent.app import EdgeAgent
-from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
-from hq_server.signer import CommandSigner
-from loaxa_contract import signing, topics
-from loaxa_link.mosquitto import Mosquitto
-from loaxa_link.mqtt import LinkConfig, MqttLink
-from simulators.nodes import simulated_node_config
+import aiohttp
+from aiohttp import web
 
-logger = logging.getLogger(__name__)
+from hq_server.app import BROKER_PORT, create_app
+from hq_server.config import HqConfig
+from hq_server.services.users import create_user, user_count
+from hq_server.storage.db import Database
+from simulators.village import Village
 
+COMMUNE = "xa-demo"
 DEMO_TEXT = (
     "Loa truyền thanh xã xin thông báo: sáng mai, ngày 25/11, UBND xã tổ chức tiêm phòng cho đàn gia súc "
     "tại nhà văn hóa thôn 1 từ 7h30. Đề nghị bà con đưa vật nuôi đến đúng giờ."
 )
+TERMINAL = {"played", "failed", "expired", "offline", "cancelled", "rejected"}
 
 
-async def run_demo(data_dir: Path, text: str = DEMO_TEXT, timeout: float = 60.0) -> int:
-    data_dir = data_dir.resolve()
-    keys = data_dir / "keys"
-    if not (keys / "hq_ed25519.key").exists():
-        signing.generate_keypair(keys)
-    broker = Mosquitto(data_dir / "broker").start()
+def hq_config(data_dir: Path, http_port: int) -> HqConfig:
+    return HqConfig.model_validate({
+        "commune": COMMUNE, "data_dir": str(data_dir / "hq"),
+        "embedded_broker": {"port": 0},  # a free port: Debian's own mosquitto may hold 1883
+        "http": {"host": "127.0.0.1", "port": http_port},
+        "bulletins": {"tts_engines": ["espeak"]},  # offline: the demo must not need the Internet
+    })
+
+
+async def admin_token(cfg: HqConfig, data_dir: Path) -> tuple[str, str]:
+    """Create the demo admin once; keep its password and API token in data_dir (mode 0600)."""
+    secret_file = data_dir / "admin.secret"
+    if secret_file.exists():
+        password, token = secret_file.read_text().split()
+        return password, token
+    password = "demo-" + secrets.token_urlsafe(9)
+    db = await Database(cfg.database_url).open()
     try:
-        cfg = simulated_node_config(data_dir, node_id="thon-1-loa-1", commune="xa-demo", zones=["thon-1"],
-                                    port=broker.port, hq_public_key=keys / "hq_ed25519.pub")
-        agent = EdgeAgent(cfg)
-        await agent.start()
-        await agent.link.wait_ready(15)
-
-        signer = CommandSigner(keys / "hq_ed25519.key", data_dir / "seq")
-        target = f"zone:{cfg.node.zones[0]}" if cfg.node.zones else "all"
-        wire = signer.build("bulletin", target=target, ttl_s=600, bulletin_id=f"demo-{uuid.uuid4().hex[:8]}",
-                            title="Thông báo tiêm phòng", text=text)
-        collector = AckCollector(wire["id"], on_ack=lambda a: print(format_ack(a), flush=True))
-        hq = MqttLink(LinkConfig(port=broker.port, client_id="loaxa-hq-demo",
-                                 subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, cfg.node.commune)]),
-                      on_message=collector.feed)
-        await hq.start()
-        await hq.wait_ready(15)
-        topic = await publish_command(hq, cfg.node.commune, wire)
-        print(f"HQ sent bulletin {wire['bulletin_id']} to {topic}; node {cfg.node.id} is speaking it…", flush=True)
-        await collector.wait(expect=1, timeout=timeout)
-        await hq.stop()
-        await agent.stop()
+        async with db.sessions() as s:
+            if await user_count(s):
+                raise RuntimeError(f"{cfg.data_dir} has users but {secret_file} is missing: use a new --data-dir")
+            token = await create_user(s, "admin", password, "admin", full_name="Quản trị demo", with_token=True)
     finally:
-        broker.stop()
-    code = outcome_code(collector)
-    wavs = sorted(cfg.audio.file_dir.glob("*.wav"))
-    if code == 0 and wavs:
-        print(f"\nDone. The village heard: {wavs[-1]}\nPlay log: {wavs[-1].parent / 'play.log'}")
-    else:
-        print("\nThe bulletin was not played; see the acks above.")
-    return code
+        await db.close()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{password} {token}\n")
+    return password, token
+
+
+async def send_and_track(base: str, token: str, text: str, zones: list[str], timeout: float) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(f"{base}/api/v1/bulletins", json={
+            "title": "Thông báo tiêm phòng", "text": text, "targets": {"zones": zones}}) as resp:
+            body = await resp.json()
+            if resp.status >= 300:
+                raise RuntimeError(f"HQ refused the bulletin ({resp.status}): {body}")
+        bid = body["bulletin"]["id"]
+        print(f"bulletin {bid} accepted by HQ for zones {', '.join(zones)}; waiting for the village…", flush=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            async with http.get(f"{base}/api/v1/bulletins/{bid}/deliveries") as resp:
+                state = await resp.json()
+            deliveries = state["deliveries"]
+            if (deliveries and all(d["state"] in TERMINAL for d in deliveries)) or loop.time() > deadline:
+                return state
+            await asyncio.sleep(0.5)
+
+
+def print_deliveries(state: dict) -> None:
+    print(f"\nbulletin {state['bulletin']}: {state['state']}")
+    for d in sorted(state["deliveries"], key=lambda d: d["node"]):
+        extra = d.get("reason") or ""
+        print(f"  {d['node']:<16} {d['state']:<10} {extra}")
+
+
+async def run_demo(data_dir: Path, *, text: str = DEMO_TEXT, http_port: int = 8080, zones: int = 2,
+                   per_zone: int = 2, once: bool = False, timeout: float = 120.0) -> int:
+    data_dir = data_dir.resolve()
+    cfg = hq_config(data_dir, http_port)
+    password, token = await admin_token(cfg, data_dir)
+    app = create_app(cfg)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()  # database, embedded broker, orchestrator
+    village: Village | None = None
+    try:
+        await web.TCPSite(runner, "127.0.0.1", http_port).start()
+        base = f"http://127.0.0.1:{http_port}"
+        print(f"HQ for commune {COMMUNE} on {base} (embedded Mosquitto on 127.0.0.1:{app[BROKER_PORT]})", flush=True)
+        village = Village(data_dir / "village", COMMUNE, app[BROKER_PORT], cfg.key_path.with_suffix(".pub"),
+                          sink="file", overrides={"audio__hq_url": base})
+        await village.start(zones=zones, per_zone=per_zone)
+        print(f"simulated village online: {', '.join(a.config.node.id for a in village.agents)}", flush=True)
+        state = await send_and_track(base, token, text, ["thon-1"], timeout)
+        print_deliveries(state)
+        played = [a for a in village.agents if a.config.node.zones == ["thon-1"]]
+        for agent in played:
+            for wav in sorted(agent.config.audio.file_dir.glob("*.wav"))[-1:]:
+                print(f"  {agent.config.node.id} played {wav}")
+        ok = all(d["state"] == "played" for d in state["deliveries"])
+        if once:
+            return 0 if ok else 1
+        print(f"\nHQ keeps running: {base}  (API user admin, password {password}; token in "
+              f"{data_dir / 'admin.secret'}). Ctrl-C to stop.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        return 0
+    finally:
+        if village is not None:
+            await village.stop()
+        await runner.cleanup()

@@ -24,6 +24,8 @@ class Village:
     port: int
     hq_public_key: Path
     sink: str = "file"
+    overrides: dict[str, object] = field(default_factory=dict)
+    """Config overrides for every node, ``section__field`` keys (e.g. ``audio__hq_url``)."""
     agents: list[EdgeAgent] = field(default_factory=list)
 
     def node_ids(self, zones: int, per_zone: int) -> list[tuple[str, str]]:
@@ -37,7 +39,8 @@ class Village:
             started = []
             for node_id, zone in specs[i : i + batch]:
                 cfg = simulated_node_config(self.base_dir, node_id=node_id, commune=self.commune, zones=[zone],
-                                            port=self.port, hq_public_key=self.hq_public_key, sink=self.sink)
+                                            port=self.port, hq_public_key=self.hq_public_key, sink=self.sink,
+                                            **self.overrides)
                 agent = EdgeAgent(cfg)
                 await agent.start()
                 started.append(agent)
