@@ -1,0 +1,97 @@
+"""A reboot mid-schedule loses nothing: ``edge-agent run`` as a process, SIGKILLed and started again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loaxa_contract import topics
+from loaxa_contract.models import AckStage
+from tests.conftest import COMMUNE, REPO, bulletin
+from tests.integration.speaker_helpers import FAST, in_s, local_hms, wire
+
+pytestmark = pytest.mark.integration
+
+ALL = topics.all_cmd(COMMUNE)
+
+
+def spawn(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    fh = open(log, "ab")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config_path)],
+                            cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def relay_log(state_dir: Path) -> list[bool]:
+    path = state_dir / "relay.log"
+    return [json.loads(line)["on"] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def wait_online(tap, signer, timeout: float = 30) -> None:
+    """Ping until a pong: commands sent before the node's first subscription would be lost."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        ping = signer.build("ping", target="node:loa-1", ttl_s=60)
+        await tap.publish(topics.node_cmd(COMMUNE, "loa-1"), wire(ping))
+        try:
+            await tap.wait_stage(ping["id"], AckStage.PONG, timeout=1)
+            return
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+
+
+async def test_sigkill_mid_schedule_loses_nothing(make_node_config, broker, tap, signer, tmp_path):
+    cfg = make_node_config("loa-1", port=broker.port, **FAST)
+    config_path = tmp_path / "node.yaml"
+    config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True))
+    log = tmp_path / "agent.log"
+    proc = spawn(config_path, log)
+    try:
+        await wait_online(tap, signer)
+
+        window_start = in_s(9).replace(microsecond=0)
+        prog = signer.build("set_program_schedule", target="all", ttl_s=60, windows=[
+            {"start": local_hms(window_start), "end": local_hms(in_s(40))}])
+        timed = bulletin(signer, text="Đúng giờ", bulletin_id="b-at", play_at=in_s(8).isoformat())
+        waiting = bulletin(signer, text="Chờ chương trình", bulletin_id="b-win")
+        recurring = bulletin(signer, text="Hằng ngày", bulletin_id="b-rec",
+                             recurrence={"kind": "daily", "at": local_hms(in_s(11))})
+        for cmd in (prog, timed, waiting, recurring):
+            await tap.publish(ALL, wire(cmd))
+        await tap.wait_stage(timed["id"], AckStage.SCHEDULED)
+        await tap.wait_stage(recurring["id"], AckStage.SCHEDULED)
+        await tap.wait_stage(waiting["id"], AckStage.RENDERED)
+
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        before = len(relay_log(cfg.state_dir))
+        proc = spawn(config_path, log)
+
+        for cmd in (timed, waiting, recurring):
+            await tap.wait_stage(cmd["id"], AckStage.PLAYED, timeout=40)
+        at = next(a for a in tap.for_command(timed["id"]) if a.stage == AckStage.PLAYED)
+        win = next(a for a in tap.for_command(waiting["id"]) if a.stage == AckStage.PLAYED)
+        assert abs((at.started_at - in_s(0)).total_seconds()) < 60
+        assert win.started_at >= window_start
+        for cmd in (timed, waiting, recurring):
+            assert tap.stages(cmd["id"]).count(AckStage.PLAYED) == 1
+        assert relay_log(cfg.state_dir)[before] is False  # switched off first thing after the crash
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    assert relay_log(cfg.state_dir)[-1] is False, log.read_text()[-2000:]
+    played = list(Path(cfg.audio.file_dir).glob("*.wav"))
+    assert sorted(p.name.split("_", 1)[1] for p in played) == ["b-at.wav", "b-rec.wav", "b-win.wav"]
