@@ -23,7 +23,46 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--config", type=Path, required=True)
     n = sub.add_parser("normalize", help="print how a bulletin text will be read aloud")
     n.add_argument("text")
+    s = sub.add_parser("say", help="speak a text locally through the node's TTS chain and audio output")
+    s.add_argument("text")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--voice", help="override tts.voice")
+    s.add_argument("--rate", type=int, help="override tts.rate_wpm")
+    s.add_argument("--chime", action="store_true", help="chime before")
+    s.add_argument("--no-relay", action="store_true", help="do not switch the amplifier relay")
+    d = sub.add_parser("doctor", help="check broker, audio, GPIO, disk, clock, TTS; non-zero exit on failure")
+    d.add_argument("--config", type=Path, required=True)
+    d.add_argument("--broker-timeout", type=float, default=8.0)
     return p
+
+
+async def _say(config_path: Path, text: str, voice: str | None, rate: int | None, chime: bool,
+               relay: bool) -> int:
+    from datetime import timedelta
+
+    from edge_agent.app import make_relay_backend, make_renderer, make_speech
+    from edge_agent.playback.relay import Amplifier
+    from edge_agent.playback.sinks import make_sink
+    from loaxa_contract.models import BulletinCommand, utcnow
+
+    cfg = load_config(config_path)
+    renderer = make_renderer(cfg, make_speech(cfg))
+    cmd = BulletinCommand(id="local-say", seq=1, target=f"node:{cfg.node.id}", bulletin_id="local-say",
+                          expires_at=utcnow() + timedelta(minutes=5), text=text, voice=voice, rate=rate, chime=chime)
+    print(f"speaking: {renderer.speech.normalise(text)}")
+    print(f"source: {await asyncio.to_thread(renderer.prepare, cmd)}")
+    wav = await asyncio.to_thread(renderer.render, cmd, cfg.audio.volume)
+    sink = make_sink(cfg.audio.sink, file_dir=cfg.audio.file_dir, alsa_device=cfg.audio.alsa_device)
+    amp = Amplifier(make_relay_backend(cfg), warmup_s=cfg.amplifier.warmup_s, hold_s=0) if relay else None
+    try:
+        if amp:
+            await amp.acquire("say")
+        report = await sink.play(wav, label="say")
+    finally:
+        if amp:
+            amp.force_off()
+    print(f"played {report.duration_s:.2f}s at {report.loudness_dbfs:.1f} dBFS via {sink.name}")
+    return 0
 
 
 async def _run(config_path: Path) -> int:
@@ -53,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(args.config)
             print(f"{args.config}: OK (node {cfg.node.id}, commune {cfg.node.commune})")
             return 0
+        if args.cmd == "say":
+            return asyncio.run(_say(args.config, args.text, args.voice, args.rate, args.chime, not args.no_relay))
+        if args.cmd == "doctor":
+            from edge_agent.doctor import report, run_checks
+
+            text, code = report(run_checks(load_config(args.config), broker_timeout=args.broker_timeout))
+            print(text)
+            return code
         if args.cmd == "normalize":
             from loaxa_speech.normalise import normalise
 

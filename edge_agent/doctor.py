@@ -1,0 +1,116 @@
+"""``edge-agent doctor``: a technician's pass/fail list for one node, non-zero exit on any failure.
+
+Checks: config, HQ key, broker reachability and credentials (a real MQTT CONNECT), audio device,
+amplifier relay GPIO, disk space, clock synchronisation, TTS engines (each one synthesises a word),
+state directory writable, job store readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_agent.config import NodeConfig
+from edge_agent.health import clock_offset_ms, disk_free_bytes
+
+MIN_FREE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    warn_only: bool = False
+
+
+def _try(name: str, fn: Callable[[], tuple[bool, str]], warn_only: bool = False) -> Check:
+    try:
+        ok, detail = fn()
+    except Exception as err:
+        ok, detail = False, f"{type(err).__name__}: {err}"
+    return Check(name, ok, detail, warn_only)
+
+
+async def check_broker(config: NodeConfig, timeout: float = 8.0) -> Check:
+    from loaxa_link.mqtt import LinkConfig, MqttLink
+
+    b = config.broker
+    link = MqttLink(LinkConfig(host=b.host, port=b.port, client_id=f"doctor-{config.node.id}", username=b.username,
+                               password=config.broker_password(), tls_ca=str(b.tls.ca) if b.tls else None,
+                               tls_cert=str(b.tls.cert) if b.tls and b.tls.cert else None,
+                               tls_key=str(b.tls.key) if b.tls and b.tls.key else None,
+                               session_expiry_s=60, reconnect_max_s=2))
+    await link.start()
+    try:
+        await link.wait_connected(timeout)
+        return Check("broker", True, f"connected to {b.host}:{b.port}" + (f" as {b.username}" if b.username else ""))
+    except TimeoutError:
+        return Check("broker", False, f"no MQTT session with {b.host}:{b.port} within {timeout}s "
+                     "(unreachable, TLS or credentials refused: see the log above)")
+    finally:
+        await link.stop()
+
+
+def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0) -> list[Check]:
+    from edge_agent.app import make_relay_backend
+    from edge_agent.playback.processing import check_audio
+    from edge_agent.playback.sinks import make_sink
+    from edge_agent.scheduler import open_store_engine
+    from loaxa_speech.tts.engines.base import SpeechRequest
+    from loaxa_speech.tts.registry import build_engine
+
+    checks = [Check("config", True, f"node {config.node.id}, commune {config.node.commune}")]
+    checks.append(asyncio.run(check_broker(config, broker_timeout)))
+    sink = make_sink(config.audio.sink, file_dir=config.audio.file_dir, alsa_device=config.audio.alsa_device)
+    checks.append(_try(f"audio ({config.audio.sink})", sink.available))
+    checks.append(_try(f"amplifier relay ({config.amplifier.backend})", make_relay_backend(config).check))
+
+    def disk() -> tuple[bool, str]:
+        free = disk_free_bytes(config.state_dir if config.state_dir.exists() else config.state_dir.parent)
+        return (free is not None and free > MIN_FREE_BYTES), f"{(free or 0) / 1e6:.0f} MB free"
+
+    checks.append(_try("disk", disk))
+
+    def state_dir() -> tuple[bool, str]:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        probe = config.state_dir / ".doctor"
+        probe.write_text("ok")
+        probe.unlink()
+        open_store_engine(config.state_dir / "jobs.sqlite").dispose()
+        return True, f"{config.state_dir} writable, job store opens"
+
+    checks.append(_try("state dir", state_dir))
+
+    def clock() -> tuple[bool, str]:
+        offset, how = clock_offset_ms()
+        if offset is not None:
+            return abs(offset) < 50, f"offset {offset:+.1f} ms ({how})"
+        return "NOT" not in how, how
+
+    checks.append(_try("clock", clock, warn_only=True))
+    for name in config.tts.engines:
+        def speak(name: str = name) -> tuple[bool, str]:
+            engine = build_engine(name, config.tts.engine_options.get(name))
+            if not engine.available():
+                return False, "not available on this node"
+            result = engine.synthesize(SpeechRequest("Xin chào", voice=config.tts.voice if name == "espeak" else None,
+                                                     rate_wpm=config.tts.rate_wpm))
+            return True, f"{check_audio(result.audio, result.fmt):.2f}s of {result.fmt}"
+
+        # gTTS needs the Internet: a failure is a warning while an offline engine works
+        checks.append(_try(f"tts {name}", speak, warn_only=(name == "gtts")))
+    checks.append(_try("ffmpeg", lambda: (shutil.which("ffmpeg") is not None, shutil.which("ffmpeg") or "missing")))
+    return checks
+
+
+def report(checks: list[Check]) -> tuple[str, int]:
+    lines, failed = [], 0
+    for c in checks:
+        mark = "PASS" if c.ok else ("WARN" if c.warn_only else "FAIL")
+        failed += (not c.ok and not c.warn_only)
+        lines.append(f"[{mark}] {c.name}: {c.detail}")
+    lines.append(f"{len(checks) - failed}/{len(checks)} checks passed" + (f", {failed} FAILED" if failed else ""))
+    return "\n".join(lines), (1 if failed else 0)
