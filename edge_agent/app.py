@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from edge_agent.acks import AckReporter
 from edge_agent.config import NodeConfig
@@ -125,6 +126,8 @@ class EdgeAgent:
         self._health_due = asyncio.Event()
         self.player.on_change = self._health_due.set
         self.amplifier.on_change.append(self._health_due.set)
+        self.after_idle: Callable[[], None] | None = None
+        """Called after each health report while nothing plays (the CLI trims the heap here)."""
 
     def _state_payload(self, state: str) -> bytes:
         node = self.config.node
@@ -228,5 +231,7 @@ class EdgeAgent:
             try:
                 report = await asyncio.to_thread(self.health)
                 await self.acks.health(report)
+                if self.after_idle is not None and self.player.playing is None:
+                    self.after_idle()
             except Exception:
                 logger.exception("health report failed")

@@ -66,9 +66,15 @@ async def _say(config_path: Path, text: str, voice: str | None, rate: int | None
 
 
 async def _run(config_path: Path) -> int:
-    from edge_agent.app import EdgeAgent
+    from concurrent.futures import ThreadPoolExecutor
 
+    from edge_agent.app import EdgeAgent
+    from edge_agent.memory import release_free_memory
+
+    # a Pi has 2-4 cores; a small pool bounds threads and glibc arenas (RSS) for blocking work
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=3, thread_name_prefix="edge-io"))
     agent = EdgeAgent(load_config(config_path))
+    agent.after_idle = release_free_memory
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

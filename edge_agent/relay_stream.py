@@ -20,8 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
+from edge_agent.playback.loudness import audioop
 from edge_agent.playback.sinks import AlsaSink, AudioSink, FileSink
 from loaxa_contract.models import utcnow
 
@@ -142,9 +141,10 @@ class StreamRelay:
                     if not pcm:
                         break
                     pcm = pcm[: len(pcm) - (len(pcm) % 2)]
-                    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
-                    state["sumsq"] += float(np.sum(samples * samples))
-                    state["n"] += samples.size
+                    n = len(pcm) // 2
+                    if n:
+                        state["sumsq"] += (audioop.rms(pcm, 2) / 32768.0) ** 2 * n
+                    state["n"] += n
                     state["bytes"] += len(pcm)
                     await out.write(pcm)
             finally:

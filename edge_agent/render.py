@@ -41,7 +41,9 @@ class Renderer:
             assert cmd.audio is not None
             check_audio(self.fetcher.get(cmd.audio.sha256, cmd.audio.url))
             return f"hq-audio {cmd.audio.sha256[:12]}"
-        return self._sources(cmd)[1]
+        parts = self.speech.speak(cmd.text, voice=cmd.voice or self.voice, rate_wpm=cmd.rate or self.rate_wpm)
+        cached = sum(p.cached for p in parts)  # no decoding here: the cache is warm, memory stays low
+        return f"{'+'.join(sorted({p.engine for p in parts}))} ({len(parts)} part(s), {cached} cached)"
 
     def render(self, cmd: BulletinCommand, volume: int) -> bytes:
         """The WAV that goes to the output, as it will be heard; blocking."""

@@ -20,8 +20,6 @@ import re
 import time
 import urllib.request
 
-import requests
-
 from loaxa_speech.tts.engines.base import SpeechRequest, SpeechResult, TtsEngine, TtsError
 
 _AUDIO_RE = re.compile(r'jQ1olc","\[\\"(.*)\\"]')
@@ -55,6 +53,8 @@ class GttsEngine(TtsEngine):
         return True
 
     def _synthesize(self, request: SpeechRequest) -> SpeechResult:
+        import requests  # lazy, with gtts: an idle node without Internet TTS does not pay ~15 MB for them
+
         gtts_cls, gtts_error = _gtts_module()
         tts = _make_verified(gtts_cls)(
             request.text, lang=request.lang, tld=self.tld, slow=request.rate_wpm < self.slow_below_wpm,
@@ -79,6 +79,7 @@ def _make_verified(gtts_cls: type) -> type:
     """Subclass of gTTS whose requests verify certificates and respect a hard deadline."""
     if gtts_cls in _VERIFIED:
         return _VERIFIED[gtts_cls]
+    import requests
 
     class _VerifiedGtts(gtts_cls):  # type: ignore[misc, valid-type]
         loaxa_endpoint: str | None = None
