@@ -31,6 +31,7 @@ DEMO_TEXT = (
     "tại nhà văn hóa thôn 1 từ 7h30. Đề nghị bà con đưa vật nuôi đến đúng giờ."
 )
 TERMINAL = {"played", "failed", "expired", "offline", "cancelled", "rejected"}
+BULLETIN_DONE = {"completed", "cancelled", "expired"}
 
 
 def hq_config(data_dir: Path, http_port: int) -> HqConfig:
@@ -80,7 +81,8 @@ async def send_and_track(base: str, token: str, text: str, zones: list[str], tim
             async with http.get(f"{base}/api/v1/bulletins/{bid}/deliveries") as resp:
                 state = await resp.json()
             deliveries = state["deliveries"]
-            if (deliveries and all(d["state"] in TERMINAL for d in deliveries)) or loop.time() > deadline:
+            done = state["state"] in BULLETIN_DONE and deliveries and all(d["state"] in TERMINAL for d in deliveries)
+            if done or loop.time() > deadline:
                 return state
             await asyncio.sleep(0.5)
 
