@@ -53,7 +53,8 @@ async def main() -> None:
     await tap.wait_ready(10)
     try:
         while not any(a.stage == AckStage.PONG for a in acks):
-            await tap.publish(topics.all_cmd(COMMUNE), json.dumps(signer.build("ping", target="all", ttl_s=60)).encode())
+            ping = signer.build("ping", target="all", ttl_s=60)
+            await tap.publish(topics.all_cmd(COMMUNE), json.dumps(ping).encode())
             await asyncio.sleep(0.5)
         cmds = [signer.build("set_program_schedule", target="all", ttl_s=600,
                              windows=[{"start": "05:30", "end": "06:30"}, {"start": "17:00", "end": "18:00"}])]
@@ -64,7 +65,8 @@ async def main() -> None:
         for i in range(6):
             cmds.append(signer.build("bulletin", target="all", ttl_s=86400 * 30, bulletin_id=f"r-{i}",
                                      text=f"Chương trình thường kỳ số {i}.", chime=True,
-                                     recurrence={"kind": "weekly", "at": f"0{5 + i % 3}:3{i}:00", "weekdays": [0, 2, 4]}))
+                                     recurrence={"kind": "weekly", "at": f"0{5 + i % 3}:3{i}:00",
+                                                 "weekdays": [0, 2, 4]}))
         for c in cmds:
             await tap.publish(topics.all_cmd(COMMUNE), json.dumps(c).encode())
         want = {c["id"] for c in cmds[1:]}
