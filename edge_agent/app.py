@@ -37,6 +37,7 @@ from loaxa_contract import codec, signing, topics
 from loaxa_contract.models import (
     AckStage,
     BulletinCommand,
+    CameraHealth,
     CancelCommand,
     CommandBase,
     NodeHealth,
@@ -44,8 +45,9 @@ from loaxa_contract.models import (
     PingCommand,
     SetProgramScheduleCommand,
     SetVolumeCommand,
+    SnapshotCommand,
 )
-from loaxa_link.mqtt import LinkConfig, MqttLink
+from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
 from loaxa_speech.tts.cache import TtsCache
 from loaxa_speech.tts.engines.base import TtsEngine
 from loaxa_speech.tts.registry import build_engine
@@ -121,6 +123,13 @@ class EdgeAgent:
         self.dispatcher.register("ping", self._ping)
         self.dispatcher.register("set_volume", self._set_volume)
         self.dispatcher.register("set_program_schedule", self._set_programme)
+        self.cameras = None
+        if config.cameras:  # imported only here: OpenCV costs ~40 MB that speaker-only nodes don't pay
+            from edge_agent.camera import CameraMonitor
+
+            self.cameras = CameraMonitor(config.cameras, self._publish_camera, node=node.id,
+                                         publish_interval_s=config.camera_report_interval_s)
+            self.dispatcher.register("snapshot", self._snapshot)
         self._clock_offset = CachedReading(clock_offset_ms, 300)
         self._health_task: asyncio.Task[None] | None = None
         self._health_due = asyncio.Event()
@@ -153,6 +162,8 @@ class EdgeAgent:
         self.scheduler.start()
         await self.player.start()
         await self.link.start()
+        if self.cameras is not None:
+            await self.cameras.start()
         self._health_task = asyncio.get_running_loop().create_task(self._health_loop(),
                                                                    name=f"health:{self.config.node.id}")
         logger.info("edge agent %s started (commune %s, zones %s)", self.config.node.id,
@@ -163,6 +174,8 @@ class EdgeAgent:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
+        if self.cameras is not None:
+            await self.cameras.stop()
         await self.player.stop()
         self.scheduler.stop()
         self.amplifier.force_off()
@@ -171,6 +184,9 @@ class EdgeAgent:
     async def _on_connected(self, session_present: bool) -> None:
         await self.acks.flush()
         await self.acks.health(self.health(reconcile=True))
+        if self.cameras is not None:  # a status change made while offline must reach the police post now
+            for report in self.cameras.all_health():
+                await self._publish_camera(report)
 
     async def _on_message(self, topic: str, payload: bytes) -> None:
         await self.dispatcher.handle(topic, payload)
@@ -204,6 +220,37 @@ class EdgeAgent:
         await self.player.set_programme(command)
         await self.acks.ack(command.id, AckStage.PLAYED,
                             detail=f"{len(command.windows)} window(s), quiet {command.quiet_start}-{command.quiet_end}")
+
+    async def _snapshot(self, command: CommandBase) -> None:
+        assert isinstance(command, SnapshotCommand) and self.cameras is not None
+        from edge_agent.camera import SnapshotError, UnknownCamera, UploadError, upload_snapshot
+
+        await self.acks.ack(command.id, AckStage.RECEIVED, detail=f"snapshot of {command.camera}")
+        if not command.upload_url:
+            await self.acks.ack(command.id, AckStage.FAILED, reason="no_upload_url",
+                                detail="snapshot command carries no upload_url")
+            return
+        try:
+            jpeg = await self.cameras.snapshot(command.camera)
+            await upload_snapshot(command.upload_url, jpeg, camera=command.camera, node=self.config.node.id)
+        except UnknownCamera:
+            await self.acks.ack(command.id, AckStage.FAILED, reason="unknown_camera",
+                                detail=f"this node has no camera {command.camera!r}")
+        except (SnapshotError, UploadError) as err:
+            reason = "upload_failed" if isinstance(err, UploadError) else "snapshot_failed"
+            await self.acks.ack(command.id, AckStage.FAILED, reason=reason, detail=str(err))
+        else:
+            await self.acks.ack(command.id, AckStage.PLAYED, detail=f"snapshot {len(jpeg)} bytes uploaded")
+
+    async def _publish_camera(self, report: CameraHealth) -> None:
+        """Camera health is retained state: when offline it is skipped, and republished on reconnect."""
+        if not self.link.connected:
+            return
+        topic = topics.camera_health(self.config.node.commune, report.camera)
+        try:
+            await self.link.publish(topic, codec.encode(report), retain=True)
+        except LinkError as err:
+            logger.info("camera %s health not sent (%s); resent on reconnect", report.camera, err)
 
     # ------------------------------------------------------------------ health
 

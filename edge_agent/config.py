@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge_agent.camera.config import CameraConfig
 from loaxa_contract.codec import describe_validation_error
 from loaxa_contract.models import ProgramWindow
 from loaxa_contract.topics import check_id
@@ -140,6 +141,18 @@ class NodeConfig(Section):
     schedule: ScheduleSection = Field(default_factory=ScheduleSection)
     state_dir: Path = Field(default=Path("state"), description="Where the node keeps replay state, queues")
     health_interval_s: float = Field(default=60, ge=1, le=3600, description="Seconds between health reports")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Security cameras this node watches")
+    camera_report_interval_s: float = Field(default=60, ge=5, le=3600,
+                                            description="Seconds between periodic camera health reports")
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, cams: list[CameraConfig]) -> list[CameraConfig]:
+        ids = [c.id for c in cams]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique; repeated: {', '.join(dupes)}")
+        return cams
 
     def resolve_paths(self, base: Path) -> NodeConfig:
         """Return a copy whose relative paths are anchored at ``base`` (the config file's directory)."""
