@@ -106,8 +106,9 @@ def test_bad_node_config_gives_precise_error(tmp_path: Path, hq_keys, mutate, ex
     assert str(path) in res.stderr
 
 
-def test_example_config_is_valid(tmp_path: Path, hq_keys) -> None:
-    data = yaml.safe_load(EXAMPLE_NODE_CONFIG.read_text("utf-8"))
+@pytest.mark.parametrize("example", ["speaker-node.example.yaml", "camera-node.example.yaml"])
+def test_example_configs_are_valid(tmp_path: Path, hq_keys, example: str) -> None:
+    data = yaml.safe_load((EXAMPLE_NODE_CONFIG.parent / example).read_text("utf-8"))
     data["security"]["hq_public_key"] = str(hq_keys[1])
     path = tmp_path / "node.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
