@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.persist import atomic_write_bytes
+from loaxa_common.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge_agent.persist import atomic_write_json, read_json
+from loaxa_common.files import atomic_write_json, read_json
 from loaxa_contract import codec, signing
 from loaxa_contract.errors import ContractError, RefusalReason
 from loaxa_contract.models import Command, utcnow

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from edge_agent.persist import atomic_write_json, read_json
+from loaxa_common.files import atomic_write_json, read_json
 from loaxa_contract.models import BulletinCommand
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from edge_agent.persist import atomic_write_bytes
 from edge_agent.playback.loudness import wav_stats
+from loaxa_common.files import atomic_write_bytes
 from loaxa_contract.models import utcnow
 
 logger = logging.getLogger(__name__)

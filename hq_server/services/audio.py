@@ -11,13 +11,12 @@ import asyncio
 import hashlib
 import importlib
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from loaxa_common.files import atomic_write_bytes
 from loaxa_speech.tts.chain import TtsChain
 from loaxa_speech.tts.engines.base import SpeechRequest, TtsEngine, TtsError, wav_duration_s
 from loaxa_speech.tts.engines.espeak import EspeakEngine
@@ -88,16 +87,7 @@ class AudioStore:
         sha = hashlib.sha256(data).hexdigest()
         final = self.dir / f"{sha}.{fmt}"
         if not final.exists():
-            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            atomic_write_bytes(final, data)
         duration = None
         if fmt == "wav":
             try:

@@ -14,9 +14,10 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
+
+from loaxa_common.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +67,7 @@ class TtsCache:
         if fmt not in _FORMATS:
             raise ValueError(f"unknown audio format {fmt!r}")
         path = self.directory / f"{key}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(path, data)
         self.evict()
         return path
 
