@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hq_server.config import HqConfig
-from hq_server.routes import audio, auth, bulletins, fleet, meta, records
+from hq_server.routes import audio, auth, bulletins, fleet, meta, records, snapshots
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_chain
 from hq_server.services.auth import LoginLimiter
 from hq_server.services.metrics import Metrics
 from hq_server.services.orchestrator import Orchestrator, OrchestratorSettings
+from hq_server.services.snapshots import SnapshotStore, on_snapshot_ack
 from hq_server.services.users import UserError, create_user, user_count
 from hq_server.signer import CommandSigner
 from hq_server.storage.db import Database
@@ -31,6 +32,7 @@ from hq_server.web import (
     LIMITER,
     METRICS,
     ORCH,
+    SNAPSHOTS,
     add_routes,
     audit_middleware,
     auth_middleware,
@@ -43,7 +45,7 @@ from loaxa_link.mqtt import LinkConfig
 logger = logging.getLogger(__name__)
 
 BROKER_PORT = web.AppKey("broker_port", int)
-ROUTE_MODULES = (auth, bulletins, audio, fleet, records, meta)
+ROUTE_MODULES = (auth, bulletins, audio, fleet, snapshots, records, meta)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -108,6 +110,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
                                     node_offline_after_s=cfg.alerts.node_offline_after_s,
                                     audio_base_url=base.rstrip("/"))
     orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
+    orch.ack_handlers["snapshot"] = on_snapshot_ack
     app[ORCH] = orch
     await orch.start()
     yield
@@ -123,6 +126,7 @@ def create_app(cfg: HqConfig) -> web.Application:
     app[LIMITER] = LoginLimiter(cfg.auth.login_max_failures, cfg.auth.login_window_s)
     app[AUDIO] = AudioStore(cfg.data_dir / "audio", build_chain(cfg.bulletins.tts_engines),
                             cfg.bulletins.tts_voice, cfg.bulletins.tts_rate_wpm)
+    app[SNAPSHOTS] = SnapshotStore(cfg.data_dir / "snapshots")
     app.cleanup_ctx.extend([_database, _broker, _orchestrator])
     for module in ROUTE_MODULES:
         add_routes(app, module.routes)

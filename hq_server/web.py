@@ -22,6 +22,7 @@ from hq_server.services.audio import AudioStore
 from hq_server.services.auth import LoginLimiter, Perm, allowed, token_hash
 from hq_server.services.metrics import Metrics
 from hq_server.services.orchestrator import Orchestrator
+from hq_server.services.snapshots import SnapshotStore
 from hq_server.storage.db import Database
 from hq_server.storage.tables import ApiToken, AuditEntry, User, WebSession, now
 
@@ -38,6 +39,7 @@ ORCH = web.AppKey("orchestrator", Orchestrator)
 AUDIO = web.AppKey("audio", AudioStore)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("login_limiter", LoginLimiter)
+SNAPSHOTS = web.AppKey("snapshots", SnapshotStore)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -56,6 +58,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 AUDIT_DETAIL = web.RequestKey("audit_detail", dict)
 AUDIT_ACTION = web.RequestKey("audit_action", str)
 AUDIT_USER = web.RequestKey("audit_user", str)
+AUDIT_TARGET = web.RequestKey("audit_target", str)  # replaces the path (e.g. one carrying a secret token)
 
 
 class ApiError(Exception):
@@ -212,9 +215,10 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
         spec: RouteSpec | None = getattr(request.match_info.route, "_loaxa_spec", None)
         action = request.get(AUDIT_ACTION) or (spec.summary if spec else f"{request.method} {request.path}")
         username = request.get(AUDIT_USER) or (p.username if p else "")
+        target = request.get(AUDIT_TARGET) or request.path
         async with request.app[DB].sessions() as s:
             s.add(AuditEntry(username=username, role=p.role if p else "", action=action[:100],
-                             target=request.path[:200], detail=request.get(AUDIT_DETAIL) or {},
+                             target=target[:200], detail=request.get(AUDIT_DETAIL) or {},
                              ip=client_ip(request), status=status))
             await s.commit()
 

@@ -35,6 +35,7 @@ class Perm(StrEnum):
     FLEET_READ = "fleet:read"
     FLEET_WRITE = "fleet:write"
     CAMERA_READ = "camera:read"
+    CAMERA_SNAPSHOT = "camera:snapshot"
     ALERT_READ = "alert:read"
     ALERT_WRITE = "alert:write"
     REPORT_READ = "report:read"
@@ -48,8 +49,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.BROADCASTER: frozenset({Perm.BULLETIN_READ, Perm.BULLETIN_WRITE, Perm.BULLETIN_APPROVE, Perm.FLEET_READ,
                                  Perm.REPORT_READ, Perm.METRICS}),
     Role.TECHNICIAN: frozenset({Perm.BULLETIN_READ, Perm.FLEET_READ, Perm.FLEET_WRITE, Perm.CAMERA_READ,
+                                Perm.CAMERA_SNAPSHOT,
                                 Perm.ALERT_READ, Perm.ALERT_WRITE, Perm.REPORT_READ, Perm.METRICS}),
-    Role.POLICE: frozenset({Perm.CAMERA_READ, Perm.ALERT_READ, Perm.ALERT_WRITE}),
+    Role.POLICE: frozenset({Perm.CAMERA_READ, Perm.CAMERA_SNAPSHOT, Perm.ALERT_READ, Perm.ALERT_WRITE}),
 }
 
 

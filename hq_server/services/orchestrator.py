@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = "active"
 SENDABLE = ("scheduled",)
+
+
+AckHandler = Callable[[AsyncSession, CommandLog, Ack], Awaitable[None]]
+NodeHook = Callable[[str], Awaitable[None]]
+HealthHook = Callable[[NodeHealth], Awaitable[None]]
 
 
 @dataclass
@@ -76,6 +82,10 @@ class Orchestrator:
         self._tasks: list[asyncio.Task[None]] = []
         self._dispatch_lock = asyncio.Lock()
         self.processed = 0  # inbound messages handled (tests wait on it)
+        # extensions (snapshots, node settings): acks of their command types, node online, node health
+        self.ack_handlers: dict[str, AckHandler] = {}
+        self.online_hooks: list[NodeHook] = []
+        self.health_hooks: list[HealthHook] = []
 
     @staticmethod
     def subscriptions(commune: str) -> list[str]:
@@ -128,11 +138,15 @@ class Orchestrator:
                 await session.commit()
             if online:
                 await self.resend_to(msg.node)
+                for hook in self.online_hooks:
+                    await hook(msg.node)
         elif kind == topics.TopicKind.NODE_HEALTH:
             health = codec.decode_model(payload, NodeHealth)
             async with self.sessions() as session:
                 await fleet.apply_health(session, health)
                 await session.commit()
+            for health_hook in self.health_hooks:
+                await health_hook(health)
         elif kind == topics.TopicKind.CAMERA_HEALTH:
             if not payload:
                 return
@@ -146,6 +160,10 @@ class Orchestrator:
         async with self.sessions() as session:
             cmd = await session.get(CommandLog, ack.command_id)
             if cmd is not None and cmd.type != "bulletin":
+                handler = self.ack_handlers.get(cmd.type)
+                if handler is not None:
+                    await handler(session, cmd, ack)
+                    await session.commit()
                 return  # acks of cancel/ping commands say nothing about a bulletin's delivery
             bulletin_id = cmd.bulletin_id if cmd is not None else ack.bulletin_id
             if bulletin_id is None or await session.get(Bulletin, bulletin_id) is None:
@@ -191,6 +209,20 @@ class Orchestrator:
         wire = self.signer.build(command_type, target=target, ttl_s=ttl, **fields)
         session.add(CommandLog(id=wire["id"], type=command_type, bulletin_id=b.id, target=target,
                                expires_at=b.expires_at))
+        await session.flush()
+        await publish_command(self.link, self.s.commune, wire)
+        self.metrics.inc("loaxa_hq_commands_total", type=command_type)
+        return wire["id"]
+
+    async def send_command(self, session: AsyncSession, command_type: str, target: str, ttl_s: float,
+                           **fields: Any) -> str:
+        """Sign, log and publish a command that is not a bulletin (snapshot, set_volume, ...).
+
+        The caller commits ``session``; :class:`LinkError` if the broker did not take it.
+        """
+        wire = self.signer.build(command_type, target=target, ttl_s=ttl_s, **fields)
+        session.add(CommandLog(id=wire["id"], type=command_type, bulletin_id=None, target=target,
+                               expires_at=datetime.fromisoformat(wire["expires_at"])))
         await session.flush()
         await publish_command(self.link, self.s.commune, wire)
         self.metrics.inc("loaxa_hq_commands_total", type=command_type)

@@ -212,3 +212,22 @@ class Alert(Base):
     delivered: Mapped[bool] = mapped_column(default=False)
     delivery_error: Mapped[str | None] = mapped_column(sa.String(500))
     acknowledged_by: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Snapshot(Base):
+    """One snapshot request: a one-time upload token (only its hash), then the stored JPEG."""
+
+    __tablename__ = "snapshots"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # = the snapshot command's id
+    camera_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    node_id: Mapped[str] = mapped_column(sa.String(64))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    requested_by: Mapped[str] = mapped_column(sa.String(64))
+    requested_at: Mapped[datetime] = mapped_column(default=now)
+    token_expires_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(sa.String(16), default="requested")  # requested, uploaded, failed
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
+    uploaded_at: Mapped[datetime | None]
+    size: Mapped[int | None]
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    file: Mapped[str | None] = mapped_column(sa.String(300))  # relative to the snapshot directory

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,16 @@ class Hq:
                 raise AssertionError(f"{node} of {bulletin_id} never reached {state}; last: {last}")
             await asyncio.sleep(0.1)
         return last
+
+
+async def wait_async(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
+    """Like ``wait_until`` for a condition that needs I/O (an API call, a query)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def hq_config(tmp_path: Path, key: Path, broker_port: int | None, db_url: str | None = None, http_port: int = 0,
@@ -163,4 +173,5 @@ async def fresh_postgres_db(base_url: str, name: str) -> str:
     return base_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-__all__ = ["PASSWORD", "Hq", "fresh_postgres_db", "hq", "hq_config", "postgres_url", "start_hq", "wait_until"]
+__all__ = ["PASSWORD", "Hq", "fresh_postgres_db", "hq", "hq_config", "postgres_url", "start_hq", "wait_async",
+           "wait_until"]
