@@ -63,11 +63,19 @@ class CameraThresholds(BaseModel):
         description="Also 'blurred' when sharpness falls below this fraction of the camera's learnt healthy "
         "baseline (0 disables the relative test)",
     )
-    frozen_diff_max: float = Field(
-        default=0.25,
+    motion_pixel_delta: float = Field(
+        default=6.0,
         ge=0,
         le=255,
-        description="Mean absolute grey-level change between frames at or below which the picture is 'frozen'",
+        description="A pixel of the motion image (motion_width px wide, blurred grey) 'changed' when it moved by more "
+        "than this many grey levels between two frames; codec re-encoding of a still picture moves pixels by <= 1",
+    )
+    frozen_motion_max: float = Field(
+        default=0.05,
+        ge=0,
+        le=100,
+        description="'frozen' when, in every pair of consecutive frames of a sample (and the previous sample's last "
+        "frame), at most this percentage of pixels changed by more than motion_pixel_delta",
     )
     fps_tolerance: float = Field(
         default=0.8, gt=0, le=1, description="'low_fps' when measured fps < min_fps × this tolerance"
@@ -115,10 +123,24 @@ class CameraConfig(BaseModel):
         description="Seconds to the next sample while a new status awaits confirmation (fast, non-flapping alerts)",
     )
     frames_per_sample: int = Field(default=6, ge=2, le=100, description="Frames read per sample (fps and change)")
+    probe_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Time allowed for the TCP connect + RTSP OPTIONS / HTTP status line probe before OpenCV; "
+        "bounds how fast a silent camera is reported offline",
+    )
     open_timeout_s: float = Field(default=3.0, gt=0, le=60, description="OpenCV open timeout")
     read_timeout_s: float = Field(default=3.0, gt=0, le=60, description="OpenCV per-frame read timeout")
     analysis_width: int = Field(
         default=320, ge=32, le=4096, description="Frames wider than this are shrunk to it before analysis"
+    )
+    motion_width: int = Field(
+        default=160,
+        ge=16,
+        le=4096,
+        description="The analysis image is shrunk to this width and blurred (3x3) before the frozen test, which "
+        "removes sensor and codec noise but keeps moving objects",
     )
     thresholds: CameraThresholds = Field(default_factory=CameraThresholds, description="Classification limits")
     hysteresis: Hysteresis = Field(default_factory=Hysteresis, description="Anti-flapping sample counts")
@@ -152,6 +174,20 @@ class CameraConfig(BaseModel):
                 f"sample_interval_s ({self.sample_interval_s})"
             )
         return self
+
+    @property
+    def worst_offline_s(self) -> float:
+        """Longest time from a camera going silent to 'offline' being reported (see docs/camera.md).
+
+        The fault lands just after a good sample: the next sample starts ``sample_interval_s`` later and its
+        probe gives up after ``probe_timeout_s``; each of the ``offline_after - 1`` confirming samples starts
+        ``confirm_interval_s`` after the previous one started (or at once when that one took longer) and again
+        waits ``probe_timeout_s``.
+        """
+        extra = self.hysteresis.offline_after - 1
+        return (
+            self.sample_interval_s + self.probe_timeout_s + extra * max(self.confirm_interval_s, self.probe_timeout_s)
+        )
 
     @property
     def safe_url(self) -> str:

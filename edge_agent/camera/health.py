@@ -4,6 +4,13 @@ Nothing here touches the network or a clock: the monitor feeds :class:`Sample` o
 :func:`analyse_frames` from decoded frames) into a :class:`HealthTracker`, and tests feed synthetic
 samples. Metrics are computed on a grey image no wider than ``analysis_width`` so their cost and their
 scale do not depend on the camera resolution.
+
+Frozen is decided by *motion*, not by the mean frame difference: a still picture re-encoded by H.264
+(every RTSP camera) differs from frame to frame by codec noise, up to 0.34 grey levels of mean absolute
+difference at 320 px, more than a healthy 720p scene whose sensor noise the encoder removed (0.15).
+On a ``motion_width`` (160 px) image blurred 3x3, codec noise moves no pixel by more than 1 grey level,
+while anything that really moves changes pixels by tens of levels; so the frozen test counts the
+percentage of pixels that changed by more than ``motion_pixel_delta`` (see docs/camera.md for figures).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class Sample:
     contrast: float | None = None
     sharpness: float | None = None
     frame_diff: float | None = None  # largest mean |Δgrey| between consecutive frames (incl. previous sample)
+    motion: float | None = None  # largest % of motion-image pixels changed between consecutive frames (same pairs)
     frames: int = 0
     last_frame_at: datetime | None = None
 
@@ -74,17 +82,47 @@ def frame_diff(a: Gray, b: Gray) -> float:
     return float(cv2.absdiff(a, b).mean())
 
 
-def analyse_frames(grays: Sequence[Gray], previous: Gray | None = None) -> tuple[FrameMetrics, float | None]:
+def motion_image(gray: Gray, motion_width: int = 160) -> Gray:
+    """``gray`` shrunk (area average) to ``motion_width`` and blurred 3x3: codec and sensor noise gone."""
+    h, w = gray.shape[:2]
+    if w > motion_width:
+        gray = cv2.resize(gray, (motion_width, max(1, round(h * motion_width / w))), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(gray, (3, 3), 0)
+
+
+def changed_percent(a: Gray, b: Gray, pixel_delta: float) -> float:
+    """Percentage of pixels whose grey level changed by more than ``pixel_delta``; 100 when shapes differ."""
+    if a.shape != b.shape:
+        return 100.0
+    return 100.0 * float(np.count_nonzero(cv2.absdiff(a, b) > pixel_delta)) / a.size
+
+
+@dataclass(frozen=True)
+class Analysis:
+    metrics: FrameMetrics  # of the last frame
+    frame_diff: float | None  # largest mean |Δgrey| between consecutive frames (informative)
+    motion: float | None  # largest % of changed motion-image pixels between consecutive frames (frozen test)
+
+
+def analyse_frames(
+    grays: Sequence[Gray], previous: Gray | None = None, *, motion_width: int = 160, pixel_delta: float = 6.0
+) -> Analysis:
     """Metrics of the last frame and the largest change between consecutive frames.
 
     ``previous`` is the last frame of the previous sample: a frozen camera repeats it, a live one does
-    not, so it adds evidence without costing a frame read.
+    not, so it adds evidence without costing a frame read (and spans the seconds between samples, in
+    which even a quiet scene usually moves).
     """
     if not grays:
         raise ValueError("no frames to analyse")
     chain = ([previous] if previous is not None else []) + list(grays)
-    diffs = [frame_diff(a, b) for a, b in itertools.pairwise(chain)]
-    return frame_metrics(grays[-1]), (max(diffs) if diffs else None)
+    pairs = list(itertools.pairwise(chain))
+    if not pairs:
+        return Analysis(frame_metrics(grays[-1]), None, None)
+    diffs = [frame_diff(a, b) for a, b in pairs]
+    small = [motion_image(g, motion_width) for g in chain]
+    motion = [changed_percent(a, b, pixel_delta) for a, b in itertools.pairwise(small)]
+    return Analysis(frame_metrics(grays[-1]), max(diffs), max(motion))
 
 
 def raw_status(sample: Sample, cfg: CameraConfig, baseline_sharpness: float | None = None) -> tuple[CameraStatus, str]:
@@ -98,8 +136,12 @@ def raw_status(sample: Sample, cfg: CameraConfig, baseline_sharpness: float | No
         if sample.brightness <= t.covered_brightness_max:
             detail = f"uniform picture: brightness {sample.brightness:.1f}, contrast {sample.contrast:.1f}"
             return CameraStatus.COVERED, detail
-    if sample.frame_diff is not None and sample.frame_diff <= t.frozen_diff_max:
-        return CameraStatus.FROZEN, f"picture unchanged over {sample.frames} frames (diff {sample.frame_diff:.2f})"
+    if sample.motion is not None and sample.motion <= t.frozen_motion_max:
+        detail = (
+            f"picture unchanged over {sample.frames} frames ({sample.motion:.2f} % of pixels changed by more "
+            f"than {t.motion_pixel_delta:g} grey levels)"
+        )
+        return CameraStatus.FROZEN, detail
     if sample.sharpness is not None:
         if sample.sharpness < t.blur_sharpness_min:
             return CameraStatus.BLURRED, f"sharpness {sample.sharpness:.1f} < {t.blur_sharpness_min:g}"
@@ -199,12 +241,15 @@ def _round(value: float | None, ndigits: int) -> float | None:
 
 
 __all__ = [
+    "Analysis",
     "FrameMetrics",
     "HealthTracker",
     "Sample",
     "analyse_frames",
+    "changed_percent",
     "frame_diff",
     "frame_metrics",
+    "motion_image",
     "raw_status",
     "to_gray",
 ]

@@ -50,14 +50,14 @@ async def probe(cfg: CameraConfig) -> str | None:
 
     OpenCV serialises ``VideoCapture`` opens with a process-wide mutex, so a silent camera inside
     OpenCV would hold up every other camera's open for ``open_timeout_s``. Refused and silent peers
-    are therefore caught here, on the event loop, before OpenCV is called.
+    are therefore caught here, on the event loop, before OpenCV is called, within ``probe_timeout_s``.
     """
     parts = urlsplit(cfg.url)
     port = parts.port or {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}[parts.scheme]
     host = parts.hostname or ""
     writer = None
     try:
-        async with asyncio.timeout(cfg.open_timeout_s):
+        async with asyncio.timeout(cfg.probe_timeout_s):
             reader, writer = await asyncio.open_connection(host, port)
             if parts.scheme == "rtsp":
                 writer.write(f"OPTIONS {cfg.url} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: loaxa\r\n\r\n".encode())
@@ -75,7 +75,7 @@ async def probe(cfg: CameraConfig) -> str | None:
                 return f"{cfg.safe_url} answered {line[:40]!r}, not {want.decode()}"
             return None
     except TimeoutError:
-        return f"{cfg.safe_url} did not answer within {cfg.open_timeout_s:g} s"
+        return f"{cfg.safe_url} did not answer within {cfg.probe_timeout_s:g} s"
     except OSError as err:
         return f"cannot connect to {cfg.safe_url}: {err.strerror or type(err).__name__}"
     finally:

@@ -113,7 +113,8 @@ class CameraSimulator:
             line = b""
         if not line.startswith(b"READY "):
             await self.stop()
-            raise RuntimeError(f"RTSP child did not start (needs python3-gi and GStreamer RTSP server): {line!r}")
+            reason = rtsp_requirements_error() or f"it printed {line!r}"
+            raise RuntimeError(f"RTSP child did not start: {reason}")
         self._child_port = int(line.split()[1])
         for index, cam in enumerate(cams):
             cam.index = index
@@ -285,15 +286,61 @@ class CameraSimulator:
             dst.close()
 
 
-def system_python_has_gi() -> bool:
-    """True when the system python can run the RTSP child (python3-gi + GstRtspServer installed)."""
+#: Debian packages the RTSP simulator needs (CI installs them; scripts/setup.sh too).
+RTSP_PACKAGES = (
+    "python3-gi",
+    "gir1.2-gst-rtsp-server-1.0",
+    "gstreamer1.0-rtsp",
+    "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-ugly",
+)
+
+# Run by the system python: prints one line per missing piece, "<what> (<package>)"; nothing when complete.
+_CHECK = """
+import sys
+try:
+    import gi
+except ImportError:
+    print("python module gi (python3-gi)"); sys.exit()
+try:
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import Gst, GstRtspServer
+except (ImportError, ValueError) as err:
+    print(f"GstRtspServer 1.0 introspection: {err} (gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp)"); sys.exit()
+Gst.init(None)
+for element, package in [("appsrc", "gstreamer1.0-plugins-base"), ("videoconvert", "gstreamer1.0-plugins-base"),
+                         ("jpegdec", "gstreamer1.0-plugins-good"), ("rtph264pay", "gstreamer1.0-plugins-good"),
+                         ("x264enc", "gstreamer1.0-plugins-ugly")]:
+    if Gst.ElementFactory.find(element) is None:
+        print(f"GStreamer element {element} ({package})")
+"""
+
+
+def rtsp_requirements_error() -> str | None:
+    """Why the RTSP simulator cannot run here (naming the apt packages), or None when it can."""
     import subprocess
 
-    code = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
     try:
-        return subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+        done = subprocess.run([SYSTEM_PYTHON, "-c", _CHECK], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        missing = f"{SYSTEM_PYTHON} not found (python3)"
+    except (OSError, subprocess.TimeoutExpired) as err:
+        missing = f"{SYSTEM_PYTHON} failed: {err}"
+    else:
+        missing = "; ".join(done.stdout.split("\n")).strip("; ") if done.returncode == 0 else done.stderr[-500:]
+    if not missing:
+        return None
+    return (
+        f"the RTSP camera simulator cannot run: missing {missing}. Install with: "
+        f"apt-get install -y {' '.join(RTSP_PACKAGES)}"
+    )
 
 
-__all__ = ["CameraSimulator", "SimulatedCamera", "system_python_has_gi"]
+def system_python_has_gi() -> bool:
+    """True when the system python can run the RTSP child (python3-gi, GstRtspServer and the elements used)."""
+    return rtsp_requirements_error() is None
+
+
+__all__ = ["RTSP_PACKAGES", "CameraSimulator", "SimulatedCamera", "rtsp_requirements_error", "system_python_has_gi"]

@@ -18,6 +18,20 @@ def test_defaults_are_sane() -> None:
     c = CameraConfig(id="cong-truong-1", url="rtsp://192.168.1.20:554/stream1")
     assert c.sample_interval_s == 10 and c.hysteresis.offline_after <= c.hysteresis.change_after
     assert c.open_url() == c.url
+    # the goal: a silent camera is reported offline within 15 s (10 s interval + 2 probes of 2 s)
+    assert c.worst_offline_s == 14.0
+
+
+def test_worst_offline_arithmetic() -> None:
+    c = CameraConfig(
+        id="c",
+        url="rtsp://10.0.0.1/s",
+        sample_interval_s=5,
+        confirm_interval_s=3,
+        probe_timeout_s=1,
+        hysteresis={"offline_after": 3},
+    )
+    assert c.worst_offline_s == 5 + 1 + 2 * 3
 
 
 def test_missing_url() -> None:
@@ -62,7 +76,7 @@ def test_credentials_inserted_and_redacted() -> None:
 
 
 def test_thresholds_model() -> None:
-    t = CameraThresholds(frozen_diff_max=1)
-    assert t.frozen_diff_max == 1
+    t = CameraThresholds(frozen_motion_max=1)
+    assert t.frozen_motion_max == 1
     with pytest.raises(ValidationError, match="fps_tolerance"):
         CameraThresholds(fps_tolerance=0)

@@ -27,6 +27,7 @@ def ok_sample(i: int = 0, **kw: object) -> Sample:
         contrast=45.0,
         sharpness=800.0,
         frame_diff=4.0,
+        motion=1.5,
         frames=6,
     )
     base.update(kw)
@@ -38,9 +39,9 @@ def ok_sample(i: int = 0, **kw: object) -> Sample:
     [
         ({}, S.OK),
         ({"reachable": False}, S.OFFLINE),
-        ({"brightness": 5.0, "contrast": 2.0, "frame_diff": 0.0}, S.BLACK),
+        ({"brightness": 5.0, "contrast": 2.0, "motion": 0.0}, S.BLACK),
         ({"brightness": 70.0, "contrast": 3.0, "sharpness": 1.0}, S.COVERED),
-        ({"frame_diff": 0.0}, S.FROZEN),
+        ({"motion": 0.0}, S.FROZEN),
         ({"sharpness": 10.0}, S.BLURRED),
         ({"width": 320, "height": 180}, S.WRONG_RESOLUTION),
         ({"fps": 2.0}, S.LOW_FPS),
@@ -70,12 +71,12 @@ def test_hysteresis_counts() -> None:
     tr = HealthTracker(cfg=CFG, since=T0)
     assert feed(tr, [ok_sample(0)]) == [S.OK]  # first verdict at once
     # a single frozen sample between good ones never flaps
-    assert feed(tr, [ok_sample(1, frame_diff=0.0), ok_sample(2), ok_sample(3, frame_diff=0.0), ok_sample(4)]) == []
+    assert feed(tr, [ok_sample(1, motion=0.0), ok_sample(2), ok_sample(3, motion=0.0), ok_sample(4)]) == []
     assert tr.status is S.OK
     # frozen needs change_after=3 consecutive samples
-    assert feed(tr, [ok_sample(5, frame_diff=0.0), ok_sample(6, frame_diff=0.0)]) == []
+    assert feed(tr, [ok_sample(5, motion=0.0), ok_sample(6, motion=0.0)]) == []
     assert tr.pending
-    assert feed(tr, [ok_sample(7, frame_diff=0.0)]) == [S.FROZEN]
+    assert feed(tr, [ok_sample(7, motion=0.0)]) == [S.FROZEN]
     assert tr.since == ok_sample(7).at
     assert not tr.pending
     # recovery needs recover_after=2
@@ -91,7 +92,7 @@ def test_hysteresis_counts() -> None:
 def test_alternating_faults_reset_the_count() -> None:
     tr = HealthTracker(cfg=CFG, since=T0)
     feed(tr, [ok_sample(0)])
-    noisy = [ok_sample(i, frame_diff=0.0) if i % 2 else ok_sample(i, sharpness=5.0) for i in range(1, 20)]
+    noisy = [ok_sample(i, motion=0.0) if i % 2 else ok_sample(i, sharpness=5.0) for i in range(1, 20)]
     assert feed(tr, noisy) == []
     assert tr.status is S.OK
 
@@ -104,7 +105,7 @@ def test_healthy_noise_never_flaps() -> None:
             i,
             brightness=float(rng.normal(110, 20)),
             sharpness=float(rng.uniform(300, 1500)),
-            frame_diff=float(rng.uniform(0.6, 8)),
+            motion=float(rng.uniform(0.4, 3)),  # measured healthy: >= 0.40 %
             fps=float(rng.uniform(9, 11)),
         )
         for i in range(500)
@@ -125,11 +126,36 @@ def test_metrics_on_synthetic_frames() -> None:
     assert dark.brightness < 10 and dark.contrast < 3
     g = to_gray(noisy, 320)
     assert g.shape == (180, 320)
-    _, diff = analyse_frames([g, g.copy(), g.copy()])
-    assert diff == 0.0
-    _, diff2 = analyse_frames([g], previous=to_gray(scene, 320))
-    assert diff2 is not None and diff2 > 0.3
-    _, diff3 = analyse_frames([g], previous=g[:10])
-    assert diff3 == float("inf")
+    a = analyse_frames([g, g.copy(), g.copy()])
+    assert a.frame_diff == 0.0 and a.motion == 0.0
+    a2 = analyse_frames([g], previous=to_gray(scene, 320))
+    assert a2.frame_diff is not None and a2.frame_diff > 0.3
+    a3 = analyse_frames([g], previous=g[:10])
+    assert a3.frame_diff == float("inf") and a3.motion == 100.0
+    assert analyse_frames([g]).motion is None  # one frame, no previous: no evidence either way
     with pytest.raises(ValueError):
         analyse_frames([])
+
+
+def _codec_noise(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A still picture after another H.264 pass: ±1-2 grey levels on 8x8 blocks, like a new key frame."""
+    h, w = gray.shape
+    blocks = rng.integers(-2, 3, (h // 8 + 1, w // 8 + 1)).repeat(8, 0).repeat(8, 1)[:h, :w]
+    return np.clip(gray.astype(np.int16) + blocks, 0, 255).astype(np.uint8)
+
+
+def test_codec_noise_is_frozen_motion_is_not() -> None:
+    """Re-encoding noise above the old mean-difference threshold still reads as frozen; a small mover does not."""
+    rng = np.random.default_rng(3)
+    scene = cv2.GaussianBlur((rng.integers(0, 2, (360, 640)) * 200).astype(np.uint8), (0, 0), 2)
+    still = [to_gray(_codec_noise(scene, rng), 320) for _ in range(6)]
+    a = analyse_frames(still)
+    assert a.frame_diff is not None and a.frame_diff > 0.25  # the old rule called this healthy
+    assert a.motion is not None and a.motion <= CFG.thresholds.frozen_motion_max
+    moving = []
+    for i in range(6):  # a 20x12 px object (0.1 % of the picture) moving 4 px per frame
+        img = scene.copy()
+        cv2.rectangle(img, (100 + 4 * i, 200), (120 + 4 * i, 212), 30, -1)
+        moving.append(to_gray(_codec_noise(img, rng), 320))
+    m = analyse_frames(moving)
+    assert m.motion is not None and m.motion > 2 * CFG.thresholds.frozen_motion_max
