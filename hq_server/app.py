@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hq_server.config import HqConfig
-from hq_server.routes import audio, auth, bulletins, fleet, meta, records, snapshots
+from hq_server.routes import audio, auth, bulletins, fleet, meta, records, settings, snapshots
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_chain
 from hq_server.services.auth import LoginLimiter
 from hq_server.services.metrics import Metrics
+from hq_server.services.node_settings import NodeSettings
 from hq_server.services.orchestrator import Orchestrator, OrchestratorSettings
 from hq_server.services.snapshots import SnapshotStore, on_snapshot_ack
 from hq_server.services.users import UserError, create_user, user_count
@@ -32,6 +33,7 @@ from hq_server.web import (
     LIMITER,
     METRICS,
     ORCH,
+    SETTINGS,
     SNAPSHOTS,
     add_routes,
     audit_middleware,
@@ -45,7 +47,7 @@ from loaxa_link.mqtt import LinkConfig
 logger = logging.getLogger(__name__)
 
 BROKER_PORT = web.AppKey("broker_port", int)
-ROUTE_MODULES = (auth, bulletins, audio, fleet, snapshots, records, meta)
+ROUTE_MODULES = (auth, bulletins, audio, fleet, settings, snapshots, records, meta)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -112,6 +114,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
     orch.ack_handlers["snapshot"] = on_snapshot_ack
     app[ORCH] = orch
+    app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)
     await orch.start()
     yield
     await orch.stop()

@@ -21,6 +21,7 @@ from hq_server.config import HqConfig
 from hq_server.services.audio import AudioStore
 from hq_server.services.auth import LoginLimiter, Perm, allowed, token_hash
 from hq_server.services.metrics import Metrics
+from hq_server.services.node_settings import NodeSettings
 from hq_server.services.orchestrator import Orchestrator
 from hq_server.services.snapshots import SnapshotStore
 from hq_server.storage.db import Database
@@ -40,6 +41,7 @@ AUDIO = web.AppKey("audio", AudioStore)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("login_limiter", LoginLimiter)
 SNAPSHOTS = web.AppKey("snapshots", SnapshotStore)
+SETTINGS = web.AppKey("node_settings", NodeSettings)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)

@@ -34,6 +34,7 @@ class Perm(StrEnum):
     BULLETIN_APPROVE = "bulletin:approve"
     FLEET_READ = "fleet:read"
     FLEET_WRITE = "fleet:write"
+    SETTINGS_WRITE = "settings:write"  # programme windows, volume
     CAMERA_READ = "camera:read"
     CAMERA_SNAPSHOT = "camera:snapshot"
     ALERT_READ = "alert:read"
@@ -47,9 +48,10 @@ class Perm(StrEnum):
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
     Role.BROADCASTER: frozenset({Perm.BULLETIN_READ, Perm.BULLETIN_WRITE, Perm.BULLETIN_APPROVE, Perm.FLEET_READ,
+                                 Perm.SETTINGS_WRITE,
                                  Perm.REPORT_READ, Perm.METRICS}),
     Role.TECHNICIAN: frozenset({Perm.BULLETIN_READ, Perm.FLEET_READ, Perm.FLEET_WRITE, Perm.CAMERA_READ,
-                                Perm.CAMERA_SNAPSHOT,
+                                Perm.CAMERA_SNAPSHOT, Perm.SETTINGS_WRITE,
                                 Perm.ALERT_READ, Perm.ALERT_WRITE, Perm.REPORT_READ, Perm.METRICS}),
     Role.POLICE: frozenset({Perm.CAMERA_READ, Perm.CAMERA_SNAPSHOT, Perm.ALERT_READ, Perm.ALERT_WRITE}),
 }

@@ -231,3 +231,33 @@ class Snapshot(Base):
     size: Mapped[int | None]
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
     file: Mapped[str | None] = mapped_column(sa.String(300))  # relative to the snapshot directory
+
+
+class DesiredSetting(Base):
+    """What HQ wants: a programme or a volume for a zone or a node (a node's own value wins)."""
+
+    __tablename__ = "desired_settings"
+    __table_args__ = (sa.UniqueConstraint("scope", "scope_id", "kind", name="uq_desired_scope_kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(8))  # zone, node
+    scope_id: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # programme, volume
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the command's fields
+    updated_by: Mapped[str] = mapped_column(sa.String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class NodeSetting(Base):
+    """Per node and kind: the effective value last sent, by which command, and whether the node applied it."""
+
+    __tablename__ = "node_settings"
+    node_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source: Mapped[str] = mapped_column(sa.String(80), default="")  # zone:NAME or node:ID
+    command_id: Mapped[str | None] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending, sent, applied, failed
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
+    attempts: Mapped[int] = mapped_column(default=0)
+    sent_at: Mapped[datetime | None]
+    applied_at: Mapped[datetime | None]
