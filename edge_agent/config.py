@@ -12,17 +12,12 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge_agent.camera.config import CameraConfig
-from loaxa_contract.codec import describe_validation_error
+from loaxa_common.config import ConfigError, read_yaml_mapping, validate_config
 from loaxa_contract.models import ProgramWindow
 from loaxa_contract.topics import check_id
-
-
-class ConfigError(ValueError):
-    """The node config is missing, unreadable or invalid; the message names file, field and problem."""
 
 
 class Section(BaseModel):
@@ -188,25 +183,13 @@ class NodeConfig(Section):
 
 
 def parse_config(data: object, *, source: str = "<config>", base: Path | None = None) -> NodeConfig:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: top level must be a mapping of sections, got {type(data).__name__}")
-    try:
-        cfg = NodeConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(f"{source}: {describe_validation_error(err)}") from err
-    return cfg.resolve_paths(base or Path.cwd())
+    return validate_config(NodeConfig, data, source).resolve_paths(base or Path.cwd())
 
 
 def load_config(path: Path) -> NodeConfig:
     """Load and validate a node config file; :class:`ConfigError` names the file and every problem."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: config file not found") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    cfg = parse_config(data, source=str(path), base=path.parent.resolve())
+    cfg = parse_config(read_yaml_mapping(path), source=str(path), base=path.parent.resolve())
     check_files(cfg, str(path))
     return cfg
 

@@ -9,9 +9,10 @@ import sys
 import uuid
 from pathlib import Path
 
-from hq_server.config import ConfigError, HqConfig, load_config
+from hq_server.config import HqConfig, load_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
 from hq_server.signer import CommandSigner
+from loaxa_common.config import ConfigError
 from loaxa_contract import signing, topics
 from loaxa_contract.limits import MAX_TEXT_CHARS
 from loaxa_link.mqtt import LinkConfig, MqttLink

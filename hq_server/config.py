@@ -7,15 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from loaxa_contract.codec import describe_validation_error
+from loaxa_common.config import read_yaml_mapping, validate_config
 from loaxa_contract.topics import check_id
-
-
-class ConfigError(ValueError):
-    pass
 
 
 class Section(BaseModel):
@@ -105,15 +100,4 @@ class HqConfig(Section):
 
 def load_config(path: Path) -> HqConfig:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: config file not found") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    try:
-        return HqConfig.model_validate(data).resolve_paths(path.parent.resolve())
-    except ValidationError as err:
-        raise ConfigError(f"{path}: {describe_validation_error(err)}") from err
+    return validate_config(HqConfig, read_yaml_mapping(path), str(path)).resolve_paths(path.parent.resolve())

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from edge_agent.config import NodeConfig, parse_config
+from edge_agent.config import NodeConfig
 from hq_server.signer import CommandSigner
 from loaxa_contract import codec, signing, topics
 from loaxa_contract.models import Ack, AckStage
 from loaxa_link.mosquitto import Mosquitto
 from loaxa_link.mqtt import LinkConfig, MqttLink
+from simulators.nodes import simulated_node_config
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_NODE_CONFIG = REPO / "firmware_configs" / "speaker-node.example.yaml"
@@ -66,20 +66,9 @@ def make_node_config(tmp_path: Path, hq_keys: tuple[Path, Path]) -> Callable[...
     """Node config from the shipped example file, pointed at the test broker and temp dirs."""
 
     def make(node_id: str = "loa-1", zones: list[str] | None = None, port: int = 1883, **overrides: Any) -> NodeConfig:
-        data = yaml.safe_load(EXAMPLE_NODE_CONFIG.read_text("utf-8"))
-        base = tmp_path / node_id
-        data["node"].update(id=node_id, commune=COMMUNE, zones=zones if zones is not None else ["thon-1"])
-        data["broker"].update(port=port, keepalive_s=5)
-        data["security"]["hq_public_key"] = str(hq_keys[1])
-        data["audio"]["file_dir"] = str(base / "played")
-        data["state_dir"] = str(base / "state")
-        for key, value in overrides.items():
-            section, _, field = key.partition("__")
-            if field:
-                data.setdefault(section, {})[field] = value
-            else:
-                data[key] = value
-        return parse_config(data, source=f"test:{node_id}", base=base)
+        return simulated_node_config(tmp_path, node_id=node_id, commune=COMMUNE,
+                                     zones=zones if zones is not None else ["thon-1"], port=port,
+                                     hq_public_key=hq_keys[1], **{"broker__keepalive_s": 5, **overrides})
 
     return make
 
