@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from hq_server.services.audio import AudioError
 from hq_server.services.auth import Perm
-from hq_server.storage.tables import Bulletin, Delivery, now
+from hq_server.services.occurrences import occurrence_json
+from hq_server.storage.tables import Bulletin, Delivery, Occurrence, now
 from hq_server.web import AUDIO, AUDIT_DETAIL, CONFIG, DB, ORCH, ApiError, Routes, json_response, parse_body, principal
 from loaxa_contract.limits import MAX_TEXT_CHARS
 from loaxa_contract.models import Priority, Recurrence
@@ -279,3 +280,20 @@ async def deliveries(request: web.Request) -> web.Response:
             raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
         ds = (await s.scalars(select(Delivery).where(Delivery.bulletin_id == b.id).order_by(Delivery.node_id))).all()
         return json_response({"bulletin": b.id, "state": b.state, "deliveries": [delivery_json(d) for d in ds]})
+
+
+@routes.route("GET", "/api/v1/bulletins/{id}/occurrences", perm=Perm.BULLETIN_READ,
+              summary="Occurrences of a recurring bulletin per node and local date (played, playing, missed)")
+async def list_occurrences(request: web.Request) -> web.Response:
+    async with request.app[DB].sessions() as s:
+        b = await s.get(Bulletin, request.match_info["id"])
+        if b is None:
+            raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+        rows = (await s.scalars(select(Occurrence).where(Occurrence.bulletin_id == b.id)
+                                .order_by(Occurrence.occurrence, Occurrence.node_id))).all()
+    summary: dict[str, dict[str, int]] = {}
+    for o in rows:
+        day = summary.setdefault(o.occurrence, {})
+        day[o.state] = day.get(o.state, 0) + 1
+    return json_response({"bulletin": b.id, "recurrence": b.recurrence, "by_date": summary,
+                          "occurrences": [occurrence_json(o) for o in rows]})

@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from hq_server.services.auth import Perm
-from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent
+from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent, Occurrence
 from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, principal
 
 routes = Routes()
@@ -102,6 +102,9 @@ async def broadcasts(request: web.Request) -> web.Response:
         if since:
             q = q.where(Bulletin.created_at >= since)
         rows = (await s.execute(q)).all()
+        oq = select(Occurrence, Bulletin).join(Bulletin, Bulletin.id == Occurrence.bulletin_id).where(
+            Occurrence.state == "played")
+        occurrence_rows = (await s.execute(oq.where(Bulletin.created_at >= since) if since else oq)).all()
         zones = {n.id: (n.zones or []) for n in (await s.scalars(select(Node))).all()}
     stats: dict[str, dict[str, float]] = defaultdict(lambda: {"bulletins": 0, "played": 0, "minutes": 0.0,
                                                               "failures": 0})
@@ -114,11 +117,21 @@ async def broadcasts(request: web.Request) -> web.Response:
             if b.id not in seen[key]:
                 seen[key].add(b.id)
                 st["bulletins"] += 1
+            if d.state == "played" and b.recurrence:
+                continue  # a recurring bulletin's plays are its occurrences, counted below
             if d.state == "played":
                 st["played"] += 1
                 st["minutes"] += (d.duration_s or 0) / 60
             elif d.state in FAILED:
                 st["failures"] += 1
+    for o, b in occurrence_rows:  # each played occurrence of a recurring bulletin is one play
+        keys = {"day": [o.occurrence], "node": [o.node_id], "zone": zones.get(o.node_id) or ["(none)"]}[group]
+        for key in keys:
+            if b.id not in seen[key]:
+                seen[key].add(b.id)
+                stats[key]["bulletins"] += 1
+            stats[key]["played"] += 1
+            stats[key]["minutes"] += (o.duration_s or 0) / 60
     out = [{group: k, "bulletins": int(v["bulletins"]), "plays": int(v["played"]),
             "minutes_played": round(v["minutes"], 2), "failures": int(v["failures"])} for k, v in sorted(stats.items())]
     return _csv_or_json(request, "rows", out, f"broadcasts-by-{group}")

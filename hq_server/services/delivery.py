@@ -100,3 +100,41 @@ def needs_resend(current: DeliveryState) -> bool:
     it, and the node plays each bulletin id once, so a duplicate is harmless.
     """
     return current in (DeliveryState.PENDING, DeliveryState.RECEIVED)
+
+
+# ---------------------------------------------------------------- recurring bulletins
+#
+# A recurring bulletin is one delivery per node (accepted → scheduled, held until the bulletin expires
+# after its last occurrence) plus one *occurrence* per (node, local date) that the node plays.
+
+OCCURRENCE_STAGES = {AckStage.PLAYING: "playing", AckStage.PLAYED: "played"}
+_OCC_RANK = {"playing": 0, "missed": 1, "played": 1}
+
+
+def recurring_ack(current: DeliveryState, stage: AckStage, reason: str | None = None) -> tuple[Transition, str | None]:
+    """(delivery transition, occurrence state or None) for an ack of a recurring bulletin.
+
+    ``playing``/``played`` are about one occurrence: the delivery stays ``scheduled`` (more to come).
+    An occurrence missed beyond the node's grace period (``expired``/``missed_schedule``) is ``missed``
+    and does not end the delivery. Everything else (rejected, failed, cancelled, no occurrence left)
+    ends the delivery as for a one-off bulletin.
+    """
+    if stage in OCCURRENCE_STAGES:
+        return apply_ack(current, AckStage.SCHEDULED), OCCURRENCE_STAGES[stage]
+    if stage == AckStage.EXPIRED and reason == "missed_schedule":
+        return Transition(current, None, False), "missed"
+    return apply_ack(current, stage, reason), None
+
+
+def occurrence_advances(current: str | None, new: str) -> bool:
+    """An occurrence only moves forward: playing → played / missed; a duplicate ack changes nothing."""
+    return current is None or (_OCC_RANK[new] > _OCC_RANK[current])
+
+
+def recurring_expiry(current: DeliveryState, node_online: bool, played: int) -> Transition:
+    """At expiry (after the last occurrence): ``played`` if the node played at least one occurrence."""
+    if current.terminal:
+        return Transition(current, None, False)
+    if played:
+        return Transition(DeliveryState.PLAYED, f"recurrence ended: {played} occurrence(s) played", True)
+    return on_expiry(current, node_online)

@@ -23,9 +23,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hq_server.send import publish_command
-from hq_server.services import fleet
+from hq_server.services import fleet, occurrences
 from hq_server.services.alerts import Alerter
-from hq_server.services.delivery import DeliveryState, apply_ack, needs_resend, on_cancel, on_expiry
+from hq_server.services.delivery import (
+    DeliveryState,
+    apply_ack,
+    needs_resend,
+    on_cancel,
+    on_expiry,
+    recurring_ack,
+    recurring_expiry,
+)
 from hq_server.services.metrics import Metrics
 from hq_server.signer import CommandSigner
 from hq_server.storage.tables import Bulletin, CommandLog, Delivery, Node, now
@@ -166,7 +174,8 @@ class Orchestrator:
                     await session.commit()
                 return  # acks of cancel/ping commands say nothing about a bulletin's delivery
             bulletin_id = cmd.bulletin_id if cmd is not None else ack.bulletin_id
-            if bulletin_id is None or await session.get(Bulletin, bulletin_id) is None:
+            b = await session.get(Bulletin, bulletin_id) if bulletin_id is not None else None
+            if b is None or bulletin_id is None:
                 return
             delivery = await session.scalar(select(Delivery).where(
                 Delivery.bulletin_id == bulletin_id, Delivery.node_id == ack.node))
@@ -174,7 +183,12 @@ class Orchestrator:
                 delivery = Delivery(bulletin_id=bulletin_id, node_id=ack.node, state="pending",
                                     command_id=ack.command_id, attempts=1)
                 session.add(delivery)
-            step = apply_ack(DeliveryState(delivery.state), ack.stage, ack.reason)
+            if b.recurrence:
+                step, occurrence_state = recurring_ack(DeliveryState(delivery.state), ack.stage, ack.reason)
+                if occurrence_state is not None:
+                    await occurrences.record(session, b.id, ack, occurrence_state)
+            else:
+                step = apply_ack(DeliveryState(delivery.state), ack.stage, ack.reason)
             if step.changed:
                 delivery.state = step.state.value
                 delivery.reason = step.reason or (ack.detail[:200] if ack.detail and step.state.terminal
@@ -352,8 +366,10 @@ class Orchestrator:
             deliveries = (await session.scalars(select(Delivery).where(Delivery.bulletin_id == b.id))).all()
             if b.expires_at <= t:
                 online = {n.id for n in (await session.scalars(select(Node).where(Node.state == "online"))).all()}
+                played = await occurrences.played_by_node(session, b.id) if b.recurrence else {}
                 for d in deliveries:
-                    step = on_expiry(DeliveryState(d.state), d.node_id in online)
+                    step = (recurring_expiry(DeliveryState(d.state), d.node_id in online, played.get(d.node_id, 0))
+                            if b.recurrence else on_expiry(DeliveryState(d.state), d.node_id in online))
                     if step.changed:
                         d.state, d.reason, d.updated_at = step.state.value, step.reason, t
             if b.state == ACTIVE and all(DeliveryState(d.state).terminal for d in deliveries):

@@ -261,3 +261,21 @@ class NodeSetting(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None]
     applied_at: Mapped[datetime | None]
+
+
+class Occurrence(Base):
+    """One occurrence of a recurring bulletin on one node (local date in Asia/Ho_Chi_Minh)."""
+
+    __tablename__ = "occurrences"
+    __table_args__ = (sa.UniqueConstraint("bulletin_id", "node_id", "occurrence", name="uq_occurrence"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[str] = mapped_column(sa.ForeignKey("bulletins.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[str] = mapped_column(sa.String(64))
+    occurrence: Mapped[str] = mapped_column(sa.String(10))  # YYYY-MM-DD, local
+    state: Mapped[str] = mapped_column(sa.String(16))  # playing, played, missed
+    command_id: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None]
+    updated_at: Mapped[datetime] = mapped_column(default=now)

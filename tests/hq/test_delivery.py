@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from hq_server.services.delivery import DeliveryState as S
-from hq_server.services.delivery import apply_ack, needs_resend, on_cancel, on_expiry
+from hq_server.services.delivery import (
+    apply_ack,
+    needs_resend,
+    occurrence_advances,
+    on_cancel,
+    on_expiry,
+    recurring_ack,
+    recurring_expiry,
+)
 from loaxa_contract.models import AckStage as A
 
 
@@ -60,3 +68,19 @@ def test_expiry_distinguishes_offline_from_silent_and_stuck():
 def test_resend_only_before_scheduling():
     assert needs_resend(S.PENDING) and needs_resend(S.RECEIVED)
     assert not any(needs_resend(s) for s in (S.SCHEDULED, S.PLAYING, S.PLAYED, S.FAILED, S.OFFLINE))
+
+
+def test_recurring_occurrences_do_not_finish_the_delivery():
+    step, occ = recurring_ack(S.SCHEDULED, A.PLAYED)
+    assert (step.state, step.changed, occ) == (S.SCHEDULED, False, "played")
+    step, occ = recurring_ack(S.RECEIVED, A.PLAYING)
+    assert (step.state, occ) == (S.SCHEDULED, "playing")
+    step, occ = recurring_ack(S.SCHEDULED, A.EXPIRED, "missed_schedule")
+    assert (step.state, occ) == (S.SCHEDULED, "missed")
+    step, occ = recurring_ack(S.SCHEDULED, A.EXPIRED, "no_future_occurrence")
+    assert (step.state, occ) == (S.EXPIRED, None)
+    assert occurrence_advances(None, "playing") and occurrence_advances("playing", "played")
+    assert not occurrence_advances("played", "playing") and not occurrence_advances("played", "played")
+    assert recurring_expiry(S.SCHEDULED, True, 3).state == S.PLAYED
+    assert recurring_expiry(S.SCHEDULED, True, 0).state == S.EXPIRED
+    assert recurring_expiry(S.PENDING, False, 0).state == S.OFFLINE

@@ -1,0 +1,56 @@
+"""Occurrences of recurring bulletins: one row per (bulletin, node, local date), from the node's acks.
+
+The node acks ``playing``/``played`` once per occurrence (``detail: "occurrence …"``) on the same command
+id; HQ keys each by the local date (Asia/Ho_Chi_Minh) of ``started_at`` (else the ack's time), because a
+recurrence plays at most once a day (its ``at`` is one time of day). Decisions are pure
+(:func:`hq_server.services.delivery.recurring_ack`); this module only stores them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hq_server.services.delivery import occurrence_advances
+from hq_server.storage.tables import Occurrence, now
+from loaxa_contract.models import Ack, AckStage
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def occurrence_key(ack: Ack) -> str:
+    return (ack.started_at or ack.ts).astimezone(LOCAL).date().isoformat()
+
+
+async def record(session: AsyncSession, bulletin_id: str, ack: Ack, state: str) -> Occurrence:
+    key = occurrence_key(ack)
+    row = await session.scalar(select(Occurrence).where(Occurrence.bulletin_id == bulletin_id,
+                                                        Occurrence.node_id == ack.node, Occurrence.occurrence == key))
+    if row is None:
+        row = Occurrence(bulletin_id=bulletin_id, node_id=ack.node, occurrence=key, state=state,
+                         command_id=ack.command_id)
+        session.add(row)
+    elif not occurrence_advances(row.state, state):
+        return row
+    row.state, row.command_id, row.updated_at = state, ack.command_id, now()
+    if ack.stage == AckStage.PLAYED:
+        row.started_at, row.ended_at, row.duration_s = ack.started_at, ack.ended_at, ack.duration_s
+    elif ack.stage == AckStage.EXPIRED:
+        row.reason = (ack.detail or ack.reason or "")[:200]
+    return row
+
+
+async def played_by_node(session: AsyncSession, bulletin_id: str) -> dict[str, int]:
+    rows = (await session.execute(select(Occurrence.node_id, func.count()).where(
+        Occurrence.bulletin_id == bulletin_id, Occurrence.state == "played").group_by(Occurrence.node_id))).all()
+    return {node: count for node, count in rows}
+
+
+def occurrence_json(o: Occurrence) -> dict[str, Any]:
+    return {"node": o.node_id, "occurrence": o.occurrence, "state": o.state, "reason": o.reason,
+            "command_id": o.command_id, "duration_s": o.duration_s,
+            "started_at": o.started_at.isoformat() if o.started_at else None,
+            "ended_at": o.ended_at.isoformat() if o.ended_at else None}
