@@ -3,12 +3,18 @@
 Run: ``.venv/bin/python benchmarks/bench_camera.py [--duration 60] [--mjpeg 8 --rtsp 8]``.
 The simulator runs in its own process; CPU and RSS are measured for this process (the monitor) only.
 Then faults are injected and the time to the reported status change is printed. Prints numbers; not a test.
+
+``--measure-diff`` instead prints, for healthy and frozen MJPEG and RTSP streams at 320x240, 640x360 and
+1280x720, the two frame-change measures of :mod:`edge_agent.camera.health` over samples taken the way the
+monitor takes them (open, read 6 frames, close; the previous sample's last frame included): the mean
+absolute grey difference at 320 px (the old frozen test) and the % of changed motion-image pixels (the new).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -21,6 +27,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_agent.camera import CameraConfig, CameraMonitor
+from edge_agent.camera.capture import configure_ffmpeg, open_capture
+from edge_agent.camera.health import analyse_frames, to_gray
 from loaxa_contract.models import CameraHealth, CameraStatus
 
 
@@ -99,6 +107,65 @@ async def run(args: argparse.Namespace) -> None:
         sim.wait(10)
 
 
+def _post(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5).close()
+
+
+def _stats(values: list[float]) -> str:
+    v = sorted(values)
+    return f"{v[0]:6.3f} {v[len(v) // 2]:6.3f} {v[-1]:6.3f}"
+
+
+def measure_diff(samples: int) -> None:
+    """Frame change of healthy vs frozen streams, per protocol and size (min / median / max over samples)."""
+    configure_ffmpeg()
+    root = Path(__file__).resolve().parents[1]
+    print(
+        "size      proto state  | mean|Δ| at 320 px: pairs min med max, per-sample max min med max "
+        "| changed % (160 px, >6): pairs min med max, per-sample max min med max"
+    )
+    for width, height in ((320, 240), (640, 360), (1280, 720)):
+        cmd = [sys.executable, "-m", "simulators.camera.cli", "--mjpeg", "1", "--rtsp", "1"]
+        cmd += ["--width", str(width), "--height", str(height), "--fps", "10", "--json"]
+        sim = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
+        try:
+            assert sim.stdout is not None
+            for cam in json.loads(sim.stdout.readline())["cameras"]:
+                cfg = CameraConfig(id=cam["id"], url=cam["url"])
+                for state in ("none", "freeze"):
+                    _post(f"{cam['control']}?fault={state}")
+                    time.sleep(1.0)
+                    previous = None
+                    pair_d, pair_m, max_d, max_m = [], [], [], []
+                    for _ in range(samples):
+                        cap = open_capture(cfg)
+                        grays = []
+                        for _ in range(cfg.frames_per_sample):
+                            ok, img = cap.read()
+                            if ok:
+                                grays.append(to_gray(img, cfg.analysis_width))
+                        cap.release()
+                        chain = ([previous] if previous is not None else []) + grays
+                        for a, b in itertools.pairwise(chain):
+                            one = analyse_frames([b], a)
+                            pair_d.append(one.frame_diff or 0.0)
+                            pair_m.append(one.motion or 0.0)
+                        whole = analyse_frames(grays, previous)
+                        max_d.append(whole.frame_diff or 0.0)
+                        max_m.append(whole.motion or 0.0)
+                        previous = grays[-1]
+                        time.sleep(0.5)
+                    label = "healthy" if state == "none" else "frozen"
+                    print(
+                        f"{width}x{height:<5} {cam['protocol']:<5} {label:<7}| {_stats(pair_d)}  {_stats(max_d)} "
+                        f"| {_stats(pair_m)}  {_stats(max_m)}",
+                        flush=True,
+                    )
+        finally:
+            sim.terminate()
+            sim.wait(10)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--mjpeg", type=int, default=8)
@@ -107,7 +174,13 @@ def main() -> None:
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--interval", type=float, default=10.0)
     p.add_argument("--duration", type=float, default=60.0)
-    asyncio.run(run(p.parse_args()))
+    p.add_argument("--measure-diff", action="store_true", help="print frame-change figures of healthy vs frozen")
+    p.add_argument("--samples", type=int, default=10, help="samples per stream and state for --measure-diff")
+    args = p.parse_args()
+    if args.measure_diff:
+        measure_diff(args.samples)
+    else:
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":

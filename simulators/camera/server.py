@@ -266,6 +266,9 @@ class CameraSimulator:
             await asyncio.gather(self._pump(cam, reader, up_writer, False), self._pump(cam, up_reader, writer, True))
         except (ConnectionError, OSError):
             pass
+        except asyncio.CancelledError:
+            # simulator stopping: end quietly (asyncio's stream callback would log a cancelled handler task)
+            pass
         finally:
             cam.conns.discard(writer)
             writer.close()

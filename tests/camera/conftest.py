@@ -21,9 +21,9 @@ import pytest
 from simulators.camera.server import rtsp_requirements_error
 
 ROOT = Path(__file__).resolve().parents[2]
-#: One simulator for the module: cameras 1-8 of each protocol get one fault each (concurrently); later tests
-#: reuse rtsp-1/rtsp-2 (the 640x360 RTSP freeze test) and mjpeg-9/mjpeg-10.
-SIM_MJPEG, SIM_RTSP = 10, 8
+#: One simulator for the module: mjpeg-1..8 get one fault each and rtsp-1..4 two each (concurrently); later
+#: tests reuse rtsp-1/rtsp-2 (the 640x360 RTSP freeze test) and use mjpeg-9/mjpeg-10.
+SIM_MJPEG, SIM_RTSP = 10, 4
 SIM_WIDTH, SIM_HEIGHT = 640, 360
 
 
