@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from hq_server.services.auth import Perm, Role, hash_password, new_token, token_hash, verify_password
+from hq_server.services.auth import Perm, Role, allowed, hash_password, new_token, token_hash, verify_password
 from hq_server.storage.tables import ApiToken, User, WebSession, now
 from hq_server.web import (
     AUDIT_ACTION,
@@ -137,3 +138,109 @@ async def create_token(request: web.Request) -> web.Response:
     request[AUDIT_DETAIL] = {"name": body.name}
     return json_response({"token": token, "name": body.name, "note": "shown once; send as 'Authorization: Bearer'"},
                          201)
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    old_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=10, max_length=1024, description="At least 10 characters")
+
+
+def _user_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError as err:
+        raise ApiError(400, "Mã không hợp lệ (invalid id)", {"id": "not a number"}) from err
+
+
+@routes.route("POST", "/api/v1/auth/password", perm=None, any_user=True, body=PasswordIn,
+              summary="Change your own password (old password required; your other sessions end)")
+async def change_password(request: web.Request) -> web.Response:
+    body = await parse_body(request, PasswordIn)
+    p, limiter, ip = principal(request), request.app[LIMITER], client_ip(request)
+    if limiter.retry_after(ip, p.username) > 0:
+        raise ApiError(429, "Quá nhiều lần nhập sai mật khẩu (too many wrong passwords; wait)")
+    async with request.app[DB].sessions() as s:
+        user = await s.get(User, p.user_id)
+        assert user is not None
+        if not verify_password(user.password_hash, body.old_password):
+            limiter.failed(ip, p.username)
+            raise ApiError(400, "Mật khẩu cũ không đúng (old password is wrong)", {"old_password": "wrong"})
+        if body.new_password == body.old_password:
+            raise ApiError(400, "Mật khẩu mới phải khác (new password must differ)", {"new_password": "unchanged"})
+        user.password_hash = hash_password(body.new_password)
+        current = token_hash(request.cookies.get(SESSION_COOKIE, "")) if p.via == "session" else None
+        ended = await _end_sessions(s, user.id, keep=current)
+        await s.commit()
+    request[AUDIT_DETAIL] = {"sessions_ended": ended}
+    return json_response({"ok": True, "sessions_ended": ended})
+
+
+async def _end_sessions(s: AsyncSession, user_id: int, keep: str | None = None) -> int:
+    q = delete(WebSession).where(WebSession.user_id == user_id)
+    if keep:
+        q = q.where(WebSession.token_hash != keep)
+    return (await s.execute(q)).rowcount or 0  # type: ignore[attr-defined]
+
+
+async def _set_active(request: web.Request, active: bool) -> web.Response:
+    uid, p = _user_id(request), principal(request)
+    async with request.app[DB].sessions() as s:
+        user = await s.get(User, uid)
+        if user is None:
+            raise ApiError(404, "Không tìm thấy người dùng (no such user)")
+        if not active and user.id == p.user_id:
+            # (so at least one active admin always remains: the one doing this)
+            raise ApiError(409, "Không thể tự khoá tài khoản của mình (you cannot deactivate yourself)")
+        user.active = active
+        ended = 0 if active else await _end_sessions(s, user.id)
+        await s.commit()
+        request[AUDIT_DETAIL] = {"username": user.username, "active": active, "sessions_ended": ended}
+        return json_response({"user": user_json(user), "sessions_ended": ended})
+
+
+@routes.route("POST", "/api/v1/users/{id}/deactivate", perm=Perm.USER_ADMIN,
+              summary="Deactivate a user (sessions end; tokens stop working)")
+async def deactivate_user(request: web.Request) -> web.Response:
+    return await _set_active(request, False)
+
+
+@routes.route("POST", "/api/v1/users/{id}/activate", perm=Perm.USER_ADMIN, summary="Re-activate a user")
+async def activate_user(request: web.Request) -> web.Response:
+    return await _set_active(request, True)
+
+
+def token_json(t: ApiToken) -> dict[str, object]:
+    return {"id": t.id, "user_id": t.user_id, "name": t.name, "created_at": t.created_at.isoformat(),
+            "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None, "revoked": t.revoked}
+
+
+@routes.route("GET", "/api/v1/tokens", perm=None, any_user=True,
+              summary="Your API tokens (admins: ?user=ID for another user's); never the token itself")
+async def list_tokens(request: web.Request) -> web.Response:
+    p = principal(request)
+    uid = p.user_id
+    if "user" in request.query:
+        if not allowed(p.role, Perm.USER_ADMIN):
+            raise ApiError(403, "Chỉ quản trị viên xem token của người khác (admins only)")
+        try:
+            uid = int(request.query["user"])
+        except ValueError as err:
+            raise ApiError(400, "Mã không hợp lệ (invalid id)", {"user": "not a number"}) from err
+    async with request.app[DB].sessions() as s:
+        rows = (await s.scalars(select(ApiToken).where(ApiToken.user_id == uid).order_by(ApiToken.id))).all()
+    return json_response({"tokens": [token_json(t) for t in rows]})
+
+
+@routes.route("DELETE", "/api/v1/tokens/{id}", perm=None, any_user=True,
+              summary="Revoke an API token (your own; admins: anyone's)")
+async def revoke_token(request: web.Request) -> web.Response:
+    tid, p = _user_id(request), principal(request)
+    async with request.app[DB].sessions() as s:
+        tok = await s.get(ApiToken, tid)
+        if tok is None or (tok.user_id != p.user_id and not allowed(p.role, Perm.USER_ADMIN)):
+            raise ApiError(404, "Không tìm thấy token (no such token)")
+        tok.revoked = True
+        await s.commit()
+        request[AUDIT_DETAIL] = {"token": tid, "name": tok.name, "user_id": tok.user_id}
+        return json_response({"token": token_json(tok)})

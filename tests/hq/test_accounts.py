@@ -1,0 +1,132 @@
+"""Accounts: change own password (old one required, other sessions end), deactivate users, revoke API tokens."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+from tests.hq.fixtures import PASSWORD
+
+NEW_PASSWORD = "mat-khau-moi-456789"
+
+
+class Browser:
+    """A separate browser: its own cookies, so two sessions of one user can coexist in a test."""
+
+    def __init__(self, hq) -> None:
+        self.hq = hq
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.csrf = ""
+
+    async def login(self, username: str, password: str) -> int:
+        async with self.http.post(self.hq.client.make_url("/api/v1/auth/login"),
+                                  json={"username": username, "password": password}) as r:
+            if r.status == 200:
+                self.csrf = (await r.json())["csrf_token"]
+            return r.status
+
+    async def call(self, method: str, path: str, **kw) -> tuple[int, dict]:
+        async with self.http.request(method, self.hq.client.make_url(path), headers={"X-CSRF-Token": self.csrf},
+                                     **kw) as r:
+            return r.status, await r.json()
+
+
+async def _bearer(hq, token: str, path: str = "/api/v1/auth/me") -> int:
+    async with hq.client.get(path, headers={"Authorization": f"Bearer {token}"}) as r:
+        return r.status
+
+
+async def test_change_own_password_needs_the_old_one_and_ends_other_sessions(hq):
+    one, two = Browser(hq), Browser(hq)
+    try:
+        assert await one.login("broadcaster-1", PASSWORD) == 200
+        assert await two.login("broadcaster-1", PASSWORD) == 200
+        status, body = await one.call("POST", "/api/v1/auth/password",
+                                      json={"old_password": "sai-mat-khau-1", "new_password": NEW_PASSWORD})
+        assert status == 400 and set(body["fields"]) == {"old_password"}
+        status, body = await one.call("POST", "/api/v1/auth/password",
+                                      json={"old_password": PASSWORD, "new_password": "short"})
+        assert status == 400 and set(body["fields"]) == {"new_password"}
+        status, body = await one.call("POST", "/api/v1/auth/password",
+                                      json={"old_password": PASSWORD, "new_password": PASSWORD})
+        assert status == 400 and "unchanged" in body["fields"]["new_password"]
+        status, body = await one.call("POST", "/api/v1/auth/password", json={"old_password": PASSWORD,
+                                                                             "new_password": NEW_PASSWORD})
+        assert status == 200 and body["sessions_ended"] == 1, body
+        assert (await one.call("GET", "/api/v1/auth/me"))[0] == 200  # the session that changed it stays
+        assert (await two.call("GET", "/api/v1/auth/me"))[0] == 401  # the other one is logged out
+        assert await two.login("broadcaster-1", PASSWORD) == 401
+        assert await two.login("broadcaster-1", NEW_PASSWORD) == 200
+        # without the session's CSRF token the change is refused
+        async with one.http.post(hq.client.make_url("/api/v1/auth/password"),
+                                 json={"old_password": NEW_PASSWORD, "new_password": PASSWORD}) as r:
+            assert r.status == 403
+    finally:
+        await one.http.close()
+        await two.http.close()
+    _, audit = await hq.call("GET", "/api/v1/audit?limit=20")
+    assert NEW_PASSWORD not in json.dumps(audit) and PASSWORD not in json.dumps(audit)
+    changes = [e for e in audit["audit"] if e["target"] == "/api/v1/auth/password"]
+    assert [e["status"] for e in changes] == [403, 200, 400, 400, 400] and changes[1]["user"] == "broadcaster-1"
+
+
+async def test_api_tokens_are_listed_and_revoked(hq):
+    status, body = await hq.call("POST", "/api/v1/tokens", role="technician", json={"name": "laptop"})
+    assert status == 201
+    laptop = body["token"]
+    _, body = await hq.call("GET", "/api/v1/tokens", role="technician")
+    listed = {t["name"]: t for t in body["tokens"]}
+    assert set(listed) == {"cli-created", "laptop"} and laptop not in json.dumps(body)
+    assert listed["cli-created"]["last_used_at"] is not None  # this very call used it
+
+    tid = listed["laptop"]["id"]
+    assert (await hq.call("DELETE", f"/api/v1/tokens/{tid}", role="police"))[0] == 404  # not yours
+    assert (await hq.call("GET", f"/api/v1/tokens?user={listed['laptop']['user_id']}", role="police"))[0] == 403
+    assert await _bearer(hq, laptop) == 200
+    status, body = await hq.call("DELETE", f"/api/v1/tokens/{tid}", role="technician")
+    assert status == 200 and body["token"]["revoked"] is True
+    assert await _bearer(hq, laptop) == 401
+    # an admin may revoke anyone's
+    own = listed["cli-created"]["id"]
+    assert (await hq.call("DELETE", f"/api/v1/tokens/{own}", role="admin"))[0] == 200
+    assert (await hq.call("GET", "/api/v1/auth/me", role="technician"))[0] == 401
+    _, audit = await hq.call("GET", "/api/v1/audit?limit=10")
+    revokes = [e for e in audit["audit"] if e["target"].startswith("/api/v1/tokens/")]
+    assert [(e["user"], e["status"]) for e in revokes] == [("admin-1", 200), ("technician-1", 200), ("police-1", 404)]
+
+
+async def test_deactivated_user_loses_sessions_tokens_and_login(hq):
+    status, body = await hq.call("POST", "/api/v1/users", json={"username": "clerk", "password": PASSWORD,
+                                                                 "role": "broadcaster"})
+    assert status == 201
+    uid = body["user"]["id"]
+    browser = Browser(hq)
+    try:
+        assert await browser.login("clerk", PASSWORD) == 200
+        status, body = await browser.call("POST", "/api/v1/tokens", json={"name": "script"})
+        assert status == 201
+        token = body["token"]
+        assert await _bearer(hq, token) == 200
+
+        assert (await hq.call("POST", f"/api/v1/users/{uid}/deactivate", role="police"))[0] == 403
+        status, body = await hq.call("POST", f"/api/v1/users/{uid}/deactivate")
+        assert status == 200 and body["user"]["active"] is False and body["sessions_ended"] == 1
+        assert (await browser.call("GET", "/api/v1/auth/me"))[0] == 401
+        assert await _bearer(hq, token) == 401
+        assert await browser.login("clerk", PASSWORD) == 401
+
+        _, me = await hq.call("GET", "/api/v1/auth/me")
+        status, body = await hq.call("POST", f"/api/v1/users/{me['user']['id']}/deactivate")
+        assert status == 409 and "yourself" in body["error"]
+        assert (await hq.call("POST", "/api/v1/users/999/deactivate"))[0] == 404
+
+        assert (await hq.call("POST", f"/api/v1/users/{uid}/activate"))[0] == 200
+        assert await browser.login("clerk", PASSWORD) == 200
+        assert await _bearer(hq, token) == 200  # tokens were never revoked, only refused while inactive
+    finally:
+        await browser.http.close()
+    _, audit = await hq.call("GET", "/api/v1/audit?limit=20")
+    acts = [(e["detail"].get("username"), e["detail"].get("active")) for e in audit["audit"]
+            if e["target"].endswith("activate") and e["status"] == 200]
+    assert acts == [("clerk", True), ("clerk", False)]
