@@ -105,7 +105,9 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
                           username=cfg.broker.username if cfg.broker else None,
                           password=cfg.broker.password if cfg.broker else None,
                           subscriptions=Orchestrator.subscriptions(cfg.commune))
-    alerter = Alerter(app[DB].sessions, cfg.alerts.webhook_url, cfg.alerts.webhook_timeout_s, cfg.commune)
+    a = cfg.alerts
+    alerter = Alerter(app[DB].sessions, a.webhook_url, a.webhook_timeout_s, cfg.commune, a.webhook_attempts,
+                      a.webhook_backoff_s, a.webhook_backoff_max_s)
     base = cfg.http.public_url or f"http://{cfg.http.host}:{cfg.http.port}"
     settings = OrchestratorSettings(commune=cfg.commune, lead_time_s=cfg.bulletins.lead_time_s,
                                     sweep_interval_s=cfg.bulletins.sweep_interval_s,

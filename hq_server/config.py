@@ -64,6 +64,9 @@ class BulletinSection(Section):
 class AlertSection(Section):
     webhook_url: str | None = Field(default=None, description="POST every alert as JSON here (police post, chat)")
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_attempts: int = Field(default=5, ge=1, le=20, description="Tries per alert (network/timeout/429/5xx)")
+    webhook_backoff_s: float = Field(default=1.0, gt=0, le=60, description="Wait before the 2nd try; doubles")
+    webhook_backoff_max_s: float = Field(default=60.0, gt=0, le=3600, description="Longest wait between tries")
     node_offline_after_s: float = Field(default=300, ge=0, description="Alert when a node is offline this long")
 
 

@@ -59,6 +59,7 @@ async def alerts(request: web.Request) -> web.Response:
         return json_response({"alerts": [
             {"id": a.id, "at": a.at.isoformat(), "kind": a.kind, "severity": a.severity, "subject": a.subject,
              "message": a.message, "delivered": a.delivered, "delivery_error": a.delivery_error,
+             "delivery_attempts": a.delivery_attempts,
              "acknowledged_by": a.acknowledged_by} for a in rows]})
 
 

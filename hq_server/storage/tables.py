@@ -211,6 +211,7 @@ class Alert(Base):
     message: Mapped[str] = mapped_column(sa.String(1000))
     delivered: Mapped[bool] = mapped_column(default=False)
     delivery_error: Mapped[str | None] = mapped_column(sa.String(500))
+    delivery_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     acknowledged_by: Mapped[str | None] = mapped_column(sa.String(64))
 
 

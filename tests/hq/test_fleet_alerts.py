@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from loaxa_contract.models import CameraHealth, CameraStatus, NodeHealth, NodeSt
 from loaxa_link.mosquitto import free_port
 from loaxa_link.mqtt import LinkConfig, MqttLink
 from tests.conftest import COMMUNE, wait_until
+from tests.hq.fixtures import wait_async
 
 
 async def _receiver() -> tuple[web.AppRunner, str, list[dict]]:
@@ -102,3 +104,49 @@ async def test_nodes_learned_from_state_health_reboot_and_offline_alert(start_hq
         assert json.dumps(row)  # serialisable for CSV/JSON export
     finally:
         await pub.stop()
+
+
+async def test_webhook_is_retried_with_backoff_and_the_outcome_recorded(start_hq, broker):
+    responses = [503, 503, 204]  # then, for the next alert: 400 (a permanent refusal)
+    hits: list[float] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        hits.append(asyncio.get_running_loop().time())
+        await request.json()
+        return web.Response(status=responses.pop(0) if responses else 400)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    hq = await start_hq(alerts={"webhook_url": f"http://127.0.0.1:{port}/hook", "webhook_attempts": 4,
+                                "webhook_backoff_s": 0.1})
+    pub = await _publisher(broker.port)
+    alerts: list[dict] = []
+
+    async def settled(n: int) -> bool:
+        nonlocal alerts
+        _, body = await hq.call("GET", "/api/v1/alerts", role="police")
+        alerts = body["alerts"]
+        return len(alerts) >= n and all(a["delivered"] or (a["delivery_error"] or "").startswith("webhook")
+                                        for a in alerts)
+
+    try:
+        t0 = datetime.now(UTC)
+        for i, status in enumerate((CameraStatus.OK, CameraStatus.BLACK, CameraStatus.OK)):
+            msg = CameraHealth(camera="cho-xa", node="cam-node-1", status=status, reachable=True,
+                               since=t0 + timedelta(seconds=i))
+            await pub.publish(topics.camera_health(COMMUNE, "cho-xa"), codec.encode(msg), retain=True)
+            if i == 1:
+                await wait_async(lambda: settled(1), 20, "first alert delivered")
+        await wait_async(lambda: settled(2), 20, "second alert settled")
+        first, second = alerts[1], alerts[0]  # newest first
+        assert first["delivered"] and first["delivery_attempts"] == 3 and first["delivery_error"] is None
+        assert hits[1] - hits[0] >= 0.095 and hits[2] - hits[1] >= 0.19  # 0.1 s, then doubled
+        assert not second["delivered"] and second["delivery_attempts"] == 1  # 4xx: not retried
+        assert second["delivery_error"] == "webhook answered HTTP 400"
+    finally:
+        await pub.stop()
+        await runner.cleanup()
