@@ -53,3 +53,24 @@ async def test_sqlite_migrates_from_empty(tmp_path):
 @pytest.mark.postgres
 async def test_postgresql_migrates_from_empty(postgres_url):
     await _roundtrip(await fresh_postgres_db(postgres_url, "hq_migrate"))
+
+
+async def _schema_diff(url: str) -> list:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    db = await Database(url).open()
+    try:
+        async with db.engine.connect() as conn:
+            return await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
+    finally:
+        await db.close()
+
+
+async def test_migrations_match_the_orm_tables(tmp_path):
+    assert await _schema_diff(f"sqlite+aiosqlite:///{tmp_path / 'hq.sqlite3'}") == []
+
+
+@pytest.mark.postgres
+async def test_migrations_match_the_orm_tables_on_postgresql(postgres_url):
+    assert await _schema_diff(await fresh_postgres_db(postgres_url, "hq_schema_diff")) == []
