@@ -7,7 +7,11 @@ Waits are on conditions with generous timeouts, never fixed sleeps.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -142,3 +146,25 @@ def bulletin(signer: CommandSigner, text: str = "Xin chào bà con thôn Một. 
              target: str = "all", ttl_s: float = 600, **fields: Any) -> dict[str, Any]:
     return signer.build("bulletin", target=target, ttl_s=ttl_s,
                         bulletin_id=fields.pop("bulletin_id", uuid.uuid4().hex[:12]), text=text, **fields)
+
+
+@pytest.fixture
+def camera_sim() -> Iterator[dict[str, dict[str, Any]]]:
+    """Two simulated MJPEG cameras (320×240, 10 fps) in their own process; {id: {url, control}}."""
+    proc = subprocess.Popen([sys.executable, "-m", "simulators.camera.cli", "--mjpeg", "2", "--rtsp", "0",
+                             "--width", "320", "--height", "240", "--fps", "10", "--json"],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line, "camera simulator did not start"
+        yield {c["id"]: c for c in json.loads(line)["cameras"]}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def camera_fault(cam: dict[str, Any], name: str) -> None:
+    """Inject a fault (or ``none``) into a simulated camera at run time."""
+    req = urllib.request.Request(f"{cam['control']}?fault={name}", method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.status == 200

@@ -4,10 +4,6 @@ retained ``camera/{id}/health`` on a real Mosquitto; a signed ``snapshot`` comma
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import urllib.request
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -16,30 +12,9 @@ from loaxa_contract import codec, topics
 from loaxa_contract.models import AckStage, CameraHealth, CameraStatus
 from loaxa_link.mosquitto import free_port
 from loaxa_link.mqtt import LinkConfig, MqttLink
-from tests.conftest import COMMUNE, wait_until
+from tests.conftest import COMMUNE, camera_fault, wait_until
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def camera_sim():
-    proc = subprocess.Popen([sys.executable, "-m", "simulators.camera.cli", "--mjpeg", "2", "--rtsp", "0",
-                             "--width", "320", "--height", "240", "--fps", "10", "--json"],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line, "camera simulator did not start"
-        yield {c["id"]: c for c in json.loads(line)["cameras"]}
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def fault(cam: dict, name: str) -> None:
-    req = urllib.request.Request(f"{cam['control']}?fault={name}", method="POST")
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        assert resp.status == 200
 
 
 async def test_camera_health_is_published_and_snapshot_uploaded(camera_sim, start_agent, tap, signer, broker):
@@ -69,7 +44,7 @@ async def test_camera_health_is_published_and_snapshot_uploaded(camera_sim, star
                          "both cameras ok")
         assert seen["cong-truong"][-1].width == 320 and seen["cong-truong"][-1].node == "cam-node-1"
 
-        fault(b, "disconnect")
+        camera_fault(b, "disconnect")
         await wait_until(lambda: seen["cho-xa"][-1].status == CameraStatus.OFFLINE, 30, "cho-xa offline")
         assert seen["cong-truong"][-1].status == CameraStatus.OK
 
@@ -86,7 +61,7 @@ async def test_camera_health_is_published_and_snapshot_uploaded(camera_sim, star
         failed = await tap.wait_stage(bad["id"], AckStage.FAILED, timeout=30)
         assert failed.reason == "unknown_camera"
 
-        fault(b, "none")
+        camera_fault(b, "none")
         await wait_until(lambda: seen["cho-xa"][-1].status == CameraStatus.OK, 60, "cho-xa recovered")
     finally:
         await watcher.stop()
