@@ -32,6 +32,7 @@ class Dispatcher:
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Entry point for every message on a command topic. Never raises: the node keeps serving."""
+        command_id, bulletin_id = "?", None
         try:
             parsed = topics.parse(topic)
             if parsed.kind not in topics.COMMAND_KINDS:
@@ -45,6 +46,7 @@ class Dispatcher:
                 await self.acks.ack(err.command_id or "?", AckStage.REJECTED, reason=err.reason.value,
                                     detail=err.detail)
                 return
+            command_id, bulletin_id = command.id, getattr(command, "bulletin_id", None)
             handler = self.handlers.get(command.type)
             if handler is None:
                 await self.acks.ack(command.id, AckStage.FAILED, reason="unsupported_command",
@@ -54,6 +56,7 @@ class Dispatcher:
         except Exception as err:
             logger.exception("command on %s crashed its handler", topic)
             try:
-                await self.acks.ack("?", AckStage.FAILED, reason="internal_error", detail=str(err))
+                await self.acks.ack(command_id, AckStage.FAILED, bulletin_id=bulletin_id, reason="internal_error",
+                                    detail=f"{type(err).__name__}: {err}")
             except Exception:
                 logger.exception("could not even ack the failure")
