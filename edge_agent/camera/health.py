@@ -6,8 +6,8 @@ samples. Metrics are computed on a grey image no wider than ``analysis_width`` s
 scale do not depend on the camera resolution.
 
 Frozen is decided by *motion*, not by the mean frame difference: a still picture re-encoded by H.264
-(every RTSP camera) differs from frame to frame by codec noise, up to 0.34 grey levels of mean absolute
-difference at 320 px, more than a healthy 720p scene whose sensor noise the encoder removed (0.15).
+(every RTSP camera) differs from frame to frame by codec noise, up to 0.35 grey levels of mean absolute
+difference at 320 px, more than some pairs of a healthy 720p scene whose noise the encoder removed (0.09).
 On a ``motion_width`` (160 px) image blurred 3x3, codec noise moves no pixel by more than 1 grey level,
 while anything that really moves changes pixels by tens of levels; so the frozen test counts the
 percentage of pixels that changed by more than ``motion_pixel_delta`` (see docs/camera.md for figures).
