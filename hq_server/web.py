@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from hq_server.config import HqConfig
+from hq_server.errors import ApiError
 from hq_server.services.audio import AudioStore
 from hq_server.services.auth import LoginLimiter, Perm, allowed, token_hash
 from hq_server.services.metrics import Metrics
@@ -61,16 +62,6 @@ AUDIT_DETAIL = web.RequestKey("audit_detail", dict)
 AUDIT_ACTION = web.RequestKey("audit_action", str)
 AUDIT_USER = web.RequestKey("audit_user", str)
 AUDIT_TARGET = web.RequestKey("audit_target", str)  # replaces the path (e.g. one carrying a secret token)
-
-
-class ApiError(Exception):
-    """An error answered as JSON: ``{"error": ..., "fields": {...}}``."""
-
-    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.fields = fields
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,6 @@ async def request_snapshot(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
         try:
             req = await snaps.request_snapshot(request.app[ORCH], s, camera, user, _public_base(request))
-        except snaps.SnapshotError as err:
-            raise ApiError(err.status, err.message, err.fields) from err
         except LinkError as err:
             await s.rollback()
             raise ApiError(503, f"Không gửi được lệnh tới máy trạm (MQTT broker unavailable): {err}") from err
@@ -79,21 +77,18 @@ async def upload(request: web.Request) -> web.Response:
     request[AUDIT_TARGET] = snaps.UPLOAD_PATH + "…"  # the token never reaches the audit log
     store = request.app[SNAPSHOTS]
     async with request.app[DB].sessions() as s:
-        try:
-            snap = await snaps.claim_token(s, request.match_info["token"])
-            request[AUDIT_DETAIL] = {"camera": snap.camera_id, "node": snap.node_id, "request": snap.id}
-            if request.content_type != "image/jpeg":
-                raise snaps.SnapshotError(400, "Cần Content-Type: image/jpeg (send the JPEG as image/jpeg)",
-                                          {"Content-Type": f"got {request.content_type or 'none'}"})
-            claimed = request.headers.get("X-LoaXa-Camera")
-            if claimed and claimed != snap.camera_id:
-                raise snaps.SnapshotError(400, "Ảnh của camera khác (the token was issued for another camera)",
-                                          {"X-LoaXa-Camera": f"expected {snap.camera_id}"})
-            data = await _read_capped(request)
-            snaps.check_jpeg(data)
-            await snaps.consume(s, snap)
-        except snaps.SnapshotError as err:
-            raise ApiError(err.status, err.message, err.fields) from err
+        snap = await snaps.claim_token(s, request.match_info["token"])
+        request[AUDIT_DETAIL] = {"camera": snap.camera_id, "node": snap.node_id, "request": snap.id}
+        if request.content_type != "image/jpeg":
+            raise snaps.SnapshotError(400, "Cần Content-Type: image/jpeg (send the JPEG as image/jpeg)",
+                                      {"Content-Type": f"got {request.content_type or 'none'}"})
+        claimed = request.headers.get("X-LoaXa-Camera")
+        if claimed and claimed != snap.camera_id:
+            raise snaps.SnapshotError(400, "Ảnh của camera khác (the token was issued for another camera)",
+                                      {"X-LoaXa-Camera": f"expected {snap.camera_id}"})
+        data = await _read_capped(request)
+        snaps.check_jpeg(data)
+        await snaps.consume(s, snap)
         name = f"{snap.requested_at.strftime('%Y%m%dT%H%M%S')}-{snap.id}"
         relative = await asyncio.to_thread(store.write, snap.camera_id, name, data)
         await snaps.record_file(s, store, snap, data, relative)

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hq_server.errors import ApiError
 from hq_server.services.auth import token_hash
 from hq_server.services.orchestrator import Orchestrator
 from hq_server.storage.tables import Camera, CommandLog, Snapshot, now
@@ -36,14 +37,8 @@ KEEP_PER_CAMERA = 20
 UPLOAD_PATH = "/api/v1/snapshots/upload/"
 
 
-class SnapshotError(Exception):
-    """A request or upload refused; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.fields = fields
+class SnapshotError(ApiError):
+    """A snapshot request or upload refused; answered by the error middleware with its ``status``."""
 
 
 @dataclass(frozen=True)
