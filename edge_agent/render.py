@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
 
 from edge_agent.fetch import AudioFetcher
 from edge_agent.playback.processing import RenderOptions, check_audio, decode, render, to_wav
 from loaxa_contract.models import BulletinCommand
-from loaxa_speech.tts.service import SpeechService
+from loaxa_speech.tts.service import SpeechService, SpokenPart
+
+logger = logging.getLogger(__name__)
 
 
 def volume_gain_db(volume: int) -> float:
@@ -25,25 +28,43 @@ class Renderer:
         self.voice = voice
         self.rate_wpm = rate_wpm
 
-    def _sources(self, cmd: BulletinCommand) -> tuple[list, str]:
-        if cmd.kind == "audio":
-            assert cmd.audio is not None
+    def _hq_audio(self, cmd: BulletinCommand) -> bytes | None:
+        """HQ's rendering, first choice for every bulletin that carries one (downloaded, hash-verified,
+        decodable). A text bulletin falls back to local TTS when HQ cannot be reached; an audio
+        bulletin has nothing to fall back to, so its error propagates."""
+        if cmd.audio is None:
+            return None
+        try:
             data = self.fetcher.get(cmd.audio.sha256, cmd.audio.url)
-            return [decode(data)], "hq-audio"
-        parts = self.speech.speak(cmd.text, voice=cmd.voice or self.voice, rate_wpm=cmd.rate or self.rate_wpm)
-        engines = sorted({p.engine for p in parts})
+            check_audio(data)
+            return data
+        except Exception as err:
+            if cmd.kind == "audio":
+                raise
+            logger.warning("bulletin %s: HQ audio unavailable (%s); synthesising locally", cmd.bulletin_id, err)
+            return None
+
+    def _speak(self, cmd: BulletinCommand) -> list[SpokenPart]:
+        return self.speech.speak(cmd.text, voice=cmd.voice or self.voice, rate_wpm=cmd.rate or self.rate_wpm)
+
+    @staticmethod
+    def _describe(parts: list[SpokenPart]) -> str:
         cached = sum(p.cached for p in parts)
-        return [decode(p.audio, p.fmt) for p in parts], f"{'+'.join(engines)} ({len(parts)} part(s), {cached} cached)"
+        return f"{'+'.join(sorted({p.engine for p in parts}))} ({len(parts)} part(s), {cached} cached)"
+
+    def _sources(self, cmd: BulletinCommand) -> tuple[list, str]:
+        data = self._hq_audio(cmd)
+        if data is not None:
+            return [decode(data)], "hq-audio"
+        parts = self._speak(cmd)
+        return [decode(p.audio, p.fmt) for p in parts], self._describe(parts)
 
     def prepare(self, cmd: BulletinCommand) -> str:
-        """Warm the caches (synthesise or download + verify); blocking. Returns a short description."""
-        if cmd.kind == "audio":
+        """Warm the caches (download + verify, or synthesise); blocking. Returns a short description."""
+        if self._hq_audio(cmd) is not None:
             assert cmd.audio is not None
-            check_audio(self.fetcher.get(cmd.audio.sha256, cmd.audio.url))
             return f"hq-audio {cmd.audio.sha256[:12]}"
-        parts = self.speech.speak(cmd.text, voice=cmd.voice or self.voice, rate_wpm=cmd.rate or self.rate_wpm)
-        cached = sum(p.cached for p in parts)  # no decoding here: the cache is warm, memory stays low
-        return f"{'+'.join(sorted({p.engine for p in parts}))} ({len(parts)} part(s), {cached} cached)"
+        return self._describe(self._speak(cmd))  # no decoding here: the cache is warm, memory stays low
 
     def render(self, cmd: BulletinCommand, volume: int) -> bytes:
         """The WAV that goes to the output, as it will be heard; blocking."""

@@ -60,6 +60,9 @@ async def _scenario(hq: Hq, start_agent, tap) -> None:  # noqa: F811
     starts = [datetime.fromisoformat(played[n]["started_at"]) for n in ("a-1", "a-2")]
     assert abs((starts[0] - starts[1]).total_seconds()) < 0.5
     assert AckStage.SCHEDULED in tap.stages(played["a-1"]["command_id"], "a-1")
+    # the node played HQ's rendering (fetched by hash from /audio/{sha256}), not a local synthesis
+    rendered = [a for a in tap.acks if a.node == "a-1" and a.bulletin_id == bid and a.stage == AckStage.RENDERED]
+    assert rendered and (rendered[0].detail or "").startswith("hq-audio " + b["audio_sha256"][:12]), rendered
 
     await start_agent("b-2", zones=["thon-2"])  # back before expiry: HQ re-sends on its online state
     late = await hq.wait_delivery(bid, "b-2", "played")
