@@ -4,9 +4,20 @@ Every inbound MQTT message goes through one queue and one worker, so database wr
 time in arrival order (SQLite has a single writer, and ordered acks make the history readable).
 Delivery decisions themselves live in :mod:`hq_server.services.delivery` (pure).
 
-Re-send contract with the nodes: when a node's retained state goes ``online``, HQ re-sends to
-``node/{id}/cmd`` every still-valid bulletin it has not at least scheduled. The node plays each
-bulletin id once, so a duplicate (also queued by its persistent session) is harmless.
+Re-send contract with the nodes (docs/hq.md, "Reconnect and reconcile"): two triggers, one sending path.
+
+* The node's retained state goes ``online``: HQ re-sends to ``node/{id}/cmd`` every still-valid bulletin
+  it has not at least scheduled (:meth:`Orchestrator.resend_to`; works without any report).
+* The node's reconnect report (``NodeHealth.bulletins`` set): HQ compares the ids the node holds with
+  the ones it wants it to hold (:mod:`hq_server.services.reconcile`, pure), re-sends what is missing
+  (also ``scheduled`` ones the node lost with its state) and sends ``cancel`` for what it no longer wants
+  (:meth:`Orchestrator.reconcile_node`).
+
+Both go through :meth:`Orchestrator._resend` and skip a bulletin sent to the live node in the last
+``IN_FLIGHT_S`` seconds (:func:`~hq_server.services.reconcile.in_flight`), so whichever of the two
+messages is handled first sends and the other does not: one re-send per reconnect. A re-send has a new
+command id and the same ``bulletin_id``; the node plays each bulletin id once, so a duplicate (also
+queued by its persistent session) is harmless.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from hq_server.services.delivery import (
     recurring_expiry,
 )
 from hq_server.services.metrics import Metrics
+from hq_server.services.reconcile import in_flight, reconcile
 from hq_server.signer import CommandSigner
 from hq_server.storage.tables import Bulletin, CommandLog, Delivery, Node, now
 from loaxa_contract import codec, topics
@@ -46,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = "active"
 SENDABLE = ("scheduled",)
+CANCEL_TTL_S = 600.0
+"""Validity of a reconcile ``cancel`` for a bulletin HQ does not know or that has already expired."""
 
 
 AckHandler = Callable[[AsyncSession, CommandLog, Ack], Awaitable[None]]
@@ -153,6 +167,11 @@ class Orchestrator:
             async with self.sessions() as session:
                 await fleet.apply_health(session, health)
                 await session.commit()
+            if health.bulletins is not None:  # the reconnect report; periodic ones carry None
+                if health.historical:
+                    logger.info("ignored historical reconcile report of %s (stale list)", health.node)
+                else:
+                    await self.reconcile_node(health.node, health.bulletins)
             for health_hook in self.health_hooks:
                 await health_hook(health)
         elif kind == topics.TopicKind.CAMERA_HEALTH:
@@ -291,27 +310,104 @@ class Orchestrator:
     async def resend_to(self, node_id: str) -> int:
         """Re-send every still-valid, unfinished bulletin to a node that came (back) online."""
         sent = 0
+        t = now()
         async with self._dispatch_lock, self.sessions() as session:
+            online_since = await self._online_since(session, node_id)
             rows = (await session.execute(
                 select(Delivery, Bulletin).join(Bulletin, Bulletin.id == Delivery.bulletin_id).where(
-                    Delivery.node_id == node_id, Bulletin.state == ACTIVE, Bulletin.expires_at > now()))).all()
+                    Delivery.node_id == node_id, Bulletin.state == ACTIVE, Bulletin.expires_at > t))).all()
             for delivery, b in rows:
                 if not needs_resend(DeliveryState(delivery.state)):
                     continue
-                try:
-                    delivery.command_id = await self._publish(session, b, f"node:{node_id}", None)
-                except LinkError as err:
-                    logger.warning("re-send of %s to %s failed: %s", b.id, node_id, err)
+                if in_flight(delivery.last_sent_at, delivery.attempts, online_since, t):
+                    continue  # just sent to the live node (e.g. by its reconcile report): no second copy
+                if not await self._resend(session, node_id, b, delivery, t, "re-sent after the node reconnected"):
                     break
-                delivery.attempts += 1
-                delivery.last_sent_at = now()
-                delivery.reason = "re-sent after the node reconnected"
                 sent += 1
-                self.metrics.inc("loaxa_hq_resends_total")
             await session.commit()
         if sent:
             logger.info("re-sent %d bulletin(s) to %s", sent, node_id)
         return sent
+
+    async def reconcile_node(self, node_id: str, held: list[str]) -> tuple[int, int]:
+        """Act on a node's reconnect report: re-send what it should hold but does not, cancel the rest.
+
+        Returns (re-sent, cancels sent). See :mod:`hq_server.services.reconcile` for the decision.
+        """
+        t = now()
+        resent: list[str] = []
+        cancelled: list[str] = []
+        async with self._dispatch_lock, self.sessions() as session:
+            node = await fleet.get_or_create_node(session, node_id)
+            online_since = node.state_since if node.state == "online" else None
+            active = {b.id: b for b in (await session.scalars(select(Bulletin).where(
+                Bulletin.state == ACTIVE, Bulletin.expires_at > t))).all()}
+            ids = set(active) | set(held)
+            deliveries = {d.bulletin_id: d for d in (await session.scalars(select(Delivery).where(
+                Delivery.node_id == node_id, Delivery.bulletin_id.in_(ids)))).all()} if ids else {}
+            terminal = {bid for bid, d in deliveries.items() if DeliveryState(d.state).terminal}
+            wanted = {bid for bid, b in active.items()  # tracked and unfinished, or covered but untracked
+                      if bid not in terminal and (bid in deliveries or covers(b.targets, node))}
+            busy = {bid for bid, d in deliveries.items() if in_flight(d.last_sent_at, d.attempts, online_since, t)}
+            decision = reconcile(wanted, held, terminal, busy)
+            skipped = (wanted - set(held) - terminal) & busy
+            for bid in sorted(decision.resend):
+                b, delivery = active[bid], deliveries.get(bid)
+                if delivery is None:  # covered by its targets but unknown to HQ at send time
+                    delivery = Delivery(bulletin_id=bid, node_id=node_id, state="pending", attempts=0)
+                    session.add(delivery)
+                if not await self._resend(session, node_id, b, delivery, t,
+                                          "re-sent: missing from the node's reconcile report"):
+                    break
+                resent.append(bid)
+            for bid in sorted(decision.cancel):
+                known = await session.get(Bulletin, bid)
+                ttl = (known.expires_at - t).total_seconds() if known is not None else 0.0
+                try:
+                    wire = self.signer.build("cancel", target=f"node:{node_id}",
+                                             ttl_s=ttl if ttl > 1 else CANCEL_TTL_S, bulletin_id=bid)
+                    session.add(CommandLog(id=wire["id"], type="cancel", bulletin_id=bid, target=f"node:{node_id}",
+                                           expires_at=datetime.fromisoformat(wire["expires_at"])))
+                    await session.flush()
+                    await publish_command(self.link, self.s.commune, wire)
+                except LinkError as err:
+                    logger.warning("reconcile cancel of %s on %s not sent: %s", bid, node_id, err)
+                    break
+                except ValueError as err:  # an id the contract refuses: nothing a node could hold
+                    logger.warning("reconcile cancel of %r on %s not built: %s", bid, node_id, err)
+                    continue
+                self.metrics.inc("loaxa_hq_commands_total", type="cancel")
+                self.metrics.inc("loaxa_hq_reconcile_cancels_total")
+                delivery = deliveries.get(bid)
+                if delivery is not None and not DeliveryState(delivery.state).terminal:
+                    delivery.reason, delivery.updated_at = "cancel sent: still held by the node at reconnect", t
+                cancelled.append(bid)
+            await session.commit()
+        self.metrics.inc("loaxa_hq_reconciles_total")
+        logger.info("reconcile %s: holds %d, HQ wants %d; re-sent %s, cancelled %s%s", node_id, len(held),
+                    len(wanted), resent or "none", cancelled or "none",
+                    f", just sent (not repeated) {sorted(skipped)}" if skipped else "")
+        return len(resent), len(cancelled)
+
+    @staticmethod
+    async def _online_since(session: AsyncSession, node_id: str) -> datetime | None:
+        node = await session.get(Node, node_id)
+        return node.state_since if node is not None and node.state == "online" else None
+
+    async def _resend(self, session: AsyncSession, node_id: str, b: Bulletin, delivery: Delivery, t: datetime,
+                      reason: str) -> bool:
+        """Send ``b`` again to one node (new command id, same bulletin id); False if the broker refused."""
+        play_at = b.play_at if b.play_at is not None and b.play_at > t and not b.recurrence else None
+        try:
+            delivery.command_id = await self._publish(session, b, f"node:{node_id}", play_at)
+        except LinkError as err:
+            logger.warning("re-send of %s to %s failed: %s", b.id, node_id, err)
+            return False
+        delivery.attempts += 1
+        delivery.last_sent_at = t
+        delivery.reason = reason
+        self.metrics.inc("loaxa_hq_resends_total")
+        return True
 
     async def cancel(self, bulletin_id: str, by: str) -> bool:
         async with self._dispatch_lock, self.sessions() as session:
