@@ -22,7 +22,6 @@ from edge_agent.dispatcher import Dispatcher
 from edge_agent.fetch import AudioFetcher
 from edge_agent.health import CachedReading, clock_offset_ms, cpu_temp_c, disk_free_bytes
 from edge_agent.outbox import DiskOutbox
-from edge_agent.playback.processing import RenderOptions, check_audio
 from edge_agent.playback.relay import Amplifier, GpiosetRelay, RelayBackend, SimulatedRelay, SysfsRelay
 from edge_agent.playback.sinks import AudioSink, make_sink
 from edge_agent.player import Player
@@ -48,6 +47,7 @@ from loaxa_contract.models import (
     SnapshotCommand,
 )
 from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
+from loaxa_speech.audio import RenderOptions, check_audio
 from loaxa_speech.tts.cache import TtsCache
 from loaxa_speech.tts.engines.base import TtsEngine
 from loaxa_speech.tts.registry import build_engine

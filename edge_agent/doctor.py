@@ -56,9 +56,9 @@ async def check_broker(config: NodeConfig, timeout: float = 8.0) -> Check:
 
 def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0) -> list[Check]:
     from edge_agent.app import make_relay_backend
-    from edge_agent.playback.processing import check_audio
     from edge_agent.playback.sinks import make_sink
     from edge_agent.scheduler import open_store_engine
+    from loaxa_speech.audio import check_audio
     from loaxa_speech.tts.engines.base import SpeechRequest
     from loaxa_speech.tts.registry import build_engine
 

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 from edge_agent.acks import AckReporter
 from edge_agent.fetch import FetchError
-from edge_agent.playback.processing import AudioError
 from edge_agent.playback.relay import Amplifier
 from edge_agent.playback.sinks import AudioSink
 from edge_agent.programme import Programme
@@ -28,6 +27,7 @@ from edge_agent.scheduler import BulletinScheduler
 from edge_agent.store import BulletinStore
 from loaxa_common.files import atomic_write_json, read_json
 from loaxa_contract.models import AckStage, BulletinCommand, SetProgramScheduleCommand, utcnow
+from loaxa_speech.audio import AudioError
 from loaxa_speech.tts.engines.base import TtsError
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ import math
 from dataclasses import replace
 
 from edge_agent.fetch import AudioFetcher
-from edge_agent.playback.processing import RenderOptions, check_audio, decode, render, to_wav
 from loaxa_contract.models import BulletinCommand
+from loaxa_speech.audio import RenderOptions, check_audio, decode, render, to_wav
 from loaxa_speech.tts.service import SpeechService, SpokenPart
 
 logger = logging.getLogger(__name__)

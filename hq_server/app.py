@@ -17,7 +17,7 @@ from aiohttp import web
 from hq_server.config import HqConfig
 from hq_server.routes import audio, auth, bulletins, fleet, meta, records, settings, snapshots
 from hq_server.services.alerts import Alerter
-from hq_server.services.audio import AudioStore, build_chain
+from hq_server.services.audio import AudioStore, build_speech
 from hq_server.services.auth import LoginLimiter
 from hq_server.services.metrics import Metrics
 from hq_server.services.node_settings import NodeSettings
@@ -129,7 +129,7 @@ def create_app(cfg: HqConfig) -> web.Application:
     app[CONFIG] = cfg
     app[METRICS] = Metrics()
     app[LIMITER] = LoginLimiter(cfg.auth.login_max_failures, cfg.auth.login_window_s)
-    app[AUDIO] = AudioStore(cfg.data_dir / "audio", build_chain(cfg.bulletins.tts_engines),
+    app[AUDIO] = AudioStore(cfg.data_dir / "audio", build_speech(cfg.bulletins.tts_engines),
                             cfg.bulletins.tts_voice, cfg.bulletins.tts_rate_wpm)
     app[SNAPSHOTS] = SnapshotStore(cfg.data_dir / "snapshots")
     app.cleanup_ctx.extend([_database, _broker, _orchestrator])

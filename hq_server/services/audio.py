@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from loaxa_common.files import atomic_write_bytes
-from loaxa_speech.tts.chain import TtsChain
-from loaxa_speech.tts.engines.base import SpeechRequest, TtsEngine, TtsError, wav_duration_s
-from loaxa_speech.tts.engines.espeak import EspeakEngine
+from loaxa_speech.audio import AudioError as SpeechAudioError
+from loaxa_speech.audio import RenderOptions, check_audio, decode, to_wav
+from loaxa_speech.audio import render as render_audio
+from loaxa_speech.tts.engines.base import TtsEngine, TtsError, wav_duration_s
+from loaxa_speech.tts.registry import build_engine
+from loaxa_speech.tts.service import SpeechService
 
 logger = logging.getLogger(__name__)
 
@@ -39,44 +40,27 @@ class StoredAudio:
     duration_s: float | None
 
 
-def _normaliser() -> Callable[[str], str]:
-    """The shared Vietnamese normaliser when installed (lazy import), else identity."""
-    try:
-        return importlib.import_module("loaxa_speech.normalise").normalise
-    except ImportError:
-        return lambda text: text
-
-
-def _engine(name: str) -> TtsEngine:
-    if name == "espeak":
-        return EspeakEngine()
-    if name == "gtts":  # owned by the speech engineer; used, not copied
-        module = importlib.import_module("loaxa_speech.tts.engines.gtts")
-        cls = next(v for k, v in vars(module).items() if k.lower() == "gttsengine")
-        return cls()
-    raise AudioError(f"unknown TTS engine {name!r} (known: espeak, gtts)")
-
-
-def build_chain(names: list[str]) -> TtsChain:
+def build_speech(names: list[str]) -> SpeechService:
+    """HQ's speech: the nodes' chain (engine registry, normaliser, audio validation), without a cache
+    because HQ renders each bulletin once and keeps the result by content hash."""
     engines: list[TtsEngine] = []
     for name in names:
         try:
-            engines.append(_engine(name))
-        except (ImportError, StopIteration) as err:
+            engines.append(build_engine(name))
+        except (ImportError, ValueError) as err:
             logger.warning("TTS engine %s not available at HQ: %s", name, err)
     if not engines:
-        engines.append(EspeakEngine())
-    return TtsChain(engines)
+        engines.append(build_engine("espeak"))
+    return SpeechService(engines, validate=check_audio)
 
 
 class AudioStore:
-    def __init__(self, directory: Path, chain: TtsChain, voice: str, rate_wpm: int) -> None:
+    def __init__(self, directory: Path, speech: SpeechService, voice: str, rate_wpm: int) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.chain = chain
+        self.speech = speech
         self.voice = voice
         self.rate_wpm = rate_wpm
-        self.normalise = _normaliser()
 
     def find(self, sha256: str) -> Path | None:
         if not SHA_RE.match(sha256):
@@ -109,13 +93,13 @@ class AudioStore:
         return await asyncio.to_thread(self._write, data, fmt)
 
     def _render(self, text: str, voice: str | None, rate: int | None) -> StoredAudio:
-        spoken = self.normalise(text)
+        """Text → one loudness-normalised WAV, exactly as a node's own chain would speak it."""
         try:
-            result = self.chain.synthesize(SpeechRequest(spoken, voice=voice or self.voice,
-                                                         rate_wpm=rate or self.rate_wpm))
-        except TtsError as err:
+            parts = self.speech.speak(text, voice=voice or self.voice, rate_wpm=rate or self.rate_wpm)
+            wav = to_wav(render_audio([decode(p.audio, p.fmt) for p in parts], RenderOptions()))
+        except (TtsError, SpeechAudioError) as err:
             raise AudioError(f"text-to-speech failed: {err}") from err
-        return self._write(result.audio, result.fmt)
+        return self._write(wav, "wav")
 
     async def render(self, text: str, voice: str | None = None, rate: int | None = None) -> StoredAudio:
         """Render once per bulletin; blocking synthesis runs in a worker thread."""

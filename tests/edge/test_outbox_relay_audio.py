@@ -10,11 +10,11 @@ import pytest
 from edge_agent.acks import AckReporter
 from edge_agent.fetch import AudioFetcher, FetchError
 from edge_agent.outbox import ACK, HEALTH, DiskOutbox
-from edge_agent.playback.processing import RenderOptions, decode, make_chime, render, to_wav
 from edge_agent.playback.relay import Amplifier, SimulatedRelay
 from loaxa_contract import codec
 from loaxa_contract.models import Ack, AckStage, NodeHealth
 from loaxa_link.mqtt import NotConnectedError
+from loaxa_speech.audio import RenderOptions, decode, make_chime, render, to_wav
 from tests.edge.helpers import fake_https, tone
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edge_agent.fetch import AudioFetcher, FetchError
-from edge_agent.playback.processing import RenderOptions
 from edge_agent.render import Renderer
 from loaxa_contract.models import BulletinCommand
 from loaxa_link.mosquitto import free_port
+from loaxa_speech.audio import RenderOptions
 from loaxa_speech.tts.engines.espeak import EspeakEngine
 from loaxa_speech.tts.service import SpeechService
 

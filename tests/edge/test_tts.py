@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.playback.processing import AudioError, check_audio
+from loaxa_speech.audio import AudioError, check_audio
 from loaxa_speech.tts.cache import TtsCache, cache_key
 from loaxa_speech.tts.engines.base import SpeechRequest, SpeechResult, TtsEngine, TtsError
 from loaxa_speech.tts.engines.espeak import EspeakEngine

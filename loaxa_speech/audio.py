@@ -1,6 +1,7 @@
 """Audio processing with pydub: decode, loudness normalisation, chime, repeat, join without clicks.
 
-Everything the loudspeaker plays goes through :func:`render`: decoded audio (WAV from espeak, MP3
+Shared by the node (everything the loudspeaker plays goes through :func:`render`) and HQ (which
+renders a bulletin once with the same code, so both sound alike): decoded audio (WAV from espeak, MP3
 from gTTS or HQ) is brought to one sample format, normalised to a target RMS level with a peak limit,
 optionally framed by a chime (generated when no chime file is configured), repeated with a gap, and
 exported as one WAV for the sink. Joins use short fades at every boundary, so neither a TTS chunk
