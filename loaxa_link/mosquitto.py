@@ -148,8 +148,10 @@ class Mosquitto:
         if exe is None:
             raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto)")
         self.write_config()
+        # own session: a Ctrl-C in the terminal goes to HQ, which then stops the broker last, in order
         self.proc = subprocess.Popen(
-            [exe, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [exe, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

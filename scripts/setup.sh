@@ -34,9 +34,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.loaxa-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> installing loaxa[edge,hq,dev] into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[edge,hq,dev]'
+  echo "==> installing loaxa[edge,hq,dev] into .venv (log: .venv/pip-install.log)"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e '.[edge,hq,dev]'; } > .venv/pip-install.log 2>&1; then
+    tail -40 .venv/pip-install.log
+    echo "pip install failed; full log in .venv/pip-install.log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 echo "==> setup done"
