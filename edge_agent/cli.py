@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from pathlib import Path
 
 from edge_agent.config import ConfigError, load_config
+from loaxa_common.process import setup_logging, stop_on_signals
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,11 +74,7 @@ async def _run(config_path: Path) -> int:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=3, thread_name_prefix="edge-io"))
     agent = EdgeAgent(load_config(config_path))
     agent.after_idle = release_free_memory
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await agent.start()
     await stop.wait()
     logging.getLogger(__name__).info("stopping on signal")
@@ -89,8 +84,7 @@ async def _run(config_path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     try:
         if args.cmd == "run":
             return asyncio.run(_run(args.config))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -40,6 +39,7 @@ from hq_server.web import (
     auth_middleware,
     error_middleware,
 )
+from loaxa_common.process import stop_on_signals
 from loaxa_contract import signing
 from loaxa_link.mosquitto import BrokerError, Mosquitto
 from loaxa_link.mqtt import LinkConfig
@@ -154,11 +154,7 @@ async def serve(cfg: HqConfig, stop: asyncio.Event) -> None:
 
 def run_server(cfg: HqConfig) -> int:
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(cfg, stop)
+        await serve(cfg, stop_on_signals())
 
     try:
         asyncio.run(main())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import uuid
 from pathlib import Path
@@ -13,6 +12,7 @@ from hq_server.config import HqConfig, load_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
 from hq_server.signer import CommandSigner
 from loaxa_common.config import ConfigError
+from loaxa_common.process import setup_logging
 from loaxa_contract import signing, topics
 from loaxa_contract.limits import MAX_TEXT_CHARS
 from loaxa_link.mqtt import LinkConfig, MqttLink
@@ -126,8 +126,7 @@ async def _create_user(args: argparse.Namespace, cfg: HqConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     try:
         if args.cmd == "keygen":
             out = args.out or (load_config(args.config).key_path.parent if args.config else Path("keys"))

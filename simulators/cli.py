@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from loaxa_common.process import setup_logging
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -27,8 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--once", action="store_true", help="exit after the bulletin instead of serving")
     sub.add_parser("camera", help="serve simulated cameras (see loaxa-sim camera --help)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose, quiet_level=logging.WARNING)
     if args.cmd == "demo":
         from simulators.demo import DEMO_TEXT, run_demo
 

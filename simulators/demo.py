@@ -10,10 +10,8 @@ http://127.0.0.1:8080 with the village attached until Ctrl-C (``--once`` exits i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
-import signal
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +21,7 @@ from hq_server.app import BROKER_PORT, create_app
 from hq_server.config import HqConfig
 from hq_server.services.users import create_user, user_count
 from hq_server.storage.db import Database
+from loaxa_common.process import stop_on_signals
 from simulators.village import Village
 
 COMMUNE = "xa-demo"
@@ -122,12 +121,7 @@ async def run_demo(data_dir: Path, *, text: str = DEMO_TEXT, http_port: int = 80
             return 0 if ok else 1
         print(f"\nHQ keeps running: {base}  (API user admin, password {password}; token in "
               f"{data_dir / 'admin.secret'}). Ctrl-C to stop.", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await stop_on_signals().wait()
         return 0
     finally:
         if village is not None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
-import signal
 import sys
 
+from loaxa_common.process import stop_on_signals
 from simulators.camera.scene import FAULTS
 from simulators.camera.server import CameraSimulator
 
@@ -47,12 +46,7 @@ async def serve(args: argparse.Namespace) -> int:
             for c in cams:
                 print(f"{c['id']:<10} {c['url']}")
             print(f"faults: {', '.join(FAULTS)}  — POST {sim.control_url('<id>')}?fault=NAME", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await stop_on_signals().wait()
     finally:
         await sim.stop()
     return 0
