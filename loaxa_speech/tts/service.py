@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from loaxa_speech.tts.cache import TtsCache, cache_key
@@ -49,33 +49,28 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:…])\s+|\n+")
 
 def split_text(text: str, max_chars: int = 300) -> list[str]:
     """Sentence chunks of at most ``max_chars`` (a longer sentence is cut at commas, then spaces)."""
-    chunks: list[str] = []
-    current = ""
+    pieces: list[str] = []
     for sentence in (s.strip() for s in _SENTENCE_END.split(text)):
-        if not sentence:
-            continue
-        pieces = [sentence]
         if len(sentence) > max_chars:
-            pieces = _cut(sentence, max_chars)
-        for piece in pieces:
-            if current and len(current) + 1 + len(piece) > max_chars:
-                chunks.append(current)
-                current = piece
-            else:
-                current = f"{current} {piece}".strip()
-    if current:
-        chunks.append(current)
-    return chunks
+            pieces.extend(_pack(_WORD_BREAK.split(sentence), max_chars))
+        elif sentence:
+            pieces.append(sentence)
+    return _pack(pieces, max_chars)
 
 
-def _cut(sentence: str, max_chars: int) -> list[str]:
-    out, current = [], ""
-    for word in re.split(r"(?<=,)\s+|\s+", sentence):
-        if current and len(current) + 1 + len(word) > max_chars:
+_WORD_BREAK = re.compile(r"(?<=,)\s+|\s+")
+
+
+def _pack(pieces: Iterable[str], max_chars: int) -> list[str]:
+    """Greedily join pieces with spaces into strings of at most ``max_chars`` (a longer piece stays whole)."""
+    out: list[str] = []
+    current = ""
+    for piece in pieces:
+        if current and len(current) + 1 + len(piece) > max_chars:
             out.append(current)
-            current = word
+            current = piece
         else:
-            current = f"{current} {word}".strip()
+            current = f"{current} {piece}".strip()
     if current:
         out.append(current)
     return out
