@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from edge_agent.acks import AckReporter
 from edge_agent.config import NodeConfig
@@ -52,6 +53,9 @@ from loaxa_speech.tts.cache import TtsCache
 from loaxa_speech.tts.engines.base import TtsEngine
 from loaxa_speech.tts.registry import build_engine
 from loaxa_speech.tts.service import SpeechService
+
+if TYPE_CHECKING:
+    from edge_agent.camera.monitor import CameraMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +127,7 @@ class EdgeAgent:
         self.dispatcher.register("ping", self._ping)
         self.dispatcher.register("set_volume", self._set_volume)
         self.dispatcher.register("set_program_schedule", self._set_programme)
-        self.cameras = None
+        self.cameras: CameraMonitor | None = None
         if config.cameras:  # imported only here: OpenCV costs ~40 MB that speaker-only nodes don't pay
             from edge_agent.camera import CameraMonitor
 
