@@ -12,7 +12,6 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp   # RTSP camera simulator
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   postgresql                        # HQ's PostgreSQL tests (the server is started by the fixtures)
-  chromium                          # web UI tests (Playwright drives Debian's chromium)
 )
 
 missing=()
