@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from hq_server.services.audio import AudioError
 from hq_server.services.auth import Perm
+from hq_server.services.cap import MAX_CAP_BYTES, CapError, cap_to_bulletin
 from hq_server.services.occurrences import occurrence_json
-from hq_server.storage.tables import Bulletin, Delivery, Occurrence, now
+from hq_server.storage.tables import Bulletin, Camera, Delivery, DesiredSetting, Node, Occurrence, now
 from hq_server.web import AUDIO, AUDIT_DETAIL, CONFIG, DB, ORCH, ApiError, Routes, json_response, parse_body, principal
 from loaxa_contract.limits import MAX_TEXT_CHARS
 from loaxa_contract.models import Priority, Recurrence
@@ -88,7 +89,8 @@ def _field(name: str, message: str) -> FieldError:
 def bulletin_json(b: Bulletin, deliveries: list[Delivery] | None = None) -> dict[str, Any]:
     out = {c: getattr(b, c) for c in ("id", "title", "kind", "text", "audio_sha256", "audio_duration_s", "relay_url",
                                       "priority", "status", "targets", "recurrence", "repeat", "chime", "volume",
-                                      "voice", "rate", "state", "author", "approved_by", "cancelled_by")}
+                                      "voice", "rate", "state", "author", "approved_by", "cancelled_by",
+                                      "cap_identifier", "cap_sender")}
     for c in ("relay_end_at", "send_at", "expires_at", "created_at", "updated_at", "sent_at", "play_at"):
         v = getattr(b, c)
         out[c] = v.isoformat() if v else None
@@ -153,10 +155,16 @@ async def _send_if_due(request: web.Request, b: Bulletin) -> None:
 
 @routes.route("POST", "/api/v1/bulletins", perm=Perm.BULLETIN_WRITE, summary="Create a bulletin", body=BulletinIn)
 async def create(request: web.Request) -> web.Response:
-    p = principal(request)
     body = await _validated(request, await _json(request))
+    b = await _create(request, body)
+    return await _read(request, b.id, 201)
+
+
+async def _create(request: web.Request, body: BulletinIn, **extra: Any) -> Bulletin:
+    """The one creation path (API and CAP import): render, approval rule, store, audit detail, send if due."""
+    p = principal(request)
     cfg = request.app[CONFIG]
-    b = Bulletin(id=uuid.uuid4().hex[:12], author=p.username, created_at=now())
+    b = Bulletin(id=uuid.uuid4().hex[:12], author=p.username, created_at=now(), **extra)
     await _apply(request, b, body, render=True)
     two_person = cfg.bulletins.emergency_two_person and body.priority == Priority.EMERGENCY
     b.state = "awaiting_approval" if two_person else "scheduled"
@@ -166,6 +174,78 @@ async def create(request: web.Request) -> web.Response:
     request[AUDIT_DETAIL] = {"bulletin": b.id, "priority": b.priority, "targets": b.targets,
                                "text": b.text[:80]}
     await _send_if_due(request, b)
+    return b
+
+
+CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml")
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"Tài liệu CAP quá lớn (CAP document over {limit // 1024} KiB)")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"Tài liệu CAP quá lớn (CAP document over {limit // 1024} KiB)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _known_zones(request: web.Request) -> set[str]:
+    async with request.app[DB].sessions() as s:
+        zones = {z for node in (await s.scalars(select(Node))).all() for z in (node.zones or [])}
+        zones |= set((await s.scalars(select(DesiredSetting.scope_id).where(DesiredSetting.scope == "zone"))).all())
+        zones |= {z for z in (await s.scalars(select(Camera.zone))).all() if z}
+    return zones
+
+
+async def _cap_referenced(request: web.Request, refs: list[tuple[str, str]]) -> list[Bulletin]:
+    async with request.app[DB].sessions() as s:
+        rows = (await s.scalars(select(Bulletin).where(Bulletin.cap_identifier.in_([i for _, i in refs])))).all()
+    wanted = set(refs)
+    return [b for b in rows if (b.cap_sender, b.cap_identifier) in wanted]
+
+
+@routes.route("POST", "/api/v1/bulletins/cap", perm=Perm.BULLETIN_WRITE,
+              summary="Import a CAP 1.2 alert (application/cap+xml; ?targets=all sends everywhere)")
+async def import_cap(request: web.Request) -> web.Response:
+    if request.content_type not in CAP_TYPES:
+        raise ApiError(415, f"Cần Content-Type {' hoặc '.join(CAP_TYPES[:2])} (a CAP 1.2 XML document is expected)")
+    override = request.query.get("targets")
+    if override not in (None, "all"):
+        raise ApiError(400, "Chỉ hỗ trợ ?targets=all (only ?targets=all is supported)", {"targets": "must be all"})
+    data = await _read_capped(request, MAX_CAP_BYTES)
+    try:
+        cap = cap_to_bulletin(data, await _known_zones(request), all_targets=override == "all")
+    except CapError as err:
+        request[AUDIT_DETAIL] = {"cap_error": err.message[:200]}
+        raise ApiError(err.status, err.message, err.fields) from err
+    referenced = await _cap_referenced(request, cap.references)
+    username = principal(request).username
+    if cap.msg_type == "Cancel":
+        if not referenced:
+            raise ApiError(404, "Không tìm thấy bản tin CAP được tham chiếu (no imported bulletin matches the "
+                                "CAP references)", {"references": " ".join(f"{s},{i}" for s, i in cap.references)})
+        cancelled = [b.id for b in referenced if await request.app[ORCH].cancel(b.id, username)]
+        request[AUDIT_DETAIL] = {"cap": cap.identifier, "msg_type": "Cancel", "cancelled": cancelled}
+        if not cancelled:
+            raise ApiError(409, "Bản tin đã kết thúc (referenced bulletins already finished)")
+        return json_response({"cap": {"identifier": cap.identifier, "msg_type": "Cancel"}, "cancelled": cancelled})
+    async with request.app[DB].sessions() as s:
+        dup = await s.scalar(select(Bulletin.id).where(Bulletin.cap_identifier == cap.identifier,
+                                                       Bulletin.cap_sender == cap.sender))
+    if dup is not None:
+        raise ApiError(409, f"Cảnh báo CAP này đã được nhập: bản tin {dup} (CAP alert already imported)",
+                       {"identifier": dup})
+    assert cap.bulletin is not None
+    body = await _validated(request, cap.bulletin)
+    b = await _create(request, body, cap_identifier=cap.identifier, cap_sender=cap.sender)
+    cancelled = []
+    if cap.msg_type == "Update":  # the update supersedes what it references
+        cancelled = [r.id for r in referenced if await request.app[ORCH].cancel(r.id, username)]
+    request[AUDIT_DETAIL] = {**request.get(AUDIT_DETAIL, {}), "cap": cap.identifier, "cap_sender": cap.sender,
+                               "msg_type": cap.msg_type, "language": cap.language, "superseded": cancelled}
     return await _read(request, b.id, 201)
 
 

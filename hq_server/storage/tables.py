@@ -118,6 +118,8 @@ class Bulletin(Base):
     sent_at: Mapped[datetime | None]
     play_at: Mapped[datetime | None]
     cancelled_by: Mapped[str | None] = mapped_column(sa.String(64))
+    cap_identifier: Mapped[str | None] = mapped_column(sa.String(200), index=True)  # imported from CAP 1.2
+    cap_sender: Mapped[str | None] = mapped_column(sa.String(200))
 
 
 class CommandLog(Base):
