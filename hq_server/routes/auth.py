@@ -210,6 +210,30 @@ async def activate_user(request: web.Request) -> web.Response:
     return await _set_active(request, True)
 
 
+class PasswordResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_password: str = Field(min_length=10, max_length=1024, description="At least 10 characters")
+
+
+@routes.route("POST", "/api/v1/users/{id}/password", perm=Perm.USER_ADMIN, body=PasswordResetIn,
+              summary="Set another user's password (admin; their sessions end; yours: /api/v1/auth/password)")
+async def reset_password(request: web.Request) -> web.Response:
+    uid, p = _user_id(request), principal(request)
+    body = await parse_body(request, PasswordResetIn)
+    if uid == p.user_id:
+        raise ApiError(409, "Hãy đổi mật khẩu của mình qua /api/v1/auth/password (use the change-own-password "
+                            "endpoint, which asks for the old password)")
+    async with request.app[DB].sessions() as s:
+        user = await s.get(User, uid)
+        if user is None:
+            raise ApiError(404, "Không tìm thấy người dùng (no such user)")
+        user.password_hash = hash_password(body.new_password)
+        ended = await _end_sessions(s, user.id)
+        await s.commit()
+        request[AUDIT_DETAIL] = {"username": user.username, "sessions_ended": ended}
+        return json_response({"user": user_json(user), "sessions_ended": ended})
+
+
 def token_json(t: ApiToken) -> dict[str, object]:
     return {"id": t.id, "user_id": t.user_id, "name": t.name, "created_at": t.created_at.isoformat(),
             "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None, "revoked": t.revoked}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import aiohttp
 
@@ -130,3 +131,39 @@ async def test_deactivated_user_loses_sessions_tokens_and_login(hq):
     acts = [(e["detail"].get("username"), e["detail"].get("active")) for e in audit["audit"]
             if e["target"].endswith("activate") and e["status"] == 200]
     assert acts == [("clerk", True), ("clerk", False)]
+
+
+async def test_admin_resets_another_users_password_and_their_sessions_end(hq):
+    status, body = await hq.call("POST", "/api/v1/users", json={"username": "thu-ky", "password": PASSWORD,
+                                                                 "role": "broadcaster"})
+    assert status == 201
+    uid = body["user"]["id"]
+    one, two = Browser(hq), Browser(hq)
+    try:
+        assert await one.login("thu-ky", PASSWORD) == 200
+        assert await two.login("thu-ky", PASSWORD) == 200
+        path = f"/api/v1/users/{uid}/password"
+        assert (await hq.call("POST", path, role="broadcaster", json={"new_password": NEW_PASSWORD}))[0] == 403
+        status, body = await hq.call("POST", path, json={"new_password": "short"})
+        assert status == 400 and set(body["fields"]) == {"new_password"}
+        _, me = await hq.call("GET", "/api/v1/auth/me")
+        status, body = await hq.call("POST", f"/api/v1/users/{me['user']['id']}/password",
+                                     json={"new_password": NEW_PASSWORD})
+        assert status == 409 and "/api/v1/auth/password" in body["error"]
+        assert (await hq.call("POST", "/api/v1/users/999/password", json={"new_password": NEW_PASSWORD}))[0] == 404
+
+        status, body = await hq.call("POST", path, json={"new_password": NEW_PASSWORD})
+        assert status == 200 and body["sessions_ended"] == 2, body
+        assert (await one.call("GET", "/api/v1/auth/me"))[0] == 401
+        assert (await two.call("GET", "/api/v1/auth/me"))[0] == 401
+        assert await one.login("thu-ky", PASSWORD) == 401
+        assert await one.login("thu-ky", NEW_PASSWORD) == 200
+    finally:
+        await one.http.close()
+        await two.http.close()
+    _, audit = await hq.call("GET", "/api/v1/audit?limit=20")
+    assert NEW_PASSWORD not in json.dumps(audit)
+    resets = [e for e in audit["audit"] if re.fullmatch(r"/api/v1/users/\d+/password", e["target"])]
+    assert [(e["user"], e["status"]) for e in resets] == [("admin-1", 200), ("admin-1", 404), ("admin-1", 409),
+                                                          ("admin-1", 400), ("broadcaster-1", 403)]
+    assert resets[0]["detail"] == {"username": "thu-ky", "sessions_ended": 2}
