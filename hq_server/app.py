@@ -107,7 +107,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
                           subscriptions=Orchestrator.subscriptions(cfg.commune))
     a = cfg.alerts
     alerter = Alerter(app[DB].sessions, a.webhook_url, a.webhook_timeout_s, cfg.commune, a.webhook_attempts,
-                      a.webhook_backoff_s, a.webhook_backoff_max_s)
+                      a.webhook_backoff_s, a.webhook_backoff_max_s, a.webhook_sweep_s)
     base = cfg.http.public_url or f"http://{cfg.http.host}:{cfg.http.port}"
     settings = OrchestratorSettings(commune=cfg.commune, lead_time_s=cfg.bulletins.lead_time_s,
                                     sweep_interval_s=cfg.bulletins.sweep_interval_s,
@@ -118,6 +118,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     app[ORCH] = orch
     app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)
     await orch.start()
+    alerter.start()
     yield
     await orch.stop()
     await alerter.close()

@@ -67,6 +67,9 @@ class AlertSection(Section):
     webhook_attempts: int = Field(default=5, ge=1, le=20, description="Tries per alert (network/timeout/429/5xx)")
     webhook_backoff_s: float = Field(default=1.0, gt=0, le=60, description="Wait before the 2nd try; doubles")
     webhook_backoff_max_s: float = Field(default=60.0, gt=0, le=3600, description="Longest wait between tries")
+    webhook_sweep_s: float = Field(default=5.0, gt=0, le=300,
+                                   description="How often undelivered alerts are looked up in the database and "
+                                               "retried when their backoff has passed (also after a restart)")
     node_offline_after_s: float = Field(default=300, ge=0, description="Alert when a node is offline this long")
 
 

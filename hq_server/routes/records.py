@@ -59,7 +59,8 @@ async def alerts(request: web.Request) -> web.Response:
         return json_response({"alerts": [
             {"id": a.id, "at": a.at.isoformat(), "kind": a.kind, "severity": a.severity, "subject": a.subject,
              "message": a.message, "delivered": a.delivered, "delivery_error": a.delivery_error,
-             "delivery_attempts": a.delivery_attempts,
+             "delivery_attempts": a.delivery_attempts, "delivery_pending": a.delivery_pending,
+             "last_attempt_at": a.last_attempt_at.isoformat() if a.last_attempt_at else None,
              "acknowledged_by": a.acknowledged_by} for a in rows]})
 
 

@@ -2,7 +2,10 @@
 
 The webhook call runs in a background task with a timeout, so a slow receiver never stalls ack
 processing; failures that may pass (network, timeout, 429, 5xx) are retried with bounded exponential
-backoff; the alert row records delivered / attempts / last error after every attempt.
+backoff; the alert row records delivered / attempts / pending / last try / last error after every attempt.
+Retries are durable: a sweeper re-reads pending alerts from the database and resumes them once the
+backoff since the last try has passed, so a restart of HQ does not drop them (delivery is at least once:
+the payload carries the alert ``id`` for receivers that deduplicate).
 """
 
 from __future__ import annotations
@@ -11,49 +14,109 @@ import asyncio
 import logging
 
 import aiohttp
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hq_server.storage.tables import Alert
+from hq_server.storage.tables import Alert, now
 
 logger = logging.getLogger(__name__)
 
 
 class Alerter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], webhook_url: str | None, timeout_s: float,
-                 commune: str, attempts: int = 5, backoff_s: float = 1.0, backoff_max_s: float = 60.0) -> None:
+                 commune: str, attempts: int = 5, backoff_s: float = 1.0, backoff_max_s: float = 60.0,
+                 sweep_s: float = 5.0) -> None:
         self.sessions = sessions
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.sweep_s = sweep_s
         self.webhook_url = webhook_url
         self.timeout_s = timeout_s
         self.commune = commune
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: set[int] = set()  # alert ids with a delivery task in this process
+        self._sweeper: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
+
+    def backoff(self, attempts_done: int) -> float:
+        """Wait after ``attempts_done`` tries before the next: backoff_s, doubling, capped."""
+        return min(self.backoff_s * 2 ** max(0, attempts_done - 1), self.backoff_max_s)
 
     async def raise_alert(self, session: AsyncSession, kind: str, subject: str, message: str,
                           severity: str = "warning") -> Alert:
         """Add the alert to ``session`` (committed by the caller) and post it after the commit."""
-        alert = Alert(kind=kind, subject=subject, message=message, severity=severity)
+        alert = Alert(kind=kind, subject=subject, message=message, severity=severity,
+                      delivery_pending=bool(self.webhook_url))
         session.add(alert)
         await session.flush()
         logger.warning("alert %s %s: %s", kind, subject, message)
         if self.webhook_url:
-            payload = {"id": alert.id, "at": alert.at.isoformat(), "commune": self.commune, "kind": kind,
-                       "severity": severity, "subject": subject, "message": message}
-            task = asyncio.get_running_loop().create_task(self._post(alert.id, payload), name=f"webhook:{alert.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(alert, 0)
         return alert
 
-    async def _post(self, alert_id: int, payload: dict[str, object]) -> None:
+    def _payload(self, alert: Alert) -> dict[str, object]:
+        return {"id": alert.id, "at": alert.at.isoformat(), "commune": self.commune, "kind": alert.kind,
+                "severity": alert.severity, "subject": alert.subject, "message": alert.message}
+
+    def _spawn(self, alert: Alert, attempts_done: int) -> None:
+        self._inflight.add(alert.id)
+        task = asyncio.get_running_loop().create_task(self._post(alert.id, self._payload(alert), attempts_done),
+                                                      name=f"webhook:{alert.id}")
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None], alert_id: int = alert.id) -> None:
+            self._tasks.discard(t)
+            self._inflight.discard(alert_id)
+
+        task.add_done_callback(done)
+
+    def start(self) -> None:
+        """Start the sweeper: retries what the database says is still due (e.g. after a restart)."""
+        if self.webhook_url and self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop(), name="webhook-sweeper")
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # a database hiccup must not end the sweeper
+                logger.exception("webhook sweep failed")
+            await asyncio.sleep(self.sweep_s)
+
+    async def sweep(self) -> int:
+        """Start a delivery task for every pending, undelivered alert whose backoff since its last try has
+        passed and that has no task in this process; returns how many were started."""
+        started = 0
+        t = now()
+        async with self.sessions() as s:
+            rows = (await s.scalars(select(Alert).where(Alert.delivery_pending.is_(True),
+                                                        Alert.delivered.is_(False)).order_by(Alert.id))).all()
+            for alert in rows:
+                if alert.id in self._inflight:
+                    continue
+                if alert.delivery_attempts >= self.attempts:
+                    alert.delivery_pending = False  # tries used up (e.g. webhook_attempts lowered)
+                    continue
+                last = alert.last_attempt_at
+                if last is not None and (t - last).total_seconds() < self.backoff(alert.delivery_attempts):
+                    continue
+                logger.info("alert %s: webhook retry from the database (after %d tries)", alert.id,
+                            alert.delivery_attempts)
+                self._spawn(alert, alert.delivery_attempts)
+                started += 1
+            await s.commit()
+        return started
+
+    async def _post(self, alert_id: int, payload: dict[str, object], attempts_done: int = 0) -> None:
         """POST with bounded retries: network errors, timeouts, 429 and 5xx are retried after 1, 2, 4 … s
-        (capped), other 4xx are final. Each attempt's outcome is written to the alert row."""
+        (capped), other 4xx are final. Each attempt's outcome is written to the alert row, so a restart
+        resumes where this left off (see :meth:`sweep`)."""
         await asyncio.sleep(0)  # let the caller commit the alert row first
-        delay = self.backoff_s
-        for attempt in range(1, self.attempts + 1):
+        for attempt in range(attempts_done + 1, self.attempts + 1):
             error, retry = await self._attempt(payload)
             final = error is None or not retry or attempt == self.attempts
+            delay = self.backoff(attempt)
             if error:
                 logger.warning("alert %s webhook attempt %d/%d: %s%s", alert_id, attempt, self.attempts, error,
                                "" if final else f"; retrying in {delay:.1f}s")
@@ -61,7 +124,6 @@ class Alerter:
             if final:
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.backoff_max_s)
 
     async def _attempt(self, payload: dict[str, object]) -> tuple[str | None, bool]:
         """(error or None, worth retrying)."""
@@ -83,13 +145,24 @@ class Alerter:
                 if alert is not None:
                     alert.delivered = error is None
                     alert.delivery_attempts = attempt
+                    alert.delivery_pending = not final
+                    alert.last_attempt_at = now()
                     alert.delivery_error = None if error is None else (error if final else f"retrying: {error}")[:500]
                     await s.commit()
                     return
             await asyncio.sleep(0.1)
 
     async def close(self) -> None:
+        """Stop: delivery tasks are cancelled (the rows stay pending and the sweeper of the next start
+        resumes them; a try cut off mid-request may be repeated)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.close()

@@ -214,6 +214,8 @@ class Alert(Base):
     delivered: Mapped[bool] = mapped_column(default=False)
     delivery_error: Mapped[str | None] = mapped_column(sa.String(500))
     delivery_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    delivery_pending: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # more tries due
+    last_attempt_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(sa.String(64))
 
 

@@ -105,14 +105,15 @@ async def start_hq(tmp_path: Path, hq_keys: tuple[Path, Path], broker: Mosquitto
     """Start HQ against the test broker; returns an :class:`Hq` with a token per role."""
     running: list[TestClient] = []
 
-    async def start(db_url: str | None = None, **sections: Any) -> Hq:
+    async def start(db_url: str | None = None, tokens: dict[str, str] | None = None, **sections: Any) -> Hq:
+        """``tokens``: those of an earlier HQ on the same database (a restart: users exist already)."""
         port = free_port()
         cfg = hq_config(tmp_path, hq_keys[0], broker.port, db_url, port, **sections)
         app = create_app(cfg)
         client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
         running.append(client)
-        hq = Hq(client, app)
+        hq = Hq(client, app, dict(tokens or {}))
         async with app[DB].sessions() as s:
             for role in ROLES:
                 if role not in hq.tokens:

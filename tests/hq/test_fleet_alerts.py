@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from hq_server.web import DB
 from loaxa_contract import codec, topics
 from loaxa_contract.models import CameraHealth, CameraStatus, NodeHealth, NodeState
 from loaxa_link.mosquitto import free_port
@@ -149,4 +150,58 @@ async def test_webhook_is_retried_with_backoff_and_the_outcome_recorded(start_hq
         assert second["delivery_error"] == "webhook answered HTTP 400"
     finally:
         await pub.stop()
+        await runner.cleanup()
+
+
+async def test_webhook_retries_survive_an_hq_restart(start_hq):
+    responses = [503]  # fails once, then succeeds
+    hits: list[tuple[float, dict]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        hits.append((asyncio.get_running_loop().time(), await request.json()))
+        return web.Response(status=responses.pop(0) if responses else 204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}/hook"
+    try:
+        # first HQ: the retry would come only after 30 s; it is stopped before that
+        first = await start_hq(alerts={"webhook_url": url, "webhook_backoff_s": 30, "webhook_sweep_s": 0.05})
+        async with first.app[DB].sessions() as s:
+            alert = await first.orch.alerter.raise_alert(s, "camera_status", "cong-xa", "ok → black")
+            await s.commit()
+        alert_id = alert.id
+
+        async def row(hq) -> dict:
+            _, body = await hq.call("GET", "/api/v1/alerts", role="police")
+            return next(a for a in body["alerts"] if a["id"] == alert_id)
+
+        async def first_try_recorded() -> bool:
+            a = await row(first)
+            return a["delivery_attempts"] == 1 and a["delivery_pending"] and not a["delivered"]
+
+        await wait_async(first_try_recorded, 10, "first (failed) try recorded")
+        assert (await row(first))["delivery_error"] == "retrying: webhook answered HTTP 503"
+        assert await first.orch.alerter.sweep() == 0  # in flight here, and its backoff has not passed
+        await first.client.close()  # HQ stops; the in-memory retry is gone
+        assert len(hits) == 1
+
+        # restarted HQ on the same database: the sweeper resumes, respecting the backoff since the last try
+        second = await start_hq(tokens=first.tokens, alerts={"webhook_url": url, "webhook_backoff_s": 1.0,
+                                                             "webhook_sweep_s": 0.05})
+
+        async def delivered() -> bool:
+            return (await row(second))["delivered"]
+
+        await wait_async(delivered, 15, "retry after restart delivered")
+        a = await row(second)
+        assert a["delivery_attempts"] == 2 and not a["delivery_pending"] and a["delivery_error"] is None
+        assert len(hits) == 2 and hits[1][1]["id"] == hits[0][1]["id"] == alert_id
+        assert hits[1][0] - hits[0][0] >= 1.0  # backoff after one try, counted from the last try
+        assert await second.orch.alerter.sweep() == 0  # nothing left to do
+    finally:
         await runner.cleanup()
