@@ -17,7 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import psutil
-import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -27,6 +26,7 @@ from loaxa_contract import codec, signing, topics  # noqa: E402
 from loaxa_contract.models import Ack, AckStage, utcnow  # noqa: E402
 from loaxa_link.mosquitto import Mosquitto  # noqa: E402
 from loaxa_link.mqtt import LinkConfig, MqttLink  # noqa: E402
+from simulators.nodes import simulated_node_settings, write_node_yaml  # noqa: E402
 
 COMMUNE = "xa-bench"
 
@@ -36,13 +36,8 @@ async def main() -> None:
     broker = Mosquitto(tmp / "broker").start()
     priv, pub = signing.generate_keypair(tmp / "keys")
     signer = CommandSigner(priv, tmp / "seq")
-    cfg = yaml.safe_load((REPO / "firmware_configs" / "speaker-node.example.yaml").read_text())
-    cfg["node"].update(id="loa-1", commune=COMMUNE)
-    cfg["broker"]["port"] = broker.port
-    cfg["security"]["hq_public_key"] = str(pub)
-    cfg["audio"]["file_dir"] = str(tmp / "played")
-    cfg["state_dir"] = str(tmp / "state")
-    (tmp / "node.yaml").write_text(yaml.safe_dump(cfg))
+    write_node_yaml(tmp / "node.yaml", simulated_node_settings(
+        tmp, node_id="loa-1", commune=COMMUNE, zones=["thon-1"], port=broker.port, hq_public_key=pub))
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(tmp / "node.yaml")],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     acks: list[Ack] = []

@@ -17,8 +17,6 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -27,6 +25,7 @@ from loaxa_contract import codec, signing, topics  # noqa: E402
 from loaxa_contract.models import Ack, AckStage, utcnow  # noqa: E402
 from loaxa_link.mosquitto import Mosquitto  # noqa: E402
 from loaxa_link.mqtt import LinkConfig, MqttLink  # noqa: E402
+from simulators.nodes import simulated_node_settings, write_node_yaml  # noqa: E402
 
 COMMUNE = "xa-bench"
 NODES = ("loa-1", "loa-2")
@@ -39,14 +38,9 @@ async def main(rounds: int) -> None:
     signer = CommandSigner(priv, tmp / "seq")
     procs = []
     for node in NODES:
-        cfg = yaml.safe_load((REPO / "firmware_configs" / "speaker-node.example.yaml").read_text())
-        cfg["node"].update(id=node, commune=COMMUNE, zones=["thon-1"])
-        cfg["broker"]["port"] = broker.port
-        cfg["security"]["hq_public_key"] = str(pub)
-        cfg["audio"]["file_dir"] = str(tmp / node / "played")
-        cfg["state_dir"] = str(tmp / node / "state")
-        cfg["amplifier"].update(warmup_s=0.3, hold_s=0.5)
-        (tmp / f"{node}.yaml").write_text(yaml.safe_dump(cfg))
+        write_node_yaml(tmp / f"{node}.yaml", simulated_node_settings(
+            tmp, node_id=node, commune=COMMUNE, zones=["thon-1"], port=broker.port, hq_public_key=pub,
+            amplifier__warmup_s=0.3, amplifier__hold_s=0.5))
         procs.append(subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config",
                                        str(tmp / f"{node}.yaml")], cwd=REPO, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from simulators.nodes import simulated_node_settings, write_node_yaml
 from tests.conftest import COMMUNE, EXAMPLE_NODE_CONFIG
 
 pytestmark = pytest.mark.integration
@@ -20,15 +21,8 @@ BIN = Path(sys.executable).parent
 
 
 def _node_yaml(tmp_path: Path, port: int, pub: Path) -> Path:
-    data = yaml.safe_load(EXAMPLE_NODE_CONFIG.read_text("utf-8"))
-    data["node"].update(id="loa-cli", commune=COMMUNE, zones=["thon-1"])
-    data["broker"]["port"] = port
-    data["security"]["hq_public_key"] = str(pub)
-    data["audio"]["file_dir"] = str(tmp_path / "played")
-    data["state_dir"] = str(tmp_path / "state")
-    path = tmp_path / "node.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
+    return write_node_yaml(tmp_path / "node.yaml", simulated_node_settings(
+        tmp_path, node_id="loa-cli", commune=COMMUNE, zones=["thon-1"], port=port, hq_public_key=pub))
 
 
 def test_keygen_then_send_to_a_running_agent(broker, tmp_path: Path) -> None:
@@ -62,7 +56,7 @@ def test_keygen_then_send_to_a_running_agent(broker, tmp_path: Path) -> None:
         for stage in ("received", "rendered", "playing", "played"):
             assert f" {stage} " in lines or lines.rstrip().endswith(stage), lines
         assert "1 node(s) finished: loa-cli=played" in lines
-        assert len(list((tmp_path / "played").glob("*.wav"))) == 1
+        assert len(list((tmp_path / "loa-cli" / "played").glob("*.wav"))) == 1
     finally:
         agent.send_signal(signal.SIGTERM)
         try:
