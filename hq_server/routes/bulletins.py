@@ -9,6 +9,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_server.services.audio import AudioError
 from hq_server.services.auth import Perm
@@ -256,11 +257,16 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return (await parse_body(request, _Any)).model_dump()
 
 
+async def _bulletin_or_404(session: AsyncSession, bulletin_id: str) -> Bulletin:
+    b = await session.get(Bulletin, bulletin_id)
+    if b is None:
+        raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+    return b
+
+
 async def _read(request: web.Request, bulletin_id: str, status: int = 200) -> web.Response:
     async with request.app[DB].sessions() as s:
-        b = await s.get(Bulletin, bulletin_id)
-        if b is None:
-            raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+        b = await _bulletin_or_404(s, bulletin_id)
         ds = list((await s.scalars(select(Delivery).where(Delivery.bulletin_id == b.id))).all())
         return json_response({"bulletin": bulletin_json(b, ds)}, status)
 
@@ -285,9 +291,7 @@ async def read(request: web.Request) -> web.Response:
 async def edit(request: web.Request) -> web.Response:
     changes = await _json(request)
     async with request.app[DB].sessions() as s:
-        b = await s.get(Bulletin, request.match_info["id"])
-        if b is None:
-            raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+        b = await _bulletin_or_404(s, request.match_info["id"])
         if b.state not in EDITABLE:
             raise ApiError(409, f"Bản tin đã ở trạng thái '{b.state}', không sửa được (cannot edit once sent)")
         current = bulletin_json(b)
@@ -311,9 +315,7 @@ async def edit(request: web.Request) -> web.Response:
 async def approve(request: web.Request) -> web.Response:
     p = principal(request)
     async with request.app[DB].sessions() as s:
-        b = await s.get(Bulletin, request.match_info["id"])
-        if b is None:
-            raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+        b = await _bulletin_or_404(s, request.match_info["id"])
         if b.state != "awaiting_approval":
             raise ApiError(409, f"Bản tin không chờ duyệt (state is '{b.state}')")
         if b.author == p.username:
@@ -330,8 +332,7 @@ async def cancel(request: web.Request) -> web.Response:
     bid = request.match_info["id"]
     if not await request.app[ORCH].cancel(bid, principal(request).username):
         async with request.app[DB].sessions() as s:
-            if await s.get(Bulletin, bid) is None:
-                raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+            await _bulletin_or_404(s, bid)
         raise ApiError(409, "Bản tin đã kết thúc (bulletin already finished)")
     request[AUDIT_DETAIL] = {"bulletin": bid}
     return await _read(request, bid)
@@ -340,9 +341,7 @@ async def cancel(request: web.Request) -> web.Response:
 @routes.route("DELETE", "/api/v1/bulletins/{id}", perm=Perm.BULLETIN_WRITE, summary="Delete a bulletin never sent")
 async def delete(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
-        b = await s.get(Bulletin, request.match_info["id"])
-        if b is None:
-            raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+        b = await _bulletin_or_404(s, request.match_info["id"])
         if b.state not in (*EDITABLE, "expired") or b.sent_at is not None:
             raise ApiError(409, "Chỉ xoá được bản tin chưa phát; hãy huỷ (only unsent bulletins; cancel instead)")
         await s.delete(b)
@@ -355,9 +354,7 @@ async def delete(request: web.Request) -> web.Response:
               summary="Per-node delivery state of a bulletin")
 async def deliveries(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
-        b = await s.get(Bulletin, request.match_info["id"])
-        if b is None:
-            raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+        b = await _bulletin_or_404(s, request.match_info["id"])
         ds = (await s.scalars(select(Delivery).where(Delivery.bulletin_id == b.id).order_by(Delivery.node_id))).all()
         return json_response({"bulletin": b.id, "state": b.state, "deliveries": [delivery_json(d) for d in ds]})
 
@@ -366,9 +363,7 @@ async def deliveries(request: web.Request) -> web.Response:
               summary="Occurrences of a recurring bulletin per node and local date (played, playing, missed)")
 async def list_occurrences(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
-        b = await s.get(Bulletin, request.match_info["id"])
-        if b is None:
-            raise ApiError(404, "Không tìm thấy bản tin (no such bulletin)")
+        b = await _bulletin_or_404(s, request.match_info["id"])
         rows = (await s.scalars(select(Occurrence).where(Occurrence.bulletin_id == b.id)
                                 .order_by(Occurrence.occurrence, Occurrence.node_id))).all()
     summary: dict[str, dict[str, int]] = {}
