@@ -6,9 +6,11 @@ import logging
 import math
 from dataclasses import replace
 
+from pydub import AudioSegment
+
 from edge_agent.fetch import AudioFetcher
 from loaxa_contract.models import BulletinCommand
-from loaxa_speech.audio import RenderOptions, check_audio, decode, render, to_wav
+from loaxa_speech.audio import RenderOptions, decode, render, to_wav
 from loaxa_speech.tts.service import SpeechService, SpokenPart
 
 logger = logging.getLogger(__name__)
@@ -28,16 +30,14 @@ class Renderer:
         self.voice = voice
         self.rate_wpm = rate_wpm
 
-    def _hq_audio(self, cmd: BulletinCommand) -> bytes | None:
-        """HQ's rendering, first choice for every bulletin that carries one (downloaded, hash-verified,
-        decodable). A text bulletin falls back to local TTS when HQ cannot be reached; an audio
-        bulletin has nothing to fall back to, so its error propagates."""
+    def _hq_audio(self, cmd: BulletinCommand) -> AudioSegment | None:
+        """HQ's rendering, decoded (decoding is the validity check), first choice for every bulletin
+        that carries one (downloaded and hash-verified). A text bulletin falls back to local TTS when
+        HQ cannot be reached; an audio bulletin has nothing to fall back to, so its error propagates."""
         if cmd.audio is None:
             return None
         try:
-            data = self.fetcher.get(cmd.audio.sha256, cmd.audio.url)
-            check_audio(data)
-            return data
+            return decode(self.fetcher.get(cmd.audio.sha256, cmd.audio.url))
         except Exception as err:
             if cmd.kind == "audio":
                 raise
@@ -53,9 +53,9 @@ class Renderer:
         return f"{'+'.join(sorted({p.engine for p in parts}))} ({len(parts)} part(s), {cached} cached)"
 
     def _sources(self, cmd: BulletinCommand) -> tuple[list, str]:
-        data = self._hq_audio(cmd)
-        if data is not None:
-            return [decode(data)], "hq-audio"
+        hq = self._hq_audio(cmd)
+        if hq is not None:
+            return [hq], "hq-audio"
         parts = self._speak(cmd)
         return [decode(p.audio, p.fmt) for p in parts], self._describe(parts)
 
