@@ -17,21 +17,21 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from edge_agent.acks import AckReporter
 from edge_agent.config import NodeConfig
-from edge_agent.dispatcher import Dispatcher
-from edge_agent.fetch import AudioFetcher
-from edge_agent.health import CachedReading, clock_offset_ms, cpu_temp_c, disk_free_bytes
-from edge_agent.outbox import DiskOutbox
-from edge_agent.playback.relay import Amplifier, GpiosetRelay, RelayBackend, SimulatedRelay, SysfsRelay
+from edge_agent.control.acks import AckReporter
+from edge_agent.control.dispatcher import Dispatcher
+from edge_agent.control.gate import CommandGate, PersistentReplayGuard
+from edge_agent.control.outbox import DiskOutbox
+from edge_agent.device.health import CachedReading, clock_offset_ms, cpu_temp_c, disk_free_bytes
+from edge_agent.playback.amplifier import Amplifier, GpiosetRelay, RelayBackend, SimulatedRelay, SysfsRelay
 from edge_agent.playback.sinks import AudioSink, make_sink
-from edge_agent.player import Player
-from edge_agent.programme import Programme
-from edge_agent.relay_stream import StreamRelay
-from edge_agent.render import Renderer
-from edge_agent.scheduler import BulletinScheduler
-from edge_agent.security import CommandGate, PersistentReplayGuard
-from edge_agent.store import BulletinStore
+from edge_agent.programme.fetch import AudioFetcher
+from edge_agent.programme.player import Player
+from edge_agent.programme.render import Renderer
+from edge_agent.programme.scheduler import BulletinScheduler
+from edge_agent.programme.store import BulletinStore
+from edge_agent.programme.stream_relay import StreamRelay
+from edge_agent.programme.windows import Programme
 from edge_agent.version import AGENT_VERSION
 from loaxa_contract import codec, signing, topics
 from loaxa_contract.models import (

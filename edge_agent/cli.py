@@ -40,7 +40,7 @@ async def _say(config_path: Path, text: str, voice: str | None, rate: int | None
     from datetime import timedelta
 
     from edge_agent.app import make_relay_backend, make_renderer, make_speech
-    from edge_agent.playback.relay import Amplifier
+    from edge_agent.playback.amplifier import Amplifier
     from edge_agent.playback.sinks import make_sink
     from loaxa_contract.models import BulletinCommand, utcnow
 
@@ -68,7 +68,7 @@ async def _run(config_path: Path) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from edge_agent.app import EdgeAgent
-    from edge_agent.memory import release_free_memory
+    from edge_agent.device.memory import release_free_memory
 
     # a Pi has 2-4 cores; a small pool bounds threads and glibc arenas (RSS) for blocking work
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=3, thread_name_prefix="edge-io"))

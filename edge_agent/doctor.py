@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.config import NodeConfig
-from edge_agent.health import clock_offset_ms, disk_free_bytes
+from edge_agent.device.health import clock_offset_ms, disk_free_bytes
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
 
@@ -57,7 +57,7 @@ async def check_broker(config: NodeConfig, timeout: float = 8.0) -> Check:
 def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0) -> list[Check]:
     from edge_agent.app import make_relay_backend
     from edge_agent.playback.sinks import make_sink
-    from edge_agent.scheduler import open_store_engine
+    from edge_agent.programme.scheduler import open_store_engine
     from loaxa_speech.audio import check_audio
     from loaxa_speech.tts.engines.base import SpeechRequest
     from loaxa_speech.tts.registry import build_engine

@@ -1,1 +1,1 @@
-"""Audio output: sinks (ALSA, file, null) and, later, the amplifier relay."""
+"""Audio output: sinks (ALSA, file, null), the amplifier relay (GPIO) and loudness measurement."""

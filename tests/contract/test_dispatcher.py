@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from edge_agent.dispatcher import Dispatcher
-from edge_agent.security import CommandGate, ReplayGuard
+from edge_agent.control.dispatcher import Dispatcher
+from edge_agent.control.gate import CommandGate, ReplayGuard
 from hq_server.signer import CommandSigner
 from loaxa_contract import signing, topics
 from loaxa_contract.models import AckStage

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge_agent.security import CommandGate, PersistentReplayGuard, ReplayGuard
+from edge_agent.control.gate import CommandGate, PersistentReplayGuard, ReplayGuard
 from hq_server.signer import CommandSigner
 from loaxa_contract import signing
 from loaxa_contract.errors import ContractError, RefusalReason

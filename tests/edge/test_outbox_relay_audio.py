@@ -7,10 +7,10 @@ import hashlib
 
 import pytest
 
-from edge_agent.acks import AckReporter
-from edge_agent.fetch import AudioFetcher, FetchError
-from edge_agent.outbox import ACK, HEALTH, DiskOutbox
-from edge_agent.playback.relay import Amplifier, SimulatedRelay
+from edge_agent.control.acks import AckReporter
+from edge_agent.control.outbox import ACK, HEALTH, DiskOutbox
+from edge_agent.playback.amplifier import Amplifier, SimulatedRelay
+from edge_agent.programme.fetch import AudioFetcher, FetchError
 from loaxa_contract import codec
 from loaxa_contract.models import Ack, AckStage, NodeHealth
 from loaxa_link.mqtt import NotConnectedError

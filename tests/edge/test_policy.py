@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from edge_agent.programme import Programme
-from edge_agent.queue import PlayQueue, QueueItem, preempts
+from edge_agent.programme.queue import PlayQueue, QueueItem, preempts
+from edge_agent.programme.windows import Programme
 from loaxa_contract.models import ProgramWindow
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge_agent.fetch import AudioFetcher, FetchError
-from edge_agent.render import Renderer
+from edge_agent.programme.fetch import AudioFetcher, FetchError
+from edge_agent.programme.render import Renderer
 from loaxa_contract.models import BulletinCommand
 from loaxa_link.mosquitto import free_port
 from loaxa_speech.audio import RenderOptions

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from edge_agent.scheduler import open_store_engine, recurrence_trigger
+from edge_agent.programme.scheduler import open_store_engine, recurrence_trigger
 from loaxa_contract.models import Recurrence
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from edge_agent.acks import AckReporter
-from edge_agent.security import CommandGate
+from edge_agent.control.acks import AckReporter
+from edge_agent.control.gate import CommandGate
 from loaxa_contract import topics
 from loaxa_contract.errors import ContractError
 from loaxa_contract.models import AckStage, CommandBase

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from edge_agent.programme import Programme
+from edge_agent.programme.windows import Programme
 
 EMERGENCY = 2
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from edge_agent.outbox import ACK, HEALTH, DiskOutbox
+from edge_agent.control.outbox import ACK, HEALTH, DiskOutbox
 from loaxa_contract import codec
 from loaxa_contract.models import Ack, AckStage, NodeHealth
 from loaxa_link.mqtt import LinkError

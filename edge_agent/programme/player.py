@@ -1,6 +1,6 @@
 """The programme runtime: admits bulletins, schedules them, plays them in policy order, acks every step.
 
-Decisions are made by pure code (:mod:`edge_agent.queue`, :mod:`edge_agent.programme`); this module
+Decisions are made by pure code (:mod:`edge_agent.programme.queue`, :mod:`edge_agent.programme.windows`); this module
 owns the effects: rendering, the amplifier, the sink, the job store, the acks. One worker task plays
 one item at a time; an emergency cancels the playing item, which is re-queued at its place (it will
 start again from the beginning: a half-heard notice is worse than a repeated one). A programme task
@@ -15,16 +15,16 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from edge_agent.acks import AckReporter
-from edge_agent.fetch import FetchError
-from edge_agent.playback.relay import Amplifier
+from edge_agent.control.acks import AckReporter
+from edge_agent.playback.amplifier import Amplifier
 from edge_agent.playback.sinks import AudioSink
-from edge_agent.programme import Programme
-from edge_agent.queue import PlayQueue, QueueItem, preempts
-from edge_agent.relay_stream import StreamRelay
-from edge_agent.render import Renderer
-from edge_agent.scheduler import BulletinScheduler
-from edge_agent.store import BulletinStore
+from edge_agent.programme.fetch import FetchError
+from edge_agent.programme.queue import PlayQueue, QueueItem, preempts
+from edge_agent.programme.render import Renderer
+from edge_agent.programme.scheduler import BulletinScheduler
+from edge_agent.programme.store import BulletinStore
+from edge_agent.programme.stream_relay import StreamRelay
+from edge_agent.programme.windows import Programme
 from loaxa_common.files import atomic_write_json, read_json
 from loaxa_contract.models import AckStage, BulletinCommand, SetProgramScheduleCommand, utcnow
 from loaxa_speech.audio import AudioError

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from pydub import AudioSegment
 
-from edge_agent.fetch import AudioFetcher
+from edge_agent.programme.fetch import AudioFetcher
 from loaxa_contract.models import BulletinCommand
 from loaxa_speech.audio import RenderOptions, decode, render, to_wav
 from loaxa_speech.tts.service import SpeechService, SpokenPart

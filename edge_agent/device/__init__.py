@@ -1,0 +1,1 @@
+"""Readings of the machine the agent runs on (disk, temperature, clock) and memory housekeeping."""
