@@ -1,8 +1,10 @@
 """CAP 1.2 (OASIS Common Alerting Protocol) → bulletin fields. Pure: bytes in, a :class:`CapImport` out.
 
-Safety: the document must be UTF-8 and may not contain a DOCTYPE or ENTITY declaration (rejected before
-the parser runs, so no entity expansion — "billion laughs" — and no external entities); the caller caps
-the size (:data:`MAX_CAP_BYTES`).
+Safety: the document is parsed by defusedxml, which refuses any DOCTYPE (and so every ENTITY declaration)
+inside the parser, whatever the document's encoding (UTF-8, UTF-16, Latin-1…): no entity expansion —
+"billion laughs" — and no external entities. A byte-level check before parsing is not enough: in UTF-16
+``<!DOCTYPE`` is not the ASCII bytes a pattern would look for. The caller caps the size
+(:data:`MAX_CAP_BYTES`); :func:`parse_xml` checks it again.
 
 Mapping (DESIGN.md "A bulletin": field meanings follow CAP 1.2):
 
@@ -26,14 +28,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
+
 from loaxa_contract.limits import MAX_TEXT_CHARS
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 MAX_CAP_BYTES = 256 * 1024
 TITLE_MAX = 200
 _NS = {"cap": CAP_NS}
-_FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_DECL_ENCODING = re.compile(rb"^<\?xml[^>]*\bencoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 
 
 class CapError(ValueError):
@@ -65,20 +68,13 @@ def slug(text: str) -> str:
 def parse_xml(data: bytes) -> ET.Element:
     if len(data) > MAX_CAP_BYTES:
         raise CapError(f"Tài liệu CAP quá lớn (CAP document over {MAX_CAP_BYTES // 1024} KiB)", status=413)
-    if _FORBIDDEN.search(data):
-        raise CapError("Không chấp nhận khai báo DOCTYPE/ENTITY (DOCTYPE and ENTITY declarations are refused)")
-    body = data.removeprefix(b"\xef\xbb\xbf")
-    m = _DECL_ENCODING.match(body.lstrip())
-    if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
-        raise CapError("Tài liệu CAP phải mã hoá UTF-8 (CAP document must be UTF-8)")
     try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise CapError("Tài liệu CAP phải mã hoá UTF-8 (CAP document must be UTF-8)") from err
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as err:
-        raise CapError(f"XML không hợp lệ (invalid XML): {err}") from err
+        root = safe_fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as err:
+        raise CapError("Không chấp nhận khai báo DOCTYPE/ENTITY (DOCTYPE and ENTITY declarations are refused)",
+                       {"body": type(err).__name__}) from err
+    except (ET.ParseError, ValueError, LookupError) as err:  # LookupError: an encoding Python does not know
+        raise CapError(f"XML không hợp lệ (invalid XML): {str(err)[:200]}", {"body": "invalid XML"}) from err
     if root.tag != f"{{{CAP_NS}}}alert":
         raise CapError(f"Không phải cảnh báo CAP 1.2 (root must be <alert> in namespace {CAP_NS})")
     return root

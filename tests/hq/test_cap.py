@@ -79,6 +79,20 @@ def test_mapper_cancel_keeps_references() -> None:
     assert result.references == [("kttv@example.vn", "VN-KTTV-1")]
 
 
+def utf16(doc: bytes, codec: str = "utf-16") -> bytes:
+    """The same document in UTF-16 (with a BOM for ``utf-16``), its declaration saying so."""
+    text = doc.decode().replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>')
+    return text.encode(codec)
+
+
+def test_mapper_reads_any_encoding_the_parser_knows() -> None:
+    doc = cap(info(), prolog='<?xml version="1.0" encoding="UTF-16"?>').decode()
+    assert cap_to_bulletin(doc.encode("utf-16"), ZONES).bulletin["title"] == "Cảnh báo lũ"  # type: ignore[index]
+    latin = cap(info(headline="Alerte crue", area="<area><areaDesc>Thon 2</areaDesc></area>"),
+                prolog='<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert cap_to_bulletin(latin, ZONES).bulletin["targets"] == {"zones": ["thon-2"]}  # type: ignore[index]
+
+
 @pytest.mark.parametrize(("doc", "zones", "message", "status"), [
     (BOMB, ZONES, "DOCTYPE", 400),
     (b'<!DOCTYPE alert SYSTEM "file:///etc/passwd"><alert/>', ZONES, "DOCTYPE", 400),
@@ -93,7 +107,16 @@ def test_mapper_cancel_keeps_references() -> None:
     (cap(), ZONES, "info", 400),
     (b"<alert><identifier>x</identifier></alert>", ZONES, "CAP 1.2", 400),
     (b"<alert", ZONES, "invalid XML", 400),
-    (cap(info(), prolog='<?xml version="1.0" encoding="UTF-16"?>'), ZONES, "UTF-8", 400),
+    # the declaration says UTF-16, the bytes are UTF-8: the parser notices
+    (cap(info(), prolog='<?xml version="1.0" encoding="UTF-16"?>'), ZONES, "invalid XML", 400),
+    (cap(info(), prolog='<?xml version="1.0" encoding="x-no-such"?>'), ZONES, "unknown encoding", 400),
+    # DOCTYPE/ENTITY refused inside the parser whatever the encoding: a byte pattern misses UTF-16
+    (utf16(BOMB), ZONES, "DOCTYPE", 400),
+    (utf16(BOMB, "utf-16-be"), ZONES, "DOCTYPE", 400),
+    (utf16(b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><alert>&x;</alert>'),
+     ZONES, "DOCTYPE", 400),
+    (b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&#xD800;</identifier></alert>', ZONES,
+     "invalid XML", 400),
 ])
 def test_mapper_refuses(doc: bytes, zones: set[str], message: str, status: int) -> None:
     with pytest.raises(CapError) as err:
@@ -120,6 +143,8 @@ async def test_api_imports_a_cap_alert_then_cancels_it(hq):
     assert status == 409 and b["id"] in resp["error"]  # the same alert twice is not broadcast twice
 
     assert (await hq.call("POST", "/api/v1/bulletins/cap", role="broadcaster", data=BOMB, headers=xml))[0] == 400
+    status, resp = await hq.call("POST", "/api/v1/bulletins/cap", role="broadcaster", data=utf16(BOMB), headers=xml)
+    assert status == 400 and "DOCTYPE" in resp["error"], resp  # UTF-16 does not get past the parser either
     assert (await hq.call("POST", "/api/v1/bulletins/cap", role="police", data=doc, headers=xml))[0] == 403
     status, resp = await hq.call("POST", "/api/v1/bulletins/cap", role="broadcaster", data=doc,
                                  headers={"Content-Type": "application/json"})
