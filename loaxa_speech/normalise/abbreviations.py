@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from .rules import Rule, at_sentence_start, capitalise
+
 DEFAULT_ABBREVIATIONS: dict[str, str] = {
     # Government and Party bodies
     "UBND": "ủy ban nhân dân",
@@ -147,6 +149,20 @@ DOCUMENT_CODES: dict[str, str] = {
     "HĐND": "hội đồng nhân dân",
     "VP": "văn phòng",
 }
+
+
+# "đ/c" is "đồng chí" (comrade) before a name or title, and "địa chỉ" (address) before a colon.
+_COMRADE_RE = re.compile(r"(?<![\w/])(?P<d>[đĐ])/[cC](?![\w/])")
+
+
+def _replace_comrade(match: re.Match[str]) -> str:
+    words = "địa chỉ" if match.string[match.end() : match.end() + 2].lstrip().startswith(":") else "đồng chí"
+    if match.group("d") == "Đ" and at_sentence_start(match):
+        return capitalise(words)
+    return words
+
+
+COMRADE_RULE = Rule("comrade", _COMRADE_RE, _replace_comrade)
 
 
 class AbbreviationFileError(ValueError):

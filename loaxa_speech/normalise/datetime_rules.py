@@ -70,21 +70,31 @@ _MONTH_YEAR_RE = re.compile(r"(?<![\w/.,-])(?P<m>\d{1,2})/(?P<y>\d{4})(?![\w/]|[
 
 
 #: Words that make "1/2" a fraction ("một phần hai") instead of the 1st of February.
-FRACTION_CUES = frozenset({"lệ", "chiếm", "khoảng", "gần", "hơn", "còn", "được", "đạt", "trên", "dưới", "bằng"})
-_FRACTION_FOLLOWERS = ("số ", "diện tích", "dân số", "tổng")
+FRACTION_CUES = frozenset({"lệ", "chiếm", "khoảng", "gần", "hơn", "còn", "được", "đạt", "trên", "dưới", "bằng",
+                           "thành", "hết", "mất", "có"})
+#: ... and so do the amounts they usually divide: "3/4 kế hoạch", "1/2 thời gian".
+_FRACTION_FOLLOWERS = ("số ", "diện tích", "dân số", "tổng", "kế hoạch", "thời gian", "chỉ tiêu", "khối lượng",
+                       "quãng", "đoạn", "giá trị", "sản lượng", "lượng", "phần")
 
 
 def _is_fraction(match: re.Match[str]) -> bool:
-    if preceding_word(match) in FRACTION_CUES:
+    """A cue word before, a quantity after, or numbers that cannot be a date ("5/40") make a fraction.
+
+    After "ngày"/"mùng" an impossible date ("ngày 32/13") is a typo, left as written, not a fraction.
+    """
+    before = preceding_word(match)
+    if before in FRACTION_CUES:
         return True
-    following = following_text(match, 12).lower()
-    return following.startswith(_FRACTION_FOLLOWERS)
+    if following_text(match, 12).lower().startswith(_FRACTION_FOLLOWERS):
+        return True
+    day, month = int(match.group("d")), int(match.group("m"))
+    return not _valid(day, month) and before not in _DAY_WORDS and 0 < day <= month
 
 
 def _replace_date(match: re.Match[str]) -> str:
     day, month = int(match.group("d")), int(match.group("m"))
     has_year = "y" in match.groupdict()
-    if not has_year and _is_fraction(match):
+    if not has_year and month and _is_fraction(match):
         return f"{read_int(day)} phần {read_int(month)}"
     if not _valid(day, month):
         return match.group(0)

@@ -77,22 +77,27 @@ def _alternation(keys: list[str]) -> str:
 _UNIT_ALT = _alternation(list(UNITS))
 _NUM = rf"(?<![\w.,/])(?P<num>{NUMBER_PATTERN})"
 
+#: One or more "/denominator" parts: "đ/kg", "đồng/hộ/tháng" (a rate per household per month).
+_DENOMINATORS = rf"(?P<den>(?:/(?:{_UNIT_ALT}|[^\W\d_]+)(?!\w))+)"
 _MONEY_RE = re.compile(
-    rf"{_NUM}(?P<space>\s?)(?P<cur>{_alternation(list(_CURRENCIES))})(?!\w)"
-    rf"(?:/(?P<den>{_UNIT_ALT}|[^\W\d_]+)(?!\w))?"
+    rf"{_NUM}(?P<space>\s?)(?P<cur>{_alternation(list(_CURRENCIES))})(?!\w){_DENOMINATORS}?"
 )
 _PERCENT_RE = re.compile(rf"{_NUM}\s?%")
-_UNIT_RE = re.compile(rf"{_NUM}(?P<space>\s?)(?P<unit>{_UNIT_ALT})(?!\w)(?:/(?P<den>{_UNIT_ALT}|[^\W\d_]+)(?!\w))?")
+_UNIT_RE = re.compile(rf"{_NUM}(?P<space>\s?)(?P<unit>{_UNIT_ALT})(?!\w){_DENOMINATORS}?")
 _DEGREE_C_RE = re.compile(r"(?<=độ) C(?!\w)")
-# "2,34 triệu đồng/tháng": the amount is already words, only the "/" is left to read.
-_PER_DONG_RE = re.compile(r"(?<=\bđồng)/(?=[^\W\d_]+(?!\w))")
+# "2,34 triệu đồng/tháng": the amount is already words, only the "/" parts are left to read.
+_PER_DONG_RE = re.compile(r"(?<=\bđồng)(?P<den>(?:/[^\W\d_]+(?!\w))+)")
 
 
 def _per(den: str | None) -> str:
+    """'/hộ/tháng' → ' một hộ một tháng'; a time under a unit is 'trên' ('km/h' → 'trên giờ')."""
     if not den:
         return ""
-    connector = "trên" if den in _TIME_DENOMINATORS else "một"
-    return f" {connector} {UNITS.get(den, den)}"
+    words = []
+    for part in den.split("/")[1:]:
+        connector = "trên" if part in _TIME_DENOMINATORS else "một"
+        words.append(f"{connector} {UNITS.get(part, part)}")
+    return " " + " ".join(words)
 
 
 def _replace_money(match: re.Match[str]) -> str:
@@ -119,5 +124,5 @@ RULES: list[Rule] = [
     Rule("percent", _PERCENT_RE, _replace_percent),
     Rule("unit", _UNIT_RE, _replace_unit),
     Rule("degree-c", _DEGREE_C_RE, lambda _m: " xê"),
-    Rule("per-dong", _PER_DONG_RE, lambda _m: " một "),
+    Rule("per-dong", _PER_DONG_RE, lambda m: _per(m.group("den")).replace(" trên ", " một ")),
 ]

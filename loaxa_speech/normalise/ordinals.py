@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from .numbers import read_int, read_ordinal, roman_to_int
-from .rules import Rule
+from .rules import Rule, at_sentence_start, following_text, preceding_word
 
 #: Words after which an upper-case Roman numeral is a number. Extend here, not in callers.
 ROMAN_CONTEXT: tuple[str, ...] = (
@@ -55,6 +55,27 @@ def _replace_weekday(match: re.Match[str]) -> str:
         words += " đến " + _weekday(match.group("last"))
     return words
 
+
+#: "CN" on its own is also "công nhân" (worker) or a person's initials; it is "chủ nhật" only where a
+#: day is expected: after a time ("8 giờ CN"), a part of the day ("sáng CN"), "ngày"/"hôm", after
+#: another weekday ("thứ bảy, CN", "từ thứ hai đến CN"), or before a date ("CN ngày 30/11").
+_SUNDAY_RE = re.compile(r"(?<![\w.&/])CN(?![\w&/])")
+_DAY_BEFORE = frozenset({"giờ", "phút", "sáng", "trưa", "chiều", "tối", "đêm", "ngày", "hôm", "mỗi"})
+_AFTER_WEEKDAY_RE = re.compile(r"(?i:thứ)\s+\w+(?:\s+\w+)?\s*(?:,|và|hoặc|đến|tới|-|–)\s*$")
+
+
+def _replace_sunday(match: re.Match[str]) -> str:
+    before = match.string[max(0, match.start() - 40) : match.start()]
+    after = following_text(match, 8).lstrip(", ").lower()
+    day_expected = (preceding_word(match).rstrip(",") in _DAY_BEFORE or _AFTER_WEEKDAY_RE.search(before)
+                    or after.startswith("ngày"))
+    if not day_expected:
+        return match.group(0)
+    return "Chủ nhật" if at_sentence_start(match) else "chủ nhật"
+
+
+#: Applied after times and dates are spelled out, so "8h CN" reads "tám giờ" before "CN" is judged.
+SUNDAY_RULE = Rule("sunday", _SUNDAY_RE, _replace_sunday)
 
 RULES: list[Rule] = [
     Rule("roman-numeral", _ROMAN_RE, _replace_roman),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from . import addresses, datetime_rules, money_units, ordinals, phone
 from .abbreviations import (
+    COMRADE_RULE,
     DEFAULT_ABBREVIATIONS,
     DOCUMENT_CODES,
     compile_abbreviation_regex,
@@ -79,6 +80,8 @@ class Normaliser:
             datetime_rules.RANGE_RULE,
             Rule("negative", _NEGATIVE_RE, lambda _m: "âm "),
             *datetime_rules.TIME_RULES,
+            ordinals.SUNDAY_RULE,
+            COMRADE_RULE,
             *money_units.RULES,
             _make_abbreviation_rule(table),
             Rule("number", _NUMBER_RE, _replace_number),

@@ -130,7 +130,7 @@ IN_TEXT: list[tuple[str, str]] = [
     ("quý II/2026", "quý hai năm hai nghìn không trăm hai mươi sáu"),
     ("Chương III", "Chương ba"),
     ("T2-T6", "thứ hai đến thứ sáu"),
-    ("T7, CN nghỉ", "thứ bảy, CN nghỉ"),
+    ("T7, CN nghỉ", "thứ bảy, chủ nhật nghỉ"),
     ("T2-CN", "thứ hai đến chủ nhật"),
 ]
 
