@@ -199,6 +199,8 @@ class EdgeAgent:
 
     async def _bulletin(self, command: CommandBase) -> None:
         assert isinstance(command, BulletinCommand)
+        if await self.player.renew(command):  # HQ extending a series this node already holds
+            return
         await self.player.submit(command)
 
     async def _cancel(self, command: CommandBase) -> None:

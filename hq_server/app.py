@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -112,7 +113,9 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     settings = OrchestratorSettings(commune=cfg.commune, lead_time_s=cfg.bulletins.lead_time_s,
                                     sweep_interval_s=cfg.bulletins.sweep_interval_s,
                                     node_offline_after_s=cfg.alerts.node_offline_after_s,
-                                    audio_base_url=base.rstrip("/"))
+                                    audio_base_url=base.rstrip("/"),
+                                    recurrence_horizon=timedelta(days=cfg.bulletins.recurrence_horizon_days),
+                                    recurrence_renew_before=timedelta(days=cfg.bulletins.recurrence_renew_before_days))
     orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
     orch.ack_handlers["snapshot"] = on_snapshot_ack
     app[ORCH] = orch

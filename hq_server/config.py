@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loaxa_common.config import read_yaml_mapping, validate_config
 from loaxa_contract.topics import check_id
@@ -55,10 +55,22 @@ class BulletinSection(Section):
     emergency_two_person: bool = Field(default=False,
                                        description="An emergency bulletin needs a second person's approval")
     sweep_interval_s: float = Field(default=1.0, gt=0, le=60, description="Expiry / schedule sweeper period")
+    recurrence_horizon_days: float = Field(
+        default=30, gt=0, le=366,
+        description="Lifetime of the signed command of a recurring series with no end_date; HQ renews it")
+    recurrence_renew_before_days: float = Field(
+        default=10, gt=0, description="Renew an open-ended series this long before its command expires "
+                                      "(nodes offline at renewal get it when they reconnect)")
     tts_engines: list[str] = Field(default_factory=lambda: ["espeak"],
                                    description="HQ rendering chain, in order: gtts, espeak")
     tts_voice: str = Field(default="vi", description="Default voice of HQ rendering")
     tts_rate_wpm: int = Field(default=150, ge=80, le=300)
+
+    @model_validator(mode="after")
+    def _renewal_inside_horizon(self) -> BulletinSection:
+        if self.recurrence_renew_before_days >= self.recurrence_horizon_days:
+            raise ValueError("recurrence_renew_before_days must be less than recurrence_horizon_days")
+        return self
 
 
 class AlertSection(Section):

@@ -116,6 +116,23 @@ class Player:
         await asyncio.to_thread(self.store.put, cmd)
         await self._admit(cmd)
 
+    async def renew(self, cmd: BulletinCommand) -> bool:
+        """A later command for a recurring series this node holds extends its life; True if it did.
+
+        HQ re-signs open-ended series before their command expires (same bulletin id, later ``expires_at``,
+        same recurrence). The stored command is replaced, so every later occurrence carries the new expiry;
+        the job keeps its schedule. Anything else with a known id stays a duplicate for :meth:`submit`.
+        """
+        held = self.store.get(cmd.bulletin_id)
+        if (held is None or held.recurrence is None or cmd.recurrence != held.recurrence
+                or cmd.expires_at <= held.expires_at):
+            return False
+        await asyncio.to_thread(self.store.put, cmd)
+        logger.info("series %s renewed until %s", cmd.bulletin_id, cmd.expires_at.isoformat())
+        await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=cmd.bulletin_id, reason="renewed",
+                            detail=f"series valid until {cmd.expires_at.isoformat()}")
+        return True
+
     async def cancel(self, bulletin_id: str) -> bool:
         """Stop ``bulletin_id`` everywhere: playing, queued, scheduled. True if there was something."""
         cmd = self.store.get(bulletin_id)

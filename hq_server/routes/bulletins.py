@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hq_server.localtime import CommuneDatetime
 from hq_server.services.audio import AudioError
 from hq_server.services.auth import Perm
+from hq_server.services.bulletin_rules import LifetimeRules, lifetime
 from hq_server.services.cap import MAX_CAP_BYTES, CapError, cap_to_bulletin
 from hq_server.services.occurrences import occurrence_json
 from hq_server.storage.tables import Bulletin, Camera, Delivery, DesiredSetting, Node, Occurrence, now
@@ -50,18 +51,20 @@ class BulletinIn(BaseModel):
     text: str = Field(default="", max_length=MAX_TEXT_CHARS)
     audio_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     relay_url: str | None = Field(default=None, max_length=2048, pattern=r"^(https?|rtsp|rtmp)://")
-    relay_end_at: AwareDatetime | None = None
+    relay_end_at: CommuneDatetime | None = None
     priority: Priority = Priority.NORMAL
     status: Literal["actual", "test"] = "actual"
     targets: Targets
-    send_at: AwareDatetime | None = Field(default=None, description="None = now")
+    send_at: CommuneDatetime | None = Field(default=None, description="None = now; naive = Asia/Ho_Chi_Minh")
     recurrence: Recurrence | None = None
     repeat: int = Field(default=1, ge=1, le=10)
     chime: bool = False
     volume: int | None = Field(default=None, ge=0, le=100)
     voice: str | None = Field(default=None, max_length=64)
     rate: int | None = Field(default=None, ge=80, le=300)
-    expires_at: AwareDatetime | None = Field(default=None, description="Default: send time + command_ttl_s")
+    expires_at: CommuneDatetime | None = Field(
+        default=None, description="Default: send time + command_ttl_s; a recurring series: its last occurrence + "
+                                  "command_ttl_s, or (no end_date) renewed by HQ until cancelled")
 
     @model_validator(mode="after")
     def _content(self) -> BulletinIn:
@@ -91,8 +94,9 @@ def bulletin_json(b: Bulletin, deliveries: list[Delivery] | None = None) -> dict
     out = {c: getattr(b, c) for c in ("id", "title", "kind", "text", "audio_sha256", "audio_duration_s", "relay_url",
                                       "priority", "status", "targets", "recurrence", "repeat", "chime", "volume",
                                       "voice", "rate", "state", "author", "approved_by", "cancelled_by",
-                                      "cap_identifier", "cap_sender")}
-    for c in ("relay_end_at", "send_at", "expires_at", "created_at", "updated_at", "sent_at", "play_at"):
+                                      "cap_identifier", "cap_sender", "state_reason")}
+    for c in ("relay_end_at", "send_at", "expires_at", "created_at", "updated_at", "sent_at", "play_at", "renew_at",
+              "renewed_at"):
         v = getattr(b, c)
         out[c] = v.isoformat() if v else None
     if deliveries is not None:
@@ -130,7 +134,9 @@ async def _apply(request: web.Request, b: Bulletin, body: BulletinIn, render: bo
     b.relay_url, b.relay_end_at, b.targets = body.relay_url, body.relay_end_at, body.targets.model_dump()
     b.send_at, b.recurrence = body.send_at, body.recurrence.model_dump(mode="json") if body.recurrence else None
     b.repeat, b.chime, b.volume, b.voice, b.rate = body.repeat, body.chime, body.volume, body.voice, body.rate
-    b.expires_at = body.expires_at or (body.send_at or now()) + timedelta(seconds=cfg.command_ttl_s)
+    life = lifetime(LifetimeRules.from_config(cfg.command_ttl_s, cfg.bulletins), max(body.send_at or now(), now()),
+                    body.recurrence, body.expires_at)
+    b.expires_at, b.renew_at = life.expires_at, life.renew_at
     b.updated_at = now()
     store = request.app[AUDIO]
     if body.kind == "audio":
@@ -298,6 +304,8 @@ async def edit(request: web.Request) -> web.Response:
         merged = {k: current[k] for k in BulletinIn.model_fields if k in current and current[k] is not None}
         if b.kind == "text":
             merged.pop("audio_sha256", None)
+        if "expires_at" not in changes and (b.renew_at is not None or {"send_at", "recurrence"} & set(changes)):
+            merged.pop("expires_at", None)  # a computed expiry follows the new send time / recurrence
         merged.update(changes)
         body = await _validated(request, merged)
         render = b.kind != body.kind or b.text != body.text or b.voice != body.voice or b.rate != body.rate

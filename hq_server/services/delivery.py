@@ -138,3 +138,34 @@ def recurring_expiry(current: DeliveryState, node_online: bool, played: int) -> 
     if played:
         return Transition(DeliveryState.PLAYED, f"recurrence ended: {played} occurrence(s) played", True)
     return on_expiry(current, node_online)
+
+
+# ---------------------------------------------------------------- the bulletin's own outcome
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # completed, expired, failed
+    reason: str | None
+
+
+def bulletin_outcome(states: list[DeliveryState]) -> Outcome:
+    """The state of a finished bulletin from its (terminal) deliveries.
+
+    ``completed`` only when at least one node played it (a recurring delivery is ``played`` when at
+    least one occurrence played, see :func:`recurring_expiry`); a bulletin no node played is never
+    reported completed: ``failed`` when every node refused or failed it, else ``expired``, with the
+    counts as the reason.
+    """
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s.value] = counts.get(s.value, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    if not states:
+        return Outcome("expired", "không loa nào nhận bản tin trước khi hết hạn (no node received it before expiry)")
+    played = counts.get(DeliveryState.PLAYED.value, 0)
+    if played:
+        return Outcome("completed", None if played == len(states) else f"{played}/{len(states)} played ({summary})")
+    if all(s == DeliveryState.FAILED for s in states):
+        return Outcome("failed", f"không loa nào phát được (no node played it): {summary}")
+    return Outcome("expired", f"không loa nào phát (no node played it): {summary}")

@@ -34,19 +34,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hq_server.send import publish_command
-from hq_server.services import fleet, occurrences
+from hq_server.services import fleet, lifecycle, occurrences
 from hq_server.services.alerts import Alerter
 from hq_server.services.delivery import (
     DeliveryState,
     apply_ack,
     needs_resend,
     on_cancel,
-    on_expiry,
     recurring_ack,
-    recurring_expiry,
 )
 from hq_server.services.metrics import Metrics
 from hq_server.services.reconcile import in_flight, reconcile
+from hq_server.services.recurrence import renewed_lifetime
 from hq_server.signer import CommandSigner
 from hq_server.storage.tables import Bulletin, CommandLog, Delivery, Node, now
 from loaxa_contract import codec, topics
@@ -74,6 +73,8 @@ class OrchestratorSettings:
     sweep_interval_s: float
     node_offline_after_s: float
     audio_base_url: str
+    recurrence_horizon: timedelta = timedelta(days=30)
+    recurrence_renew_before: timedelta = timedelta(days=10)
 
 
 def covers(targets: dict[str, Any], node: Node) -> bool:
@@ -89,6 +90,13 @@ def command_targets(targets: dict[str, Any]) -> list[str]:
     if targets.get("all"):
         return ["all"]
     return [f"zone:{z}" for z in targets.get("zones") or []] + [f"node:{n}" for n in targets.get("nodes") or []]
+
+
+def _missed_renewal(b: Bulletin, delivery: Delivery) -> bool:
+    """A node that held an open-ended series but was offline when HQ renewed it still has the old expiry."""
+    return (b.renewed_at is not None and not DeliveryState(delivery.state).terminal
+            and DeliveryState(delivery.state) != DeliveryState.PENDING
+            and (delivery.last_sent_at is None or delivery.last_sent_at < b.renewed_at))
 
 
 class Orchestrator:
@@ -216,6 +224,9 @@ class Orchestrator:
                 if ack.stage == AckStage.PLAYED:
                     delivery.started_at, delivery.ended_at = ack.started_at, ack.ended_at
                     delivery.duration_s = ack.duration_s
+                if step.state.terminal:
+                    await session.flush()
+                    await lifecycle.finish_if_all_closed(session, b, now())
             await session.commit()
 
     # ------------------------------------------------------------------ outbound
@@ -317,6 +328,12 @@ class Orchestrator:
                 select(Delivery, Bulletin).join(Bulletin, Bulletin.id == Delivery.bulletin_id).where(
                     Delivery.node_id == node_id, Bulletin.state == ACTIVE, Bulletin.expires_at > t))).all()
             for delivery, b in rows:
+                if _missed_renewal(b, delivery):
+                    if not await self._resend(session, node_id, b, delivery, t, "series renewal re-sent after the "
+                                                                               "node reconnected"):
+                        break
+                    sent += 1
+                    continue
                 if not needs_resend(DeliveryState(delivery.state)):
                     continue
                 if in_flight(delivery.last_sent_at, delivery.attempts, online_since, t):
@@ -412,7 +429,7 @@ class Orchestrator:
     async def cancel(self, bulletin_id: str, by: str) -> bool:
         async with self._dispatch_lock, self.sessions() as session:
             b = await session.get(Bulletin, bulletin_id)
-            if b is None or b.state in ("cancelled", "completed", "expired"):
+            if b is None or b.state in ("cancelled", "completed", "expired", "failed"):
                 return False
             was_active = b.state == ACTIVE
             b.state, b.cancelled_by, b.updated_at = "cancelled", by, now()
@@ -441,33 +458,44 @@ class Orchestrator:
             await asyncio.sleep(self.s.sweep_interval_s)
 
     async def sweep(self) -> None:
+        """One pass; each query selects only what is due (:mod:`hq_server.services.lifecycle`)."""
         t = now()
         async with self.sessions() as session:
-            due = (await session.scalars(select(Bulletin.id).where(Bulletin.state == "scheduled"))).all()
-            due_ids = [bid for bid in due if await self._is_due(session, bid, t)]
+            due_ids = await lifecycle.due_to_send(session, t, self.s.lead_time_s)
         for bid in due_ids:
             await self.dispatch(bid)
+        await self._renew_due(t)
         async with self.sessions() as session:
-            await self._close_finished(session, t)
+            for bid in await lifecycle.expire_unapproved(session, t):
+                logger.info("bulletin %s expired awaiting approval", bid)
+            await lifecycle.close_expired(session, t)
             await fleet.check_offline_nodes(session, self.alerter, self.s.node_offline_after_s, t)
             await session.commit()
 
-    async def _is_due(self, session: AsyncSession, bulletin_id: str, t: datetime) -> bool:
-        b = await session.get(Bulletin, bulletin_id)
-        return b is not None and (b.send_at is None or b.send_at - timedelta(seconds=self.s.lead_time_s) <= t)
+    async def _renew_due(self, t: datetime) -> None:
+        """Re-sign open-ended series before their command expires: same bulletin id, later ``expires_at``.
 
-    async def _close_finished(self, session: AsyncSession, t: datetime) -> None:
-        bulletins = (await session.scalars(select(Bulletin).where(Bulletin.state.in_((ACTIVE, "cancelled"))))).all()
-        for b in bulletins:
-            deliveries = (await session.scalars(select(Delivery).where(Delivery.bulletin_id == b.id))).all()
-            if b.expires_at <= t:
-                online = {n.id for n in (await session.scalars(select(Node).where(Node.state == "online"))).all()}
-                played = await occurrences.played_by_node(session, b.id) if b.recurrence else {}
-                for d in deliveries:
-                    step = (recurring_expiry(DeliveryState(d.state), d.node_id in online, played.get(d.node_id, 0))
-                            if b.recurrence else on_expiry(DeliveryState(d.state), d.node_id in online))
-                    if step.changed:
-                        d.state, d.reason, d.updated_at = step.state.value, step.reason, t
-            if b.state == ACTIVE and all(DeliveryState(d.state).terminal for d in deliveries):
-                b.state = "completed"
-                b.updated_at = t
+        Published to the bulletin's targets like the first send (nodes holding the series extend it; a node
+        that joined a target zone meanwhile gets the series); nodes offline now get it on reconnect
+        (:meth:`resend_to`, from ``renewed_at``).
+        """
+        async with self._dispatch_lock, self.sessions() as session:
+            for b in await lifecycle.due_renewals(session, t):
+                life = renewed_lifetime(t, horizon=self.s.recurrence_horizon,
+                                        renew_before=self.s.recurrence_renew_before)
+                previous = (b.expires_at, b.renew_at)
+                b.expires_at, b.renew_at = life.expires_at, life.renew_at
+                try:
+                    for target in command_targets(b.targets):
+                        await self._publish(session, b, target, None)
+                except LinkError as err:
+                    logger.warning("renewal of series %s not sent yet (broker): %s", b.id, err)
+                    b.expires_at, b.renew_at = previous
+                    continue
+                b.renewed_at = t
+                online = set((await session.scalars(select(Node.id).where(Node.state == "online"))).all())
+                for d in (await session.scalars(select(Delivery).where(Delivery.bulletin_id == b.id))).all():
+                    if d.node_id in online and not DeliveryState(d.state).terminal:
+                        d.last_sent_at = t
+                logger.info("series %s renewed until %s", b.id, b.expires_at.isoformat())
+            await session.commit()

@@ -120,6 +120,9 @@ class Bulletin(Base):
     cancelled_by: Mapped[str | None] = mapped_column(sa.String(64))
     cap_identifier: Mapped[str | None] = mapped_column(sa.String(200), index=True)  # imported from CAP 1.2
     cap_sender: Mapped[str | None] = mapped_column(sa.String(200))
+    state_reason: Mapped[str | None] = mapped_column(sa.String(300))  # why expired/failed, or partial plays
+    renew_at: Mapped[datetime | None] = mapped_column(index=True)  # open-ended series: when HQ re-signs it
+    renewed_at: Mapped[datetime | None]  # last renewal (nodes offline then get it on reconnect)
 
 
 class CommandLog(Base):
