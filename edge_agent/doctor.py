@@ -11,9 +11,15 @@ import asyncio
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge_agent.config import NodeConfig
 from edge_agent.device.health import clock_offset_ms, disk_free_bytes
+from edge_agent.doctor_tls import check_tls_files
+from loaxa_link.diagnose import explain
+
+if TYPE_CHECKING:
+    from loaxa_link.mqtt import MqttLink
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
 
@@ -45,13 +51,27 @@ async def check_broker(config: NodeConfig, timeout: float = 8.0) -> Check:
                                session_expiry_s=60, reconnect_max_s=2))
     await link.start()
     try:
-        await link.wait_connected(timeout)
-        return Check("broker", True, f"connected to {b.host}:{b.port}" + (f" as {b.username}" if b.username else ""))
-    except TimeoutError:
-        return Check("broker", False, f"no MQTT session with {b.host}:{b.port} within {timeout}s "
-                     "(unreachable, TLS or credentials refused: see the log above)")
+        await _wait_outcome(link, b.host, b.port, timeout)
+        if link.connected:
+            who = f" as {b.username}" if b.username else ""
+            return Check("broker", True, f"connected to {b.host}:{b.port}{who}" + (" (TLS)" if b.tls else ""))
+        return Check("broker", False, explain(link.last_error, b.host, b.port).message)
     finally:
         await link.stop()
+
+
+# failures that retrying cannot fix: report them at once instead of waiting out the timeout
+_DEFINITIVE = {"tls_expired", "tls_unknown_ca", "tls_hostname", "tls_not_yet_valid", "refused_credentials"}
+
+
+async def _wait_outcome(link: MqttLink, host: str, port: int, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline and not link.connected:
+        err = link.last_error
+        if err is not None and explain(err, host, port).cause in _DEFINITIVE:
+            return
+        await asyncio.sleep(0.05)
 
 
 def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0) -> list[Check]:
@@ -63,6 +83,7 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0) -> list[Check
     from loaxa_speech.tts.registry import build_engine
 
     checks = [Check("config", True, f"node {config.node.id}, commune {config.node.commune}")]
+    checks += [Check(name, ok, detail, warn) for name, ok, detail, warn in check_tls_files(config)]
     checks.append(asyncio.run(check_broker(config, broker_timeout)))
     sink = make_sink(config.audio.sink, file_dir=config.audio.file_dir, alsa_device=config.audio.alsa_device)
     checks.append(_try(f"audio ({config.audio.sink})", sink.available))

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from hq_server.config import HqConfig
+from hq_server.config import HqConfig, broker_tls_files, tls_listener
 from hq_server.routes import audio, auth, bulletins, fleet, meta, records, settings, snapshots
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
@@ -48,6 +48,8 @@ from loaxa_link.mqtt import LinkConfig
 logger = logging.getLogger(__name__)
 
 BROKER_PORT = web.AppKey("broker_port", int)
+BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)
+"""Port of the embedded broker's TLS listener for nodes (0: none)."""
 ROUTE_MODULES = (auth, bulletins, audio, fleet, settings, snapshots, records, meta)
 
 
@@ -84,9 +86,10 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         app[BROKER_PORT] = cfg.broker.port
         yield
         return
-    broker = Mosquitto(cfg.data_dir / "broker", port=cfg.embedded_broker.port)
+    broker = Mosquitto(cfg.data_dir / "broker", port=cfg.embedded_broker.port, tls=tls_listener(cfg))
     await asyncio.to_thread(broker.start)
     app[BROKER_PORT] = broker.port
+    app[BROKER_TLS_PORT] = broker.tls.port if broker.tls else 0
     logger.info("embedded Mosquitto on 127.0.0.1:%s", broker.port)
     yield
     await asyncio.to_thread(broker.stop)
@@ -104,7 +107,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     host = cfg.broker.host if cfg.broker else "127.0.0.1"
     link_cfg = LinkConfig(host=host, port=app[BROKER_PORT], client_id=f"loaxa-hq-{cfg.commune}",
                           username=cfg.broker.username if cfg.broker else None,
-                          password=cfg.broker.password if cfg.broker else None,
+                          password=cfg.broker_password(), **broker_tls_files(cfg),
                           subscriptions=Orchestrator.subscriptions(cfg.commune))
     a = cfg.alerts
     alerter = Alerter(app[DB].sessions, a.webhook_url, a.webhook_timeout_s, cfg.commune, a.webhook_attempts,

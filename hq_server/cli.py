@@ -8,7 +8,8 @@ import sys
 import uuid
 from pathlib import Path
 
-from hq_server.config import HqConfig, load_config
+from hq_server import tls_cli
+from hq_server.config import HqConfig, broker_tls_files, load_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
 from hq_server.signer import CommandSigner
 from loaxa_common.config import ConfigError
@@ -49,13 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
     u.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     u.add_argument("--token", action="store_true", help="also create and print an API token (shown once)")
+
+    tls_cli.add_parsers(sub)
     return p
 
 
 def link_config_for(cfg: HqConfig, client_id: str, subscriptions: list[str]) -> LinkConfig:
     if cfg.broker:
-        return LinkConfig(host=cfg.broker.host, port=cfg.broker.port, client_id=client_id,
-                          username=cfg.broker.username, password=cfg.broker.password, subscriptions=subscriptions)
+        return LinkConfig(host=cfg.broker.host, port=cfg.broker.port, client_id=client_id, username=cfg.broker.username,
+                          password=cfg.broker_password(), subscriptions=subscriptions, **broker_tls_files(cfg))
     return LinkConfig(host="127.0.0.1", port=cfg.embedded_broker.port, client_id=client_id,
                       subscriptions=subscriptions)
 
@@ -133,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             priv, pub = signing.generate_keypair(out)
             print(f"wrote {priv} (keep secret, HQ only) and {pub} (copy to every node)")
             return 0
+        if args.cmd in ("make-ca", "make-server-cert"):
+            return tls_cli.run(args)
         cfg = load_config(args.config)
         if args.cmd == "send":
             return asyncio.run(_send(args, cfg))

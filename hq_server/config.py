@@ -9,23 +9,51 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loaxa_common.config import read_yaml_mapping, validate_config
+from loaxa_common.config import ConfigError, read_yaml_mapping, validate_config
 from loaxa_contract.topics import check_id
+from loaxa_link.broker_conf import TlsListener
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ClientTlsSection(Section):
+    ca: Path = Field(description="CA certificate that signed the broker's certificate (commune CA: ca.crt)")
+    cert: Path | None = Field(default=None, description="Client certificate, if the broker asks for one")
+    key: Path | None = Field(default=None, description="Private key of the client certificate")
+
+
 class BrokerSection(Section):
     host: str = Field(default="127.0.0.1", description="Broker host")
-    port: int = Field(default=1883, ge=1, le=65535, description="Broker port")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 for TLS)")
     username: str | None = Field(default=None, description="HQ's MQTT user")
-    password: str | None = Field(default=None, description="HQ's MQTT password")
+    password: str | None = Field(default=None, description="HQ's MQTT password; prefer password_file")
+    password_file: Path | None = Field(default=None, description="File holding HQ's MQTT password")
+    tls: ClientTlsSection | None = Field(default=None, description="TLS to the broker; omit on loopback")
+
+    @model_validator(mode="after")
+    def _one_password(self) -> BrokerSection:
+        if self.password and self.password_file:
+            raise ValueError("give either password or password_file, not both")
+        return self
+
+
+class TlsListenerSection(Section):
+    host: str = Field(default="0.0.0.0", description="Address nodes reach the broker on (LAN / 4G side); "
+                      "0.0.0.0 = every interface")
+    port: int = Field(default=8883, ge=0, le=65535, description="TLS port for nodes (0 = any, for tests)")
+    cert: Path = Field(description="Server certificate whose names include how nodes reach HQ "
+                       "(hq-server make-server-cert, or a real certificate with its chain)")
+    key: Path = Field(description="Private key of the server certificate")
+    client_ca: Path | None = Field(default=None, description="Also require a client certificate signed by "
+                                   "this CA (optional, on top of the per-node password)")
 
 
 class EmbeddedBrokerSection(Section):
     port: int = Field(default=1883, ge=0, le=65535, description="Loopback port of the embedded Mosquitto (0 = any)")
+    tls: TlsListenerSection | None = Field(default=None, description="A TLS listener for the nodes on the "
+                                           "network; without it the broker is reachable from this machine only")
 
 
 class HttpSection(Section):
@@ -113,9 +141,53 @@ class HqConfig(Section):
         def anchor(p: Path | None) -> Path | None:
             return None if p is None else (p if p.is_absolute() else (base / p).resolve())
 
-        return self.model_copy(update={"data_dir": anchor(self.data_dir), "private_key": anchor(self.private_key)})
+        def anchor_all(section: BaseModel | None) -> BaseModel | None:
+            """Anchor every Path field of a (sub)section."""
+            if section is None:
+                return None
+            update: dict[str, object] = {}
+            for name in type(section).model_fields:
+                value = getattr(section, name)
+                if isinstance(value, Path):
+                    update[name] = anchor(value)
+                elif isinstance(value, BaseModel):
+                    update[name] = anchor_all(value)
+            return section.model_copy(update=update)
+
+        return self.model_copy(update={"data_dir": anchor(self.data_dir), "private_key": anchor(self.private_key),
+                                       "broker": anchor_all(self.broker),
+                                       "embedded_broker": anchor_all(self.embedded_broker)})
+
+    def broker_password(self) -> str | None:
+        """HQ's password for an external broker (``broker.password_file`` read now, at start-up)."""
+        b = self.broker
+        if b is None:
+            return None
+        if b.password_file is not None:
+            try:
+                return b.password_file.read_text("utf-8").strip()
+            except OSError as err:
+                raise ConfigError(f"broker.password_file: cannot read {b.password_file}: {err}") from err
+        return b.password
 
 
 def load_config(path: Path) -> HqConfig:
     path = Path(path)
     return validate_config(HqConfig, read_yaml_mapping(path), str(path)).resolve_paths(path.parent.resolve())
+
+
+def tls_listener(cfg: HqConfig) -> TlsListener | None:
+    """The embedded broker's TLS listener for nodes, from ``embedded_broker.tls``."""
+    t = cfg.embedded_broker.tls
+    if t is None:
+        return None
+    return TlsListener(port=t.port, cert=t.cert, key=t.key, host=t.host, client_ca=t.client_ca)
+
+
+def broker_tls_files(cfg: HqConfig) -> dict[str, str | None]:
+    """``LinkConfig`` TLS arguments for HQ's connection to an external broker (none for the embedded one)."""
+    tls = cfg.broker.tls if cfg.broker else None
+    if tls is None:
+        return {}
+    return {"tls_ca": str(tls.ca), "tls_cert": str(tls.cert) if tls.cert else None,
+            "tls_key": str(tls.key) if tls.key else None}

@@ -17,8 +17,10 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from loaxa_link.broker_conf import TlsListener
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ class Mosquitto:
     acl: list[str] = field(default_factory=list)
     binary: str = "mosquitto"
     proc: subprocess.Popen[bytes] | None = None
+    tls: TlsListener | None = None
+    """A TLS listener for nodes on the network (port 0 = a free one); the loopback one stays plain."""
 
     @property
     def conf_path(self) -> Path:
@@ -114,10 +118,35 @@ class Mosquitto:
                 lines.append(f"acl_file {acl}")
         else:
             lines.append("allow_anonymous true")
+        lines += self._tls_lines()
         if os.geteuid() == 0 and not self._chown_for_broker():
             lines.append("user root")
         self.conf_path.write_text("\n".join(lines) + "\n")
         return self.conf_path
+
+    def _tls_lines(self) -> list[str]:
+        """Listener lines for ``tls``, with the certificate and key copied under the data dir.
+
+        The copy (key 0600) is handed to the ``mosquitto`` user with the rest of the data dir when
+        running as root, so the broker can read a key that the HQ user keeps private.
+        """
+        if self.tls is None:
+            return []
+        tls_dir = self.data_dir / "tls"
+        tls_dir.mkdir(exist_ok=True)
+        copies = {}
+        for name, src in (("server.crt", self.tls.cert), ("server.key", self.tls.key),
+                          ("client-ca.crt", self.tls.client_ca)):
+            if src is not None:
+                dst = tls_dir / name
+                dst.write_bytes(Path(src).read_bytes())
+                dst.chmod(0o600)
+                copies[name] = dst
+        if not self.tls.port:
+            self.tls = replace(self.tls, port=free_port(self.tls.host or "0.0.0.0"))
+        listener = replace(self.tls, cert=copies["server.crt"], key=copies["server.key"],
+                           client_ca=copies.get("client-ca.crt"))
+        return listener.lines()
 
     def _chown_for_broker(self) -> bool:
         """As root, hand the data dir to the ``mosquitto`` user the broker drops to.
@@ -136,7 +165,7 @@ class Mosquitto:
             if not ancestor.stat().st_mode & 0o001:
                 logger.info("mosquitto user cannot traverse %s; broker for %s keeps root", ancestor, self.data_dir)
                 return False
-        for path in [self.data_dir, *self.data_dir.iterdir()]:
+        for path in [self.data_dir, *self.data_dir.iterdir(), *self.data_dir.glob("tls/*")]:
             with contextlib.suppress(OSError):
                 os.chown(path, ent.pw_uid, ent.pw_gid)
         return True
@@ -158,12 +187,21 @@ class Mosquitto:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
                 raise BrokerError(f"mosquitto exited with {self.proc.returncode}: {err.strip()}")
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.5):
-                logger.info("mosquitto listening on %s:%s (data %s)", self.host, self.port, self.data_dir)
+            if self._accepting(self.host, self.port) and (
+                    self.tls is None or self._accepting(self.tls.host or "127.0.0.1", self.tls.port)):
+                logger.info("mosquitto listening on %s:%s%s (data %s)", self.host, self.port,
+                            f", TLS on {self.tls.host or '*'}:{self.tls.port}" if self.tls else "", self.data_dir)
                 return self
             time.sleep(0.05)
         self.stop()
         raise BrokerError(f"mosquitto did not accept connections on {self.host}:{self.port} within {timeout}s")
+
+    @staticmethod
+    def _accepting(host: str, port: int) -> bool:
+        host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return True
+        return False
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None:

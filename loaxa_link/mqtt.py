@@ -26,6 +26,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from loaxa_link.diagnose import explain
+
 logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
@@ -119,6 +121,8 @@ class MqttLink:
         self._sock = None
         self.connects = 0
         self.disconnects = 0
+        self.last_error: Exception | None = None
+        """Why the last connection attempt failed (TLS, refused credentials, unreachable); None once connected."""
         self.on_connected: Callable[[bool], Awaitable[None] | None] | None = None
         """Called on the loop after each CONNACK success with ``session_present``."""
 
@@ -183,14 +187,17 @@ class MqttLink:
         while not self._stopping:
             try:
                 await self._connect_once()
+                self.last_error = None
                 delay = self.config.reconnect_min_s
                 self._disconnected.clear()
                 await self._disconnected.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # every failure is retried; the reason is logged
-                logger.warning("mqtt %s: connect to %s:%s failed: %s", self.config.client_id,
-                               self.config.host, self.config.port, err)
+                self.last_error = err
+                logger.warning("mqtt %s: connect to %s:%s failed: %s (%s)", self.config.client_id,
+                               self.config.host, self.config.port, err,
+                               explain(err, self.config.host, self.config.port).message)
             if self._stopping:
                 return
             await asyncio.sleep(delay * (0.5 + random.random()))

@@ -1,0 +1,53 @@
+"""HQ config for a broker on the network: TLS sections, password from a file, paths anchored at the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hq_server.config import broker_tls_files, load_config, tls_listener
+from loaxa_common.config import ConfigError
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "etc" / "hq.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_external_broker_with_tls_and_password_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"commune": "xa-demo", "broker": {
+        "host": "mqtt.xa-demo.vn", "port": 8883, "username": "hq", "password_file": "hq.pass",
+        "tls": {"ca": "tls/ca.crt"}}})
+    (path.parent / "hq.pass").write_text("bi-mat\n")
+    cfg = load_config(path)
+    etc = path.parent.resolve()
+    assert cfg.broker.tls.ca == etc / "tls" / "ca.crt"
+    assert cfg.broker_password() == "bi-mat"
+    assert broker_tls_files(cfg) == {"tls_ca": str(etc / "tls" / "ca.crt"), "tls_cert": None, "tls_key": None}
+
+
+def test_password_and_password_file_are_exclusive(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"commune": "xa-demo", "broker": {"password": "a", "password_file": "b"}})
+    with pytest.raises(ConfigError, match="either password or password_file"):
+        load_config(path)
+
+
+def test_missing_password_file_is_named(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, {"commune": "xa-demo", "broker": {"password_file": "nope"}}))
+    with pytest.raises(ConfigError, match=r"broker\.password_file"):
+        cfg.broker_password()
+
+
+def test_embedded_broker_tls_listener(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"commune": "xa-demo", "embedded_broker": {
+        "tls": {"cert": "/etc/loaxa/tls/server.crt", "key": "tls/server.key"}}})
+    cfg = load_config(path)
+    listener = tls_listener(cfg)
+    assert listener.port == 8883 and listener.host == "0.0.0.0"
+    assert listener.key == path.parent.resolve() / "tls" / "server.key"
+    assert listener.lines()[0] == "listener 8883"
+    assert tls_listener(load_config(_write(tmp_path, {"commune": "xa-demo"}))) is None
