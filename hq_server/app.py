@@ -15,6 +15,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from hq_server.config import HqConfig, broker_tls_files, tls_listener
+from hq_server.inputs import MAX_JSON_BYTES
 from hq_server.routes import audio, auth, bulletins, fleet, meta, records, settings, snapshots
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
@@ -39,6 +40,7 @@ from hq_server.web import (
     audit_middleware,
     auth_middleware,
     error_middleware,
+    input_middleware,
 )
 from loaxa_common.process import stop_on_signals
 from loaxa_contract import signing
@@ -131,8 +133,9 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(cfg: HqConfig) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, audit_middleware, auth_middleware],
-                          client_max_size=60 * 1024 * 1024)
+    # uploads stream through request.content under their own caps; anything read whole stays small
+    app = web.Application(middlewares=[error_middleware, audit_middleware, auth_middleware, input_middleware],
+                          client_max_size=MAX_JSON_BYTES)
     app[CONFIG] = cfg
     app[METRICS] = Metrics()
     app[LIMITER] = LoginLimiter(cfg.auth.login_max_failures, cfg.auth.login_window_s)

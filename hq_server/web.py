@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from hq_server.config import HqConfig
 from hq_server.errors import ApiError
+from hq_server.inputs import MAX_JSON_BYTES, InputError, bounded_int, check_param, db_id, loads_limited
 from hq_server.services.audio import AudioStore
 from hq_server.services.auth import LoginLimiter, Perm, allowed, token_hash
 from hq_server.services.metrics import Metrics
@@ -91,19 +93,56 @@ class Routes:
 def field_errors(err: ValidationError) -> dict[str, str]:
     out: dict[str, str] = {}
     for e in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in e["loc"] if p not in ("body",)) or "_"
+        loc = ".".join(str(p)[:60] for p in e["loc"] if p not in ("body",))[:120] or "_"
         out.setdefault(loc, e["msg"].removeprefix("Value error, "))
     return out
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ApiError(400, f"Nội dung không phải JSON hợp lệ (invalid JSON): {err}") from err
+async def read_capped(request: web.Request, limit: int, what: str = "Nội dung (body)") -> bytes:
+    """The whole body, refused with 413 past ``limit`` bytes — declared (Content-Length) or streamed (chunked)."""
+    too_big = InputError("body", f"{what} quá lớn (over {limit} bytes)", 413)
+    if request.content_length is not None and request.content_length > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_json(request: web.Request) -> dict[str, Any]:
+    """A JSON object body within the size, depth and text limits of :mod:`hq_server.inputs`."""
+    data = loads_limited(await read_capped(request, MAX_JSON_BYTES, "Nội dung JSON (JSON body)"))
     if not isinstance(data, dict):
-        raise ApiError(400, "Cần một đối tượng JSON (a JSON object is required)")
-    return model.model_validate(data)
+        raise InputError("body", "Cần một đối tượng JSON (a JSON object is required)")
+    return data
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    return model.model_validate(await parse_json(request))
+
+
+def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """A bounded integer query parameter (``?limit=abc`` and ``?limit=-1`` are 400s)."""
+    return bounded_int(name, request.query.get(name), default, lo, hi)
+
+
+def path_int(request: web.Request, name: str = "id") -> int:
+    """An integer row id from the path, 1..2³¹−1."""
+    return db_id(name, request.match_info[name])
+
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def path_slug(request: web.Request, name: str = "id") -> str:
+    """A node, zone or camera id from the path (the contract's id rule: 1-64 of a-z, 0-9, '-', '_')."""
+    value = request.match_info[name]
+    if not _SLUG.fullmatch(value):
+        raise InputError(name, "Mã không hợp lệ (invalid id)", detail="use a-z, 0-9, '-', '_' (1-64)")
+    return value
 
 
 def principal(request: web.Request) -> Principal:
@@ -121,8 +160,12 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
 
 
+INTERNAL_ERROR = "Lỗi máy chủ; đã ghi nhật ký (internal server error; it has been logged)"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error as JSON ``{error, fields}``; an unexpected exception is logged and answered 500."""
     try:
         return await handler(request)
     except ApiError as err:
@@ -136,6 +179,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.status >= 400 and request.path.startswith("/api/"):
             return json_response({"error": err.reason}, err.status)
         raise
+    except Exception:
+        logger.exception("unhandled error on %s %s", request.method, safe_text(request.path))
+        return json_response({"error": INTERNAL_ERROR}, 500)
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Path and query parameters bounded and well-formed before any route or database query sees them."""
+    for name, value in request.match_info.items():
+        check_param(name, value)
+    for name, value in request.query.items():
+        check_param(name, value)
+    return await handler(request)
+
+
+def safe_text(value: str, limit: int = 200) -> str:
+    """Text as the database and the log can store it (a lone surrogate becomes U+FFFD)."""
+    return value[:limit].encode("utf-8", "replace").decode("utf-8")
 
 
 async def _resolve(request: web.Request) -> Principal | None:
@@ -210,9 +271,9 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
         username = request.get(AUDIT_USER) or (p.username if p else "")
         target = request.get(AUDIT_TARGET) or request.path
         async with request.app[DB].sessions() as s:
-            s.add(AuditEntry(username=username, role=p.role if p else "", action=action[:100],
-                             target=target[:200], detail=request.get(AUDIT_DETAIL) or {},
-                             ip=client_ip(request), status=status))
+            s.add(AuditEntry(username=safe_text(username, 64), role=p.role if p else "",
+                             action=safe_text(action, 100), target=safe_text(target), status=status,
+                             detail=request.get(AUDIT_DETAIL) or {}, ip=client_ip(request)))
             await s.commit()
 
 

@@ -7,7 +7,7 @@ overlap (``status`` actual/test, ``expires_at``), and priorities follow Circular
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -86,13 +86,26 @@ class Relay(Strict):
     end_at: AwareDatetime
 
 
+def _calendar_date(value: str | None) -> str | None:
+    """``2026-02-30`` matches the pattern but is no day: refuse it here, on both sides of the wire."""
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError as err:
+            raise ValueError(f"{value!r} is not a calendar date") from err
+    return value
+
+
+CalendarDate = Annotated[str | None, AfterValidator(_calendar_date)]
+
+
 class Recurrence(Strict):
     """When a bulletin repeats, in the commune's time zone (Asia/Ho_Chi_Minh)."""
 
     kind: Literal["once", "daily", "weekly", "monthly"]
     at: time = Field(description="Local time of day of each play")
-    start_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    end_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    start_date: CalendarDate = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    end_date: CalendarDate = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=list, description="0 = Monday")
     month_days: list[Annotated[int, Field(ge=1, le=31)]] = Field(default_factory=list)
 

@@ -55,7 +55,7 @@ COMMAND_KINDS = frozenset({TopicKind.NODE_CMD, TopicKind.ZONE_CMD, TopicKind.ALL
 
 def valid_id(value: str) -> bool:
     """Identifiers are lower-case ASCII slugs: safe in topics, file names and ACL patterns."""
-    return bool(_ID_RE.match(value))
+    return bool(_ID_RE.fullmatch(value))  # fullmatch: "$" alone would let "loa-1\n" through
 
 
 def check_id(value: str, what: str) -> str:

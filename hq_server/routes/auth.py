@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hq_server.inputs import db_id
 from hq_server.services.auth import Perm, Role, allowed, hash_password, new_token, token_hash, verify_password
 from hq_server.storage.tables import ApiToken, User, WebSession, now
 from hq_server.web import (
@@ -25,6 +26,7 @@ from hq_server.web import (
     client_ip,
     json_response,
     parse_body,
+    path_int,
     principal,
 )
 
@@ -147,10 +149,7 @@ class PasswordIn(BaseModel):
 
 
 def _user_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError as err:
-        raise ApiError(400, "Mã không hợp lệ (invalid id)", {"id": "not a number"}) from err
+    return path_int(request)
 
 
 @routes.route("POST", "/api/v1/auth/password", perm=None, any_user=True, body=PasswordIn,
@@ -247,10 +246,7 @@ async def list_tokens(request: web.Request) -> web.Response:
     if "user" in request.query:
         if not allowed(p.role, Perm.USER_ADMIN):
             raise ApiError(403, "Chỉ quản trị viên xem token của người khác (admins only)")
-        try:
-            uid = int(request.query["user"])
-        except ValueError as err:
-            raise ApiError(400, "Mã không hợp lệ (invalid id)", {"user": "not a number"}) from err
+        uid = db_id("user", request.query["user"])
     async with request.app[DB].sessions() as s:
         rows = (await s.scalars(select(ApiToken).where(ApiToken.user_id == uid).order_by(ApiToken.id))).all()
     return json_response({"tokens": [token_json(t) for t in rows]})

@@ -10,14 +10,27 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hq_server.localtime import CommuneDatetime
-from hq_server.services.audio import AudioError
+from hq_server.inputs import ApiInstant, calendar_date
+from hq_server.services.audio import AudioError, SpeechInputError
 from hq_server.services.auth import Perm
 from hq_server.services.bulletin_rules import LifetimeRules, lifetime
 from hq_server.services.cap import MAX_CAP_BYTES, CapError, cap_to_bulletin
 from hq_server.services.occurrences import occurrence_json
 from hq_server.storage.tables import Bulletin, Camera, Delivery, DesiredSetting, Node, Occurrence, now
-from hq_server.web import AUDIO, AUDIT_DETAIL, CONFIG, DB, ORCH, ApiError, Routes, json_response, parse_body, principal
+from hq_server.web import (
+    AUDIO,
+    AUDIT_DETAIL,
+    CONFIG,
+    DB,
+    ORCH,
+    ApiError,
+    Routes,
+    json_response,
+    parse_json,
+    principal,
+    query_int,
+    read_capped,
+)
 from loaxa_contract.limits import MAX_TEXT_CHARS
 from loaxa_contract.models import Priority, Recurrence
 from loaxa_contract.topics import valid_id
@@ -51,18 +64,18 @@ class BulletinIn(BaseModel):
     text: str = Field(default="", max_length=MAX_TEXT_CHARS)
     audio_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     relay_url: str | None = Field(default=None, max_length=2048, pattern=r"^(https?|rtsp|rtmp)://")
-    relay_end_at: CommuneDatetime | None = None
+    relay_end_at: ApiInstant | None = None
     priority: Priority = Priority.NORMAL
     status: Literal["actual", "test"] = "actual"
     targets: Targets
-    send_at: CommuneDatetime | None = Field(default=None, description="None = now; naive = Asia/Ho_Chi_Minh")
+    send_at: ApiInstant | None = Field(default=None, description="None = now; naive = Asia/Ho_Chi_Minh")
     recurrence: Recurrence | None = None
     repeat: int = Field(default=1, ge=1, le=10)
     chime: bool = False
     volume: int | None = Field(default=None, ge=0, le=100)
     voice: str | None = Field(default=None, max_length=64)
     rate: int | None = Field(default=None, ge=80, le=300)
-    expires_at: CommuneDatetime | None = Field(
+    expires_at: ApiInstant | None = Field(
         default=None, description="Default: send time + command_ttl_s; a recurring series: its last occurrence + "
                                   "command_ttl_s, or (no end_date) renewed by HQ until cancelled")
 
@@ -74,6 +87,13 @@ class BulletinIn(BaseModel):
             raise _field("audio_sha256", "Cần tải tệp âm thanh lên trước (upload audio first)")
         if self.kind == "relay" and not (self.relay_url and self.relay_end_at):
             raise _field("relay_url", "Cần relay_url và relay_end_at (relay needs a URL and an end time)")
+        for name in ("start_date", "end_date"):
+            value = getattr(self.recurrence, name) if self.recurrence else None
+            if value is not None:
+                try:
+                    calendar_date(value)
+                except ValueError as err:
+                    raise _field(f"recurrence.{name}", str(err)) from err
         start = self.send_at or now()
         if self.expires_at is not None and self.expires_at <= max(start, now()):
             raise _field("expires_at", "Thời hạn phải sau thời điểm phát (expiry must be after the send time)")
@@ -148,6 +168,8 @@ async def _apply(request: web.Request, b: Bulletin, body: BulletinIn, render: bo
     elif body.kind == "text" and render:
         try:
             audio = await store.render(body.text, body.voice, body.rate)
+        except SpeechInputError as err:  # the operator's mistake, not a failing engine
+            raise ApiError(400, str(err), {err.field: str(err)}) from err
         except AudioError as err:
             raise ApiError(502, f"Không tạo được giọng đọc (speech rendering failed): {err}") from err
         b.audio_sha256, b.audio_duration_s = audio.sha256, audio.duration_s
@@ -162,7 +184,7 @@ async def _send_if_due(request: web.Request, b: Bulletin) -> None:
 
 @routes.route("POST", "/api/v1/bulletins", perm=Perm.BULLETIN_WRITE, summary="Create a bulletin", body=BulletinIn)
 async def create(request: web.Request) -> web.Response:
-    body = await _validated(request, await _json(request))
+    body = await _validated(request, await parse_json(request))
     b = await _create(request, body)
     return await _read(request, b.id, 201)
 
@@ -185,18 +207,6 @@ async def _create(request: web.Request, body: BulletinIn, **extra: Any) -> Bulle
 
 
 CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml")
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, f"Tài liệu CAP quá lớn (CAP document over {limit // 1024} KiB)")
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"Tài liệu CAP quá lớn (CAP document over {limit // 1024} KiB)")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _known_zones(request: web.Request) -> set[str]:
@@ -222,7 +232,7 @@ async def import_cap(request: web.Request) -> web.Response:
     override = request.query.get("targets")
     if override not in (None, "all"):
         raise ApiError(400, "Chỉ hỗ trợ ?targets=all (only ?targets=all is supported)", {"targets": "must be all"})
-    data = await _read_capped(request, MAX_CAP_BYTES)
+    data = await read_capped(request, MAX_CAP_BYTES, "Tài liệu CAP (CAP document)")
     try:
         cap = cap_to_bulletin(data, await _known_zones(request), all_targets=override == "all")
     except CapError as err:
@@ -256,13 +266,6 @@ async def import_cap(request: web.Request) -> web.Response:
     return await _read(request, b.id, 201)
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    class _Any(BaseModel):
-        model_config = ConfigDict(extra="allow")
-
-    return (await parse_body(request, _Any)).model_dump()
-
-
 async def _bulletin_or_404(session: AsyncSession, bulletin_id: str) -> Bulletin:
     b = await session.get(Bulletin, bulletin_id)
     if b is None:
@@ -279,7 +282,7 @@ async def _read(request: web.Request, bulletin_id: str, status: int = 200) -> we
 
 @routes.route("GET", "/api/v1/bulletins", perm=Perm.BULLETIN_READ, summary="List bulletins (newest first)")
 async def list_bulletins(request: web.Request) -> web.Response:
-    limit = min(int(request.query.get("limit", "100") or 100), 1000)
+    limit = query_int(request, "limit", 100, 1, 1000)
     q = select(Bulletin).order_by(Bulletin.created_at.desc()).limit(limit)
     if state := request.query.get("state"):
         q = q.where(Bulletin.state == state)
@@ -295,7 +298,7 @@ async def read(request: web.Request) -> web.Response:
 @routes.route("PATCH", "/api/v1/bulletins/{id}", perm=Perm.BULLETIN_WRITE, summary="Edit a bulletin before sending",
               body=BulletinIn)
 async def edit(request: web.Request) -> web.Response:
-    changes = await _json(request)
+    changes = await parse_json(request)
     async with request.app[DB].sessions() as s:
         b = await _bulletin_or_404(s, request.match_info["id"])
         if b.state not in EDITABLE:

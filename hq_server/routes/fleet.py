@@ -8,10 +8,11 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_server.services.auth import Perm
-from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
-from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, parse_body
+from hq_server.storage.tables import Camera, CameraEvent, DesiredSetting, Node, NodeEvent, now
+from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, parse_body, path_slug
 from loaxa_contract.topics import check_id, valid_id
 
 routes = Routes()
@@ -33,8 +34,8 @@ class NodeIn(BaseModel):
 
 class CameraIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    node: str = Field(default="", max_length=64)
-    zone: str | None = Field(default=None, max_length=64)
+    node: str = Field(default="", max_length=64, description="The node that watches it ('' = none yet)")
+    zone: str | None = Field(default=None, max_length=64, description="A zone some node belongs to")
     location: str = Field(default="", max_length=200)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
@@ -58,10 +59,7 @@ def camera_json(c: Camera) -> dict[str, Any]:
 
 
 def _slug(request: web.Request) -> str:
-    ident = request.match_info["id"]
-    if not valid_id(ident):
-        raise ApiError(400, "Mã không hợp lệ (invalid id)", {"id": "use a-z, 0-9, '-', '_'"})
-    return ident
+    return path_slug(request)
 
 
 @routes.route("GET", "/api/v1/nodes", perm=Perm.FLEET_READ, summary="List nodes with online state")
@@ -101,6 +99,21 @@ async def put_node(request: web.Request) -> web.Response:
     return json_response({"node": node_json(n)}, 201 if created else 200)
 
 
+async def _check_camera_links(s: AsyncSession, body: CameraIn) -> None:
+    """A camera points at a node HQ knows and a zone that exists (snapshot commands go to that node)."""
+    errors: dict[str, str] = {}
+    if body.node and (not valid_id(body.node) or await s.get(Node, body.node) is None):
+        errors["node"] = "không có máy trạm này; đăng ký bằng PUT /api/v1/nodes/{id} (no such node)"
+    if body.zone is not None:
+        zones = {z for zs in (await s.scalars(select(Node.zones))).all() for z in (zs or [])}
+        zones |= set((await s.scalars(select(DesiredSetting.scope_id).where(DesiredSetting.scope == "zone"))).all())
+        if body.zone not in zones:
+            known = ", ".join(sorted(zones)[:20]) or "(none)"
+            errors["zone"] = f"không có khu vực này; các khu vực: {known} (no node is in this zone)"
+    if errors:
+        raise ApiError(400, "Dữ liệu không hợp lệ (invalid input)", errors)
+
+
 @routes.route("GET", "/api/v1/cameras", perm=Perm.CAMERA_READ, summary="List cameras with status")
 async def list_cameras(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
@@ -126,6 +139,7 @@ async def put_camera(request: web.Request) -> web.Response:
     ident = _slug(request)
     body = await parse_body(request, CameraIn)
     async with request.app[DB].sessions() as s:
+        await _check_camera_links(s, body)
         c = await s.get(Camera, ident)
         created = c is None
         if c is None:

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy import select
 
+from hq_server.inputs import query_instant
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent, Occurrence
-from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, principal
+from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, path_int, principal, query_int
 
 routes = Routes()
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -22,21 +23,11 @@ FAILED = ("failed", "expired", "offline")
 
 
 def _limit(request: web.Request, default: int = 200) -> int:
-    try:
-        return max(1, min(int(request.query.get("limit", default)), 5000))
-    except ValueError as err:
-        raise ApiError(400, "limit phải là số (limit must be a number)", {"limit": "not a number"}) from err
+    return query_int(request, "limit", default, 1, 5000)
 
 
 def _since(request: web.Request) -> datetime | None:
-    raw = request.query.get("from")
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError as err:
-        raise ApiError(400, "Ngày không hợp lệ (invalid date)", {"from": "use ISO-8601"}) from err
-    return value if value.tzinfo else value.replace(tzinfo=LOCAL)
+    return query_instant("from", request.query.get("from"), LOCAL)
 
 
 def _csv_or_json(request: web.Request, key: str, rows: list[dict[str, Any]], name: str) -> web.Response:
@@ -66,10 +57,7 @@ async def alerts(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/alerts/{id}/acknowledge", perm=Perm.ALERT_WRITE, summary="Acknowledge an alert")
 async def acknowledge(request: web.Request) -> web.Response:
-    try:
-        alert_id = int(request.match_info["id"])
-    except ValueError as err:
-        raise ApiError(400, "Mã cảnh báo không hợp lệ (invalid id)", {"id": "not a number"}) from err
+    alert_id = path_int(request)
     async with request.app[DB].sessions() as s:
         a = await s.get(Alert, alert_id)
         if a is None:

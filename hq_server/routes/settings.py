@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from hq_server.inputs import check_timezone
 from hq_server.services.auth import Perm
 from hq_server.services.node_settings import setting_json
 from hq_server.storage.tables import DesiredSetting, Node, NodeSetting
-from hq_server.web import AUDIT_DETAIL, DB, SETTINGS, ApiError, Routes, json_response, parse_body, principal
+from hq_server.web import AUDIT_DETAIL, DB, SETTINGS, ApiError, Routes, json_response, parse_body, path_slug, principal
 from loaxa_contract.models import ProgramWindow
-from loaxa_contract.topics import valid_id
 
 routes = Routes()
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -85,9 +84,9 @@ def programme_value(body: ProgrammeIn) -> dict[str, Any]:
     elif body.quiet_start is not None and body.quiet_start == body.quiet_end:
         errors["quiet_end"] = "giờ yên lặng rỗng (quiet_end equals quiet_start)"
     try:
-        ZoneInfo(body.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = "múi giờ không hợp lệ (unknown IANA time zone, e.g. Asia/Ho_Chi_Minh)"
+        check_timezone(body.timezone)
+    except ValueError as err:
+        errors["timezone"] = str(err)
     if errors:
         raise ApiError(400, "Dữ liệu không hợp lệ (invalid input)", errors)
     windows = [ProgramWindow(start=w.start, end=w.end, days=sorted(w.days)).model_dump(mode="json")  # type: ignore[arg-type]
@@ -97,10 +96,7 @@ def programme_value(body: ProgrammeIn) -> dict[str, Any]:
 
 
 def _ident(request: web.Request) -> str:
-    ident = request.match_info["id"]
-    if not valid_id(ident):
-        raise ApiError(400, "Mã không hợp lệ (invalid id)", {"id": "use a-z, 0-9, '-', '_'"})
-    return ident
+    return path_slug(request)
 
 
 async def _put(request: web.Request, scope: str, kind: str, value: dict[str, Any]) -> web.Response:

@@ -20,19 +20,16 @@ from hq_server.web import (
     ApiError,
     Routes,
     json_response,
+    path_slug,
     principal,
 )
-from loaxa_contract.topics import valid_id
 from loaxa_link.mqtt import LinkError
 
 routes = Routes()
 
 
 def _camera(request: web.Request) -> str:
-    ident = request.match_info["id"]
-    if not valid_id(ident):
-        raise ApiError(400, "Mã không hợp lệ (invalid id)", {"id": "use a-z, 0-9, '-', '_'"})
-    return ident
+    return path_slug(request)
 
 
 def _public_base(request: web.Request) -> str:

@@ -32,6 +32,19 @@ class AudioError(RuntimeError):
     """Rendering or storing audio failed; the message is shown to the operator."""
 
 
+class SpeechInputError(AudioError):
+    """The operator's input cannot be spoken (unknown voice, text that renders to silence): a 400 on ``field``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_SILENCE_MARKERS = ("silence-length", "implausibly short", "nothing to say")
+SILENT_DBFS = -55.0
+"""Speech parts quieter than this are silence (espeak renders "..." as 0.4 s of it)."""
+
+
 @dataclass(frozen=True)
 class StoredAudio:
     sha256: str
@@ -92,13 +105,33 @@ class AudioStore:
                 raise AudioError(f"not a valid WAV file: {err}") from err
         return await asyncio.to_thread(self._write, data, fmt)
 
+    def voices(self) -> set[str]:
+        """Voice names some engine of HQ's chain accepts (empty: the chain ignores voice names)."""
+        return {v for engine in self.speech.engines for v in engine.voices}
+
+    def check_input(self, text: str, voice: str | None) -> None:
+        """Client mistakes found before rendering: a voice no engine has, text with nothing to speak."""
+        known = self.voices()
+        if voice is not None and known and voice not in known:
+            raise SpeechInputError("voice", f"Giọng đọc '{voice}' không có; chọn {', '.join(sorted(known))} "
+                                            f"(unknown voice)")
+        if not any(ch.isalnum() for ch in self.speech.normalise(text)):
+            raise SpeechInputError("text", "Nội dung không có chữ hay số nào để đọc (text has nothing to speak)")
+
     def _render(self, text: str, voice: str | None, rate: int | None) -> StoredAudio:
         """Text → one loudness-normalised WAV, exactly as a node's own chain would speak it."""
+        self.check_input(text, voice)
         try:
             parts = self.speech.speak(text, voice=voice or self.voice, rate_wpm=rate or self.rate_wpm)
-            wav = to_wav(render_audio([decode(p.audio, p.fmt) for p in parts], RenderOptions()))
+            decoded = [decode(p.audio, p.fmt) for p in parts]
         except (TtsError, SpeechAudioError) as err:
+            if any(marker in str(err) for marker in _SILENCE_MARKERS):
+                raise SpeechInputError("text", f"Nội dung đọc ra chỉ là im lặng (text renders to silence): {err}"
+                                       ) from err
             raise AudioError(f"text-to-speech failed: {err}") from err
+        if all(seg.rms == 0 or seg.dBFS < SILENT_DBFS for seg in decoded):
+            raise SpeechInputError("text", "Nội dung đọc ra chỉ là im lặng (text renders to silence)")
+        wav = to_wav(render_audio(decoded, RenderOptions()))
         return self._write(wav, "wav")
 
     async def render(self, text: str, voice: str | None = None, rate: int | None = None) -> StoredAudio:

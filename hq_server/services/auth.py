@@ -80,7 +80,9 @@ def new_token() -> str:
 
 
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # surrogatepass: a header or cookie with undecodable bytes (surrogate-escaped by aiohttp) hashes to
+    # something that matches no token, instead of raising UnicodeEncodeError
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class LoginLimiter:

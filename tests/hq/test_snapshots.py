@@ -61,8 +61,29 @@ async def _request(hq, role: str = "police") -> dict:
     return body
 
 
-async def test_snapshot_request_signed_command_upload_and_latest(hq, node_inbox, hq_keys):
+async def _register(hq, **camera: str) -> tuple[int, dict]:
+    """The camera's node first (a camera may only point at a node HQ knows), then the camera."""
+    status, body = await hq.call("PUT", f"/api/v1/nodes/{NODE}", role="technician",
+                                 json={"kind": "camera", "zones": ["thon-1"]})
+    assert status in (200, 201), body
+    return await hq.call("PUT", f"/api/v1/cameras/{CAMERA}", role="technician", json={"node": NODE, **camera})
+
+
+async def test_camera_must_point_at_a_known_node_and_zone(hq):
     status, body = await hq.call("PUT", f"/api/v1/cameras/{CAMERA}", role="technician", json={"node": NODE})
+    assert status == 400 and "node" in body["fields"], body  # not registered yet
+    status, body = await _register(hq, zone="thon-9")
+    assert status == 400 and set(body["fields"]) == {"zone"} and "thon-1" in body["fields"]["zone"], body
+    status, body = await hq.call("PUT", f"/api/v1/cameras/{CAMERA}", role="technician",
+                                 json={"node": "Cam Node 1", "zone": "thon-1"})
+    assert status == 400 and set(body["fields"]) == {"node"}, body
+    status, body = await _register(hq, zone="thon-1")
+    assert status == 201 and body["camera"]["node"] == NODE and body["camera"]["zone"] == "thon-1", body
+    assert (await hq.call("PUT", f"/api/v1/cameras/{CAMERA}", role="technician", json={"node": ""}))[0] == 200
+
+
+async def test_snapshot_request_signed_command_upload_and_latest(hq, node_inbox, hq_keys):
+    status, body = await _register(hq)
     assert status == 201, body
     assert (await hq.call("GET", f"/api/v1/cameras/{CAMERA}/snapshot/latest", role="police"))[0] == 404
 
@@ -105,7 +126,7 @@ async def test_snapshot_request_signed_command_upload_and_latest(hq, node_inbox,
 
 
 async def test_upload_refusals_are_clear_and_do_not_burn_the_token(hq, node_inbox):
-    await hq.call("PUT", f"/api/v1/cameras/{CAMERA}", role="technician", json={"node": NODE})
+    await _register(hq)
     req = await _request(hq)
     cmd = codec.validate_command(await node_inbox.command(req["request_id"]))
     assert isinstance(cmd, SnapshotCommand) and cmd.upload_url
@@ -156,7 +177,7 @@ async def test_request_errors_roles_and_node_failure_ack(hq, node_inbox, broker)
     status, body = await hq.call("POST", f"/api/v1/cameras/{CAMERA}/snapshot", role="police")
     assert status == 409 and "node" in body["fields"]
 
-    await hq.call("PUT", f"/api/v1/cameras/{CAMERA}", role="technician", json={"node": NODE})
+    await _register(hq)
     req = await _request(hq)
     await node_inbox.command(req["request_id"])
     ack = Ack(node=NODE, command_id=req["request_id"], stage=AckStage.FAILED, reason="camera_offline",

@@ -72,6 +72,8 @@ def repair_streamed_wav(data: bytes) -> bytes:
 class TtsEngine(ABC):
     name: str = "base"
     default_voice: str = ""
+    voices: tuple[str, ...] = ()
+    """Voice names the engine accepts; empty: it has one voice and ignores the name (gTTS)."""
 
     def synthesize(self, request: SpeechRequest) -> SpeechResult:
         if not request.text.strip():

@@ -17,6 +17,7 @@ VOICES = ("vi", "vi-vn-x-central", "vi-vn-x-south")
 class EspeakEngine(TtsEngine):
     name = "espeak"
     default_voice = "vi"
+    voices = VOICES
 
     def __init__(self, binary: str = "espeak-ng", timeout_s: float = 60.0) -> None:
         self.binary = binary
