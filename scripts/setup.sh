@@ -32,6 +32,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.loaxa-installed
+# cv2 comes from opencv-contrib-python-headless (OpenCV 5's HOG people detector lives only there); both wheels
+# write the same cv2/ folder, so a venv that still has the plain one gets a clean reinstall of contrib.
+if .venv/bin/python -m pip show -q opencv-python-headless > /dev/null 2>&1; then
+  echo "==> replacing opencv-python-headless with opencv-contrib-python-headless"
+  .venv/bin/python -m pip uninstall -q -y opencv-python-headless opencv-contrib-python-headless
+  rm -f "$stamp"
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing loaxa[edge,hq,dev] into .venv (log: .venv/pip-install.log)"
   if ! { .venv/bin/python -m pip install -q --upgrade pip &&

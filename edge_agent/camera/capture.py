@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from edge_agent.camera.config import CameraConfig
 from edge_agent.camera.health import Gray, Sample, analyse_frames, to_gray
+from edge_agent.camera.regions import black_out
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +81,16 @@ def measure_fps(arrivals: list[float]) -> float | None:
     return (len(live) - 1) / (live[-1] - live[0])
 
 
-def sample_camera(cfg: CameraConfig, previous: Gray | None) -> CaptureResult:
-    """One sample: open, time the first frame, read ``frames_per_sample`` frames, compute metrics."""
+Observer = Callable[[np.ndarray, Gray], None]
+"""Called with each decoded frame (BGR, privacy masks blacked out) and its analysis grey image."""
+
+
+def sample_camera(cfg: CameraConfig, previous: Gray | None, observe: Observer | None = None) -> CaptureResult:
+    """One sample: open, time the first frame, read ``frames_per_sample`` frames, compute metrics.
+
+    Privacy masks are blacked out on each frame as soon as it is decoded, before health analysis and
+    ``observe`` (detection) see it.
+    """
     at = datetime.now(UTC)
     t0 = time.monotonic()
     try:
@@ -96,8 +106,10 @@ def sample_camera(cfg: CameraConfig, previous: Gray | None) -> CaptureResult:
             if not ok or img is None:
                 break
             arrivals.append(time.monotonic())
-            frame = img
+            frame = black_out(img, cfg.privacy_masks)
             grays.append(to_gray(img, cfg.analysis_width))
+            if observe is not None:
+                observe(img, grays[-1])
     finally:
         cap.release()
     if frame is None:
@@ -129,7 +141,7 @@ def sample_camera(cfg: CameraConfig, previous: Gray | None) -> CaptureResult:
 
 
 def grab_frame(cfg: CameraConfig) -> np.ndarray:
-    """One current frame (BGR), or :class:`CaptureError`."""
+    """One current frame (BGR, privacy masks blacked out), or :class:`CaptureError`."""
     cap = open_capture(cfg)
     try:
         ok, img = cap.read()
@@ -137,7 +149,7 @@ def grab_frame(cfg: CameraConfig) -> np.ndarray:
         cap.release()
     if not ok or img is None:
         raise CaptureError(f"opened {cfg.safe_url} but no frame within {cfg.read_timeout_s:g} s")
-    return img
+    return black_out(img, cfg.privacy_masks)
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 85) -> bytes:

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from edge_agent.camera.detect_config import DetectionConfig, Polygon
 from loaxa_contract.topics import check_id
 
 _USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
@@ -143,6 +144,16 @@ class CameraConfig(BaseModel):
         "removes sensor and codec noise but keeps moving objects",
     )
     thresholds: CameraThresholds = Field(default_factory=CameraThresholds, description="Classification limits")
+    privacy_masks: list[Polygon] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Regions never analysed nor shown (e.g. the inside of a house): blacked out on every frame "
+        "right after decoding, before health analysis, detection, snapshots and event pictures. Corners "
+        "[[x, y], ...] in fractions (0..1) of the picture's width and height",
+    )
+    detection: DetectionConfig | None = Field(
+        default=None, description="Motion / people detection at this camera (none when omitted)"
+    )
     hysteresis: Hysteresis = Field(default_factory=Hysteresis, description="Anti-flapping sample counts")
 
     @field_validator("url")

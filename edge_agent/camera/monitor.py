@@ -6,6 +6,10 @@ in a thread pool owned by the monitor with one thread per camera plus spares: a 
 only its own thread and never delays the others (the default asyncio pool has only cpu+4 threads).
 A capture that outlives its hard deadline is reported offline and left to finish; the worker does not
 start another until it has.
+
+Cameras with ``detection`` settings also run motion / people detection on the frames each sample
+reads (:mod:`edge_agent.camera.detector`), in the same capture thread; while detection is active the
+camera is sampled every ``detection.sample_interval_s``. Confirmed events go to ``on_event``.
 """
 
 from __future__ import annotations
@@ -29,12 +33,14 @@ from edge_agent.camera.capture import (
     sample_camera,
 )
 from edge_agent.camera.config import CameraConfig
-from edge_agent.camera.health import HealthTracker, Sample
+from edge_agent.camera.detector import CameraDetector, DetectedEvent
+from edge_agent.camera.health import Gray, HealthTracker, Sample
 from loaxa_contract.models import CameraHealth
 
 logger = logging.getLogger(__name__)
 
 Publish = Callable[[CameraHealth], Awaitable[None]]
+OnEvent = Callable[[DetectedEvent], Awaitable[None]]
 
 
 class UnknownCamera(CameraError, KeyError):
@@ -83,6 +89,19 @@ async def probe(cfg: CameraConfig) -> str | None:
             writer.close()
 
 
+def sample_and_detect(cfg: CameraConfig, previous: Gray | None,
+                      detector: CameraDetector | None) -> tuple[CaptureResult, list[DetectedEvent]]:
+    """One sample in the capture thread, with detection on its frames when the camera has it (and is active)."""
+    at = datetime.now(UTC)
+    if detector is None or not detector.begin(at):
+        return sample_camera(cfg, previous), []
+    result = sample_camera(cfg, previous, detector.observe)
+    if not result.sample.reachable:
+        detector.fail()
+        return result, []
+    return result, detector.finish(at)
+
+
 def _deadline(cfg: CameraConfig) -> float:
     """Hard limit on one sample: open + every read at their timeouts, plus a margin."""
     return cfg.open_timeout_s + cfg.read_timeout_s * (cfg.frames_per_sample + 1) + 5.0
@@ -95,8 +114,17 @@ class _Worker:
         self.tracker = HealthTracker(cfg=cfg, since=datetime.now(UTC))
         self.lock = asyncio.Lock()  # one session at a time: cheap cameras allow 2-4 RTSP clients
         self.previous_gray: np.ndarray | None = None
-        self.hung: Future[CaptureResult] | None = None
+        self.hung: Future[tuple[CaptureResult, list[DetectedEvent]]] | None = None
         self.samples = 0
+        self.detector = CameraDetector(cfg) if cfg.detection is not None else None
+
+    def delay(self) -> float:
+        """Seconds to the next sample: faster while a status awaits confirmation or detection is active."""
+        delay = self.cfg.confirm_interval_s if self.tracker.pending else self.cfg.sample_interval_s
+        if self.detector is not None and self.detector.active_at(datetime.now(UTC)):
+            assert self.cfg.detection is not None
+            delay = min(delay, self.cfg.detection.sample_interval_s)
+        return delay
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -106,30 +134,35 @@ class _Worker:
                 await self.sample_once()
             except Exception:
                 logger.exception("camera %s: sample failed", self.cfg.id)
-            delay = self.cfg.confirm_interval_s if self.tracker.pending else self.cfg.sample_interval_s
-            await asyncio.sleep(max(0.0, started + delay - loop.time()))
+            await asyncio.sleep(max(0.0, started + self.delay() - loop.time()))
 
-    async def _capture(self) -> Sample:
+    async def _capture(self) -> tuple[Sample, list[DetectedEvent]]:
         cfg = self.cfg
         if self.hung is not None and not self.hung.done():
-            return Sample.offline(datetime.now(UTC), "previous capture still hung")
+            return Sample.offline(datetime.now(UTC), "previous capture still hung"), []
         self.hung = None
         error = await probe(cfg)
         if error is not None:
-            return Sample.offline(datetime.now(UTC), error)
-        future = self.monitor.executor.submit(sample_camera, cfg, self.previous_gray)
+            if self.detector is not None:
+                self.detector.fail()  # no capture thread is using it: the previous one has ended
+            return Sample.offline(datetime.now(UTC), error), []
+        future = self.monitor.executor.submit(sample_and_detect, cfg, self.previous_gray, self.detector)
         try:
-            result = await asyncio.wait_for(asyncio.wrap_future(future), _deadline(cfg))
+            result, events = await asyncio.wait_for(asyncio.wrap_future(future), _deadline(cfg))
         except TimeoutError:
             self.hung = future
             logger.warning("camera %s: capture of %s hung beyond %.0f s", cfg.id, cfg.safe_url, _deadline(cfg))
-            return Sample.offline(datetime.now(UTC), "capture hung")
+            return Sample.offline(datetime.now(UTC), "capture hung"), []
         self.previous_gray = result.last_gray
-        return result.sample
+        return result.sample, events
 
     async def sample_once(self) -> None:
         async with self.lock:
-            sample = await self._capture()
+            sample, events = await self._capture()
+        for event in events:
+            logger.info("camera %s: %s event, score %.2f, %d box(es)", self.cfg.id, event.kind, event.score,
+                        len(event.boxes))
+            await self.monitor.emit_event(event)
         self.samples += 1
         before = self.tracker.status
         if self.tracker.update(sample):
@@ -180,6 +213,7 @@ class CameraMonitor:
         node: str,
         publish_interval_s: float = 60.0,
         snapshot_quality: int = 85,
+        on_event: OnEvent | None = None,
     ) -> None:
         ids = [c.id for c in cameras]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
@@ -191,6 +225,7 @@ class CameraMonitor:
         self.publish = publish
         self.publish_interval_s = publish_interval_s
         self.snapshot_quality = snapshot_quality
+        self.on_event = on_event
         self.workers = {c.id: _Worker(c, self) for c in cameras}
         self.executor = ThreadPoolExecutor(max_workers=2 * len(cameras) + 2, thread_name_prefix="camera")
         self._tasks: list[asyncio.Task[None]] = []
@@ -226,6 +261,14 @@ class CameraMonitor:
             await self.publish(health)
         except Exception:
             logger.exception("camera %s: publish failed", health.camera)
+
+    async def emit_event(self, event: DetectedEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            await self.on_event(event)
+        except Exception:
+            logger.exception("camera %s: %s event not handed on", event.camera, event.kind)
 
     async def _periodic(self) -> None:
         while True:

@@ -7,10 +7,14 @@ One :class:`CameraSimulator` serves any number of cameras from one process:
 * RTSP: ``rtsp://127.0.0.1:{proxy_port}/{id}``: a small TCP proxy per camera in front of the
   GStreamer RTSP server child (run by the system python3), so transport faults work the same way;
 * control: ``POST /cam/{id}/fault`` with ``{"fault": "freeze"}`` (or ``?fault=freeze``),
-  ``GET /cams`` lists cameras, URLs and faults. In-process: :meth:`CameraSimulator.set_fault`.
+  ``POST /cam/{id}/action?action=person[&seconds=8]`` (or JSON ``{"action": …, "seconds": …}``),
+  ``GET /cams`` lists cameras, URLs, faults and actions. In-process: :meth:`CameraSimulator.set_fault`,
+  :meth:`CameraSimulator.set_action`.
 
 Faults: ``disconnect`` (connections dropped, new ones closed at once), ``stall`` (accepted, nothing
 sent), ``freeze``, ``black``, ``cover``, ``blur``, ``fps_drop``, ``resolution``; ``none`` clears.
+Actions (what happens in front of the camera, see :mod:`simulators.camera.scene`): ``person``,
+``object``, ``lights``, ``shake``; ``none`` clears.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from simulators.camera.scene import FAULTS, SceneCamera
+from simulators.camera.scene import ACTIONS, FAULTS, SceneCamera
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +75,16 @@ class CameraSimulator:
 
     @classmethod
     def make(
-        cls, mjpeg: int = 1, rtsp: int = 0, *, width: int = 320, height: int = 240, fps: float = 10.0, port: int = 0
+        cls, mjpeg: int = 1, rtsp: int = 0, *, width: int = 320, height: int = 240, fps: float = 10.0, port: int = 0,
+        scene: str = "street",
     ) -> CameraSimulator:
         cams = [
-            SimulatedCamera(SceneCamera(f"mjpeg-{i + 1}", width, height, fps, seed=i), "mjpeg") for i in range(mjpeg)
+            SimulatedCamera(SceneCamera(f"mjpeg-{i + 1}", width, height, fps, seed=i, scene=scene), "mjpeg")
+            for i in range(mjpeg)
         ]
         cams += [
-            SimulatedCamera(SceneCamera(f"rtsp-{i + 1}", width, height, fps, seed=100 + i), "rtsp") for i in range(rtsp)
+            SimulatedCamera(SceneCamera(f"rtsp-{i + 1}", width, height, fps, seed=100 + i, scene=scene), "rtsp")
+            for i in range(rtsp)
         ]
         return cls(cams, port=port)
 
@@ -89,6 +96,7 @@ class CameraSimulator:
         app.router.add_get("/cam/{id}.mjpg", self._mjpeg)
         app.router.add_get("/cam/{id}.jpg", self._still)
         app.router.add_post("/cam/{id}/fault", self._set_fault)
+        app.router.add_post("/cam/{id}/action", self._set_action)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, HOST, self.port)
@@ -174,6 +182,28 @@ class CameraSimulator:
             for w in list(cam.conns):
                 w.close()
 
+    def action_url(self, cam_id: str) -> str:
+        return f"http://{HOST}:{self.port}/cam/{cam_id}/action"
+
+    def set_action(self, cam_id: str, action: str, seconds: float | None = None) -> None:
+        self.cameras[cam_id].scene.set_action(action, seconds)
+        logger.info("camera %s: action %s", cam_id, action)
+
+    async def _set_action(self, request: web.Request) -> web.Response:
+        cam_id = request.match_info["id"]
+        if cam_id not in self.cameras:
+            raise web.HTTPNotFound(text=f"no camera {cam_id}")
+        body = await request.json() if request.can_read_body else {}
+        action = request.query.get("action", body.get("action"))
+        seconds = request.query.get("seconds", body.get("seconds"))
+        if action not in ACTIONS:
+            raise web.HTTPBadRequest(text=f"action must be one of {', '.join(ACTIONS)}")
+        try:
+            await asyncio.to_thread(self.set_action, cam_id, action, None if seconds is None else float(seconds))
+        except ValueError as err:
+            raise web.HTTPBadRequest(text=str(err)) from None
+        return web.json_response({"camera": cam_id, "action": action})
+
     async def _set_fault(self, request: web.Request) -> web.Response:
         cam_id = request.match_info["id"]
         if cam_id not in self.cameras:
@@ -188,7 +218,8 @@ class CameraSimulator:
 
     async def _list(self, _request: web.Request) -> web.Response:
         return web.json_response(
-            [{"id": c.id, "protocol": c.protocol, "url": c.url, "fault": c.fault} for c in self.cameras.values()]
+            [{"id": c.id, "protocol": c.protocol, "url": c.url, "fault": c.fault, "action": c.scene.action,
+              "scene": c.scene.scene} for c in self.cameras.values()]
         )
 
     # ------------------------------------------------------------------ MJPEG

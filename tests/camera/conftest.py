@@ -39,13 +39,28 @@ class SimProcess:
         with urllib.request.urlopen(req, timeout=5) as resp:
             assert resp.status == 200
 
+    def action(self, cam: str, action: str, seconds: float | None = None) -> None:
+        query = f"action={action}" + (f"&seconds={seconds}" if seconds is not None else "")
+        req = urllib.request.Request(f"{self.cameras[cam]['action']}?{query}", method="POST")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+
+    def state(self, cam: str) -> dict[str, Any]:
+        control = self.cameras[cam]["control"]
+        with urllib.request.urlopen(control.split("/cam/")[0] + "/cams", timeout=5) as resp:
+            return {c["id"]: c for c in json.loads(resp.read())}[cam]
+
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimProcess]:
+    yield from run_sim(SIM_MJPEG, SIM_RTSP)
+
+
+def run_sim(mjpeg: int, rtsp: int, *extra: str) -> Iterator[SimProcess]:
     missing = rtsp_requirements_error()
     if missing:
         pytest.fail(missing, pytrace=False)
-    cmd = [sys.executable, "-m", "simulators.camera.cli", "--mjpeg", str(SIM_MJPEG), "--rtsp", str(SIM_RTSP)]
+    cmd = [sys.executable, "-m", "simulators.camera.cli", "--mjpeg", str(mjpeg), "--rtsp", str(rtsp), *extra]
     cmd += ["--width", str(SIM_WIDTH), "--height", str(SIM_HEIGHT), "--fps", "10", "--json"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -75,3 +90,9 @@ async def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> flo
 @pytest.fixture
 def wait() -> Callable[[Callable[[], bool], float, str], Any]:
     return wait_until
+
+
+@pytest.fixture(scope="module")
+def watch_sim() -> Iterator[SimProcess]:
+    """Important points at night (scene 'watch'): only the road's traffic moves until an action is set."""
+    yield from run_sim(3, 2, "--scene", "watch")
