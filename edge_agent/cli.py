@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 from edge_agent.config import ConfigError, load_config
+from loaxa_common.cli_text import _
+from loaxa_common.config import read_yaml_mapping
 from loaxa_common.process import setup_logging, stop_on_signals
+from loaxa_common.sd_notify import Notifier
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--config", type=Path, required=True, help="node YAML (see firmware_configs/)")
     c = sub.add_parser("check-config", help="validate a node config and exit")
     c.add_argument("--config", type=Path, required=True)
+    c.add_argument("--strict", action="store_true", help="exit 1 when demo-only settings remain (warnings)")
     n = sub.add_parser("normalize", help="print how a bulletin text will be read aloud")
     n.add_argument("text")
     s = sub.add_parser("say", help="speak a text locally through the node's TTS chain and audio output")
@@ -72,14 +76,35 @@ async def _run(config_path: Path) -> int:
 
     # a Pi has 2-4 cores; a small pool bounds threads and glibc arenas (RSS) for blocking work
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=3, thread_name_prefix="edge-io"))
+    notifier = Notifier.from_env()  # systemd Type=notify + WatchdogSec; inert outside systemd
     agent = EdgeAgent(load_config(config_path))
     agent.after_idle = release_free_memory
     stop = stop_on_signals()
     await agent.start()
+    notifier.ready(f"node {agent.config.node.id}")
+    watchdog = notifier.start_watchdog()
     await stop.wait()
     logging.getLogger(__name__).info("stopping on signal")
+    notifier.stopping()
+    if watchdog is not None:
+        watchdog.cancel()
     await agent.stop()
     return 0
+
+
+def _check_config(path: Path, strict: bool) -> int:
+    from edge_agent.config_lint import production_warnings
+
+    cfg = load_config(path)
+    warnings = production_warnings(cfg, read_yaml_mapping(path))
+    print(_("{path}: OK (node {node}, commune {commune})").format(path=path, node=cfg.node.id,
+                                                                 commune=cfg.node.commune))
+    for w in warnings:
+        print(_("WARNING {field}: {message}").format(field=w.field, message=w.message))
+    if warnings:
+        print(_("{n} warning(s): settings for the demo or a test bench, not for a node in the field")
+              .format(n=len(warnings)))
+    return 1 if strict and warnings else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,15 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "run":
             return asyncio.run(_run(args.config))
         if args.cmd == "check-config":
-            cfg = load_config(args.config)
-            print(f"{args.config}: OK (node {cfg.node.id}, commune {cfg.node.commune})")
-            return 0
+            return _check_config(args.config, args.strict)
         if args.cmd == "say":
             return asyncio.run(_say(args.config, args.text, args.voice, args.rate, args.chime, not args.no_relay))
         if args.cmd == "doctor":
             from edge_agent.doctor import report, run_checks
 
-            text, code = report(run_checks(load_config(args.config), broker_timeout=args.broker_timeout))
+            text, code = report(run_checks(load_config(args.config), broker_timeout=args.broker_timeout,
+                                           raw=read_yaml_mapping(args.config)))
             print(text)
             return code
         if args.cmd == "normalize":

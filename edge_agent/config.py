@@ -202,3 +202,11 @@ def check_files(cfg: NodeConfig, source: str) -> None:
                           "(copy hq_ed25519.pub from HQ: hq-server keygen)")
     if cfg.broker.password_file and not cfg.broker.password_file.is_file():
         raise ConfigError(f"{source}: broker.password_file: file {cfg.broker.password_file} does not exist")
+    tls = cfg.broker.tls
+    if tls is not None:
+        for name, path in (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)):
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{source}: broker.tls.{name}: file {path} does not exist "
+                                  "(copy it from HQ's provisioning bundle)")
+        if (tls.cert is None) != (tls.key is None):
+            raise ConfigError(f"{source}: broker.tls: give both cert and key, or neither")

@@ -11,9 +11,10 @@ import asyncio
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.config import NodeConfig
+from edge_agent.config_lint import production_warnings
 from edge_agent.device.health import clock_offset_ms, disk_free_bytes
 from edge_agent.doctor_tls import check_tls_files
 from loaxa_link.diagnose import explain
@@ -74,7 +75,7 @@ async def _wait_outcome(link: MqttLink, host: str, port: int, timeout: float) ->
         await asyncio.sleep(0.05)
 
 
-def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0) -> list[Check]:
+def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str, Any] | None = None) -> list[Check]:
     from edge_agent.app import make_relay_backend
     from edge_agent.playback.sinks import make_sink
     from edge_agent.programme.scheduler import open_store_engine
@@ -83,6 +84,9 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0) -> list[Check
     from loaxa_speech.tts.registry import build_engine
 
     checks = [Check("config", True, f"node {config.node.id}, commune {config.node.commune}")]
+    if raw is not None:  # demo-only settings left on a node
+        checks += [Check(f"config {w.field}", False, w.message, warn_only=True)
+                   for w in production_warnings(config, raw)]
     checks += [Check(name, ok, detail, warn) for name, ok, detail, warn in check_tls_files(config)]
     checks.append(asyncio.run(check_broker(config, broker_timeout)))
     sink = make_sink(config.audio.sink, file_dir=config.audio.file_dir, alsa_device=config.audio.alsa_device)

@@ -1,13 +1,10 @@
 """Doctor checks of the node's TLS files: is the CA readable and a CA, is the client certificate in date.
 
 They run before the broker check so that a technician sees "your CA file is expired" next to the
-broker's refusal rather than having to guess. A node that talks to a remote broker without TLS gets
-a warning: its password and every command would cross the 4G network in clear.
+broker's refusal rather than having to guess.
 """
 
 from __future__ import annotations
-
-import ipaddress
 
 from edge_agent.config import NodeConfig
 from loaxa_common.certs import CertError, CertInfo, describe
@@ -17,15 +14,6 @@ CheckTuple = tuple[str, bool, str, bool]
 """(name, ok, detail, warn_only), turned into ``doctor.Check`` by the caller."""
 
 RENEW_WARN_DAYS = 30
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _dates(info: CertInfo) -> str:
@@ -56,12 +44,9 @@ def _cert_check(name: str, path: object, *, want_ca: bool) -> CheckTuple:
 
 
 def check_tls_files(config: NodeConfig) -> list[CheckTuple]:
-    tls, host = config.broker.tls, config.broker.host
-    if tls is None:
-        if _is_loopback(host):
-            return []
-        return [("tls", False, _("no broker.tls: the password and every command cross the network to {host} "
-                                 "in clear; set broker.tls.ca").format(host=host), True)]
+    tls = config.broker.tls
+    if tls is None:  # plain MQTT to a remote broker is a config warning (config_lint), not a file problem
+        return []
     checks = [_cert_check("tls ca", tls.ca, want_ca=True)]
     if tls.cert is not None:
         checks.append(_cert_check("tls client cert", tls.cert, want_ca=False))

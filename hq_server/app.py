@@ -43,6 +43,7 @@ from hq_server.web import (
     input_middleware,
 )
 from loaxa_common.process import stop_on_signals
+from loaxa_common.sd_notify import Notifier
 from loaxa_contract import signing
 from loaxa_link.mosquitto import BrokerError, Mosquitto
 from loaxa_link.mqtt import LinkConfig
@@ -150,15 +151,22 @@ def create_app(cfg: HqConfig) -> web.Application:
 
 
 async def serve(cfg: HqConfig, stop: asyncio.Event) -> None:
+    notifier = Notifier.from_env()  # systemd Type=notify + WatchdogSec; inert outside systemd
     app = create_app(cfg)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    watchdog = None
     try:
         site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
         await site.start()
         logger.info("LoaXa HQ for commune %s on http://%s:%s", cfg.commune, cfg.http.host, cfg.http.port)
+        notifier.ready(f"commune {cfg.commune}")
+        watchdog = notifier.start_watchdog()
         await stop.wait()
+        notifier.stopping()
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         await runner.cleanup()
 
 

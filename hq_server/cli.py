@@ -8,7 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from hq_server import tls_cli
+from hq_server import check_cli, tls_cli
 from hq_server.config import HqConfig, broker_tls_files, load_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
 from hq_server.signer import CommandSigner
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--token", action="store_true", help="also create and print an API token (shown once)")
 
     tls_cli.add_parsers(sub)
+    check_cli.add_parser(sub)
     return p
 
 
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd in ("make-ca", "make-server-cert"):
             return tls_cli.run(args)
+        if args.cmd == "check-config":
+            return check_cli.run(args.config, args.strict)
         cfg = load_config(args.config)
         if args.cmd == "send":
             return asyncio.run(_send(args, cfg))

@@ -1,23 +1,20 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian/Raspberry Pi OS machine for LoaXa: system packages, then a venv with the
-# package and its extras. Idempotent: re-running only installs what is missing.
+# Set up a fresh Debian machine for LoaXa development and CI: every system package (scripts/packages.sh),
+# then a venv with the package and all its extras. Idempotent: re-running only installs what is missing.
+# A village node or the HQ machine is installed with scripts/install-node.sh / install-hq.sh instead,
+# which install only what that machine needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(
-  mosquitto mosquitto-clients       # MQTT broker (embedded by HQ on one machine, and in tests)
-  espeak-ng                         # offline Vietnamese TTS
-  ffmpeg sox alsa-utils             # audio decoding, stream relay, aplay
-  python3-venv                      # venv for Debian's python3
-  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp   # RTSP camera simulator
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
-  postgresql                        # HQ's PostgreSQL tests (the server is started by the fixtures)
-)
+# shellcheck source=packages.sh
+source scripts/packages.sh
+APT_PACKAGES=("${DEV_PACKAGES[@]}")
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk 'NF && !seen[$0]++')
 if ((${#missing[@]})); then
   echo "==> installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

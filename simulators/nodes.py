@@ -13,7 +13,7 @@ import yaml
 
 from edge_agent.config import NodeConfig, parse_config
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "firmware_configs" / "speaker-node.example.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "firmware_configs" / "demo" / "speaker-node.yaml"
 
 
 def simulated_node_settings(base_dir: Path, *, node_id: str, commune: str, zones: list[str], port: int,

@@ -28,7 +28,7 @@ from loaxa_link.mqtt import LinkConfig, MqttLink
 from simulators.nodes import simulated_node_config
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_NODE_CONFIG = REPO / "firmware_configs" / "speaker-node.example.yaml"
+EXAMPLE_NODE_CONFIG = REPO / "firmware_configs" / "demo" / "speaker-node.yaml"
 COMMUNE = "xa-test"
 
 

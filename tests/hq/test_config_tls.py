@@ -51,3 +51,23 @@ def test_embedded_broker_tls_listener(tmp_path: Path) -> None:
     assert listener.key == path.parent.resolve() / "tls" / "server.key"
     assert listener.lines()[0] == "listener 8883"
     assert tls_listener(load_config(_write(tmp_path, {"commune": "xa-demo"}))) is None
+
+
+def test_hq_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hq_server import check_cli
+
+    monkeypatch.setenv("LANGUAGE", "en")
+    demo = _write(tmp_path, {"commune": "xa-demo", "data_dir": "var/hq"})
+    assert check_cli.run(demo, strict=False) == 0
+    out = capsys.readouterr().out
+    assert "data_dir: relative path" in out and "no tls listener" in out
+    assert check_cli.run(demo, strict=True) == 1
+    prod = _write(tmp_path, {"commune": "xa-demo", "data_dir": "/var/lib/loaxa-hq", "embedded_broker": {
+        "tls": {"cert": str(tmp_path / "server.crt"), "key": str(tmp_path / "server.key")}}})
+    with pytest.raises(ConfigError, match=r"embedded_broker\.tls\.cert"):
+        check_cli.run(prod, strict=True)
+    (tmp_path / "server.crt").write_text("x")
+    (tmp_path / "server.key").write_text("x")
+    capsys.readouterr()
+    assert check_cli.run(prod, strict=True) == 0
+    assert "WARNING" not in capsys.readouterr().out
