@@ -16,7 +16,7 @@ from aiohttp import web
 
 from hq_server.config import HqConfig, broker_tls_files, tls_listener
 from hq_server.inputs import MAX_JSON_BYTES
-from hq_server.routes import audio, auth, bulletins, fleet, meta, records, settings, snapshots
+from hq_server.routes import audio, auth, bulletins, calendar, fleet, live, meta, records, settings, snapshots, speech
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
 from hq_server.services.auth import LoginLimiter
@@ -27,6 +27,7 @@ from hq_server.services.snapshots import SnapshotStore, on_snapshot_ack
 from hq_server.services.users import UserError, create_user, user_count
 from hq_server.signer import CommandSigner
 from hq_server.storage.db import Database
+from hq_server.ui.setup import setup_ui
 from hq_server.web import (
     AUDIO,
     CONFIG,
@@ -53,7 +54,7 @@ logger = logging.getLogger(__name__)
 BROKER_PORT = web.AppKey("broker_port", int)
 BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)
 """Port of the embedded broker's TLS listener for nodes (0: none)."""
-ROUTE_MODULES = (auth, bulletins, audio, fleet, settings, snapshots, records, meta)
+ROUTE_MODULES = (auth, bulletins, audio, fleet, settings, snapshots, records, meta, speech, live, calendar)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -147,6 +148,8 @@ def create_app(cfg: HqConfig) -> web.Application:
     for module in ROUTE_MODULES:
         add_routes(app, module.routes)
         meta.OPENAPI_SPECS.extend(s for s in module.routes.specs if s not in meta.OPENAPI_SPECS)
+    live.install(app)
+    setup_ui(app)
     return app
 
 

@@ -45,6 +45,8 @@ METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("login_limiter", LoginLimiter)
 SNAPSHOTS = web.AppKey("snapshots", SnapshotStore)
 SETTINGS = web.AppKey("node_settings", NodeSettings)
+HtmlErrors = Callable[[web.Request, int, str], Awaitable[web.StreamResponse]]
+HTML_ERRORS = web.AppKey("html_errors", HtmlErrors)  # set by the web UI: how a page shows an error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -75,6 +77,7 @@ class RouteSpec:
     summary: str
     body: type[BaseModel] | None = None
     authenticated_only: bool = False  # any logged-in user, no particular permission
+    html: bool = False  # a web UI page: errors answer as pages (401 → the login page), not JSON
 
 
 @dataclass
@@ -82,9 +85,9 @@ class Routes:
     specs: list[RouteSpec] = field(default_factory=list)
 
     def route(self, method: str, path: str, *, perm: Perm | None, summary: str, body: type[BaseModel] | None = None,
-              any_user: bool = False) -> Callable[[Handler], Handler]:
+              any_user: bool = False, html: bool = False) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            self.specs.append(RouteSpec(method, path, fn, perm, summary, body, any_user))
+            self.specs.append(RouteSpec(method, path, fn, perm, summary, body, any_user, html))
             return fn
 
         return deco
@@ -169,6 +172,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
+        spec: RouteSpec | None = getattr(request.match_info.route, "_loaxa_spec", None)
+        if spec is not None and spec.html and HTML_ERRORS in request.app:
+            return await request.app[HTML_ERRORS](request, err.status, err.message)
         body: dict[str, Any] = {"error": err.message}
         if err.fields is not None:
             body["fields"] = err.fields
@@ -224,6 +230,11 @@ async def _resolve(request: web.Request) -> Principal | None:
         if user is None or not user.active:
             return None
         return Principal(user.id, user.username, user.role, "session", sess.csrf_token)
+
+
+async def resolve_principal(request: web.Request) -> Principal | None:
+    """The logged-in user of a request to a public route (the login page redirects one already in)."""
+    return await _resolve(request)
 
 
 @web.middleware

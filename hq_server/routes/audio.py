@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hq_server.services.audio import CONTENT_TYPES, SHA_RE, AudioError
+from hq_server.services.audio import CONTENT_TYPES, CONVERTED, SHA_RE, AudioError
 from hq_server.services.auth import Perm
 from hq_server.web import AUDIO, AUDIT_DETAIL, ApiError, Routes, json_response
 
 routes = Routes()
 MAX_UPLOAD = 50 * 1024 * 1024
-_BY_TYPE = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3", "audio/ogg": "ogg"}
+_BY_TYPE = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3", "audio/ogg": "ogg",
+            "audio/webm": "webm"}
 
 
 @routes.route("POST", "/api/v1/audio", perm=Perm.BULLETIN_WRITE,
-              summary="Upload an audio file (raw body, Content-Type audio/wav, audio/mpeg or audio/ogg)")
+              summary="Upload an audio file (raw body, Content-Type audio/wav, audio/mpeg, audio/ogg; "
+                      "audio/webm from a browser recording is converted to WAV)")
 async def upload(request: web.Request) -> web.Response:
     fmt = _BY_TYPE.get(request.content_type) or request.query.get("format", "")
-    if fmt not in CONTENT_TYPES:
+    if fmt not in CONTENT_TYPES and fmt not in CONVERTED:
         raise ApiError(400, "Định dạng âm thanh không hỗ trợ (unsupported audio type)",
                        {"content_type": f"use one of {', '.join(_BY_TYPE)}"})
     if request.content_length is not None and request.content_length > MAX_UPLOAD:

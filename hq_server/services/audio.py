@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg"}
+CONVERTED = frozenset({"webm"})  # browser recordings (MediaRecorder: WebM/Opus), stored as WAV for the nodes
 
 
 class AudioError(RuntimeError):
@@ -51,6 +52,7 @@ class StoredAudio:
     fmt: str
     size: int
     duration_s: float | None
+    engines: tuple[str, ...] = ()  # TTS engines that spoke it, in order of the parts (rendered text only)
 
 
 def build_speech(names: list[str]) -> SpeechService:
@@ -80,7 +82,7 @@ class AudioStore:
             return None
         return next(iter(self.dir.glob(f"{sha256}.*")), None)
 
-    def _write(self, data: bytes, fmt: str) -> StoredAudio:
+    def _write(self, data: bytes, fmt: str, engines: tuple[str, ...] = ()) -> StoredAudio:
         sha = hashlib.sha256(data).hexdigest()
         final = self.dir / f"{sha}.{fmt}"
         if not final.exists():
@@ -91,9 +93,11 @@ class AudioStore:
                 duration = round(wav_duration_s(data), 3)
             except TtsError:
                 duration = None
-        return StoredAudio(sha, fmt, len(data), duration)
+        return StoredAudio(sha, fmt, len(data), duration, engines)
 
     async def store_upload(self, data: bytes, fmt: str) -> StoredAudio:
+        if fmt in CONVERTED and len(data) >= 256:
+            data, fmt = await asyncio.to_thread(self._to_wav, data, fmt), "wav"
         if fmt not in CONTENT_TYPES:
             raise AudioError(f"unsupported audio format {fmt!r}; use one of {', '.join(CONTENT_TYPES)}")
         if len(data) < 256:
@@ -118,6 +122,13 @@ class AudioStore:
         if not any(ch.isalnum() for ch in self.speech.normalise(text)):
             raise SpeechInputError("text", "Nội dung không có chữ hay số nào để đọc (text has nothing to speak)")
 
+    @staticmethod
+    def _to_wav(data: bytes, fmt: str) -> bytes:
+        try:
+            return to_wav(decode(data, fmt))
+        except SpeechAudioError as err:
+            raise AudioError(f"cannot decode the {fmt} recording: {err}") from err
+
     def _render(self, text: str, voice: str | None, rate: int | None) -> StoredAudio:
         """Text → one loudness-normalised WAV, exactly as a node's own chain would speak it."""
         self.check_input(text, voice)
@@ -132,7 +143,7 @@ class AudioStore:
         if all(seg.rms == 0 or seg.dBFS < SILENT_DBFS for seg in decoded):
             raise SpeechInputError("text", "Nội dung đọc ra chỉ là im lặng (text renders to silence)")
         wav = to_wav(render_audio(decoded, RenderOptions()))
-        return self._write(wav, "wav")
+        return self._write(wav, "wav", tuple(dict.fromkeys(p.engine for p in parts)))
 
     async def render(self, text: str, voice: str | None = None, rate: int | None = None) -> StoredAudio:
         """Render once per bulletin; blocking synthesis runs in a worker thread."""
