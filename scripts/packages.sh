@@ -21,4 +21,5 @@ DEV_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   postgresql                        # HQ's PostgreSQL tests (the server is started by the fixtures)
   systemd                           # systemd-analyze verify of the units
+  chromium                          # web UI tests (Playwright drives this browser; none is downloaded)
 )

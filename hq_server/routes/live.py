@@ -121,7 +121,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 class ResendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     nodes: list[str] | None = Field(default=None, max_length=2000,
-                                    description="Loudspeakers to send to; default: every failed, expired or offline one")
+                                    description="Loudspeakers to send to; default: every failed/expired/offline one")
 
 
 @routes.route("POST", "/api/v1/bulletins/{id}/resend", perm=Perm.BULLETIN_WRITE, body=ResendIn,

@@ -78,6 +78,8 @@ def bulletin_entries(b: Any, first: date, last: date) -> list[Entry]:
         out = []
         for d in recurrence_dates(b.recurrence, max(first, created), last):
             start = datetime.combine(d, at, TZ)
+            if start < b.created_at:
+                continue
             if start > b.expires_at:
                 break
             out.append(Entry(start=start, end=start + length if length else None, recurring=True, **common))

@@ -58,7 +58,8 @@ def base_context(request: web.Request) -> dict[str, Any]:
     _ = gettext_for(request)
     return {"user": p, "nav": nav_for(request, p, _) if p else [], "csrf": p.csrf if p else "",
             "role_name": _(ROLE_NAMES.get(p.role, p.role)) if p else "", "pending_approvals": 0,
-            "js_msgs": {"network": _("Cannot reach HQ. Check the connection and try again.")},
+            "js_msgs": {"network": _("Cannot reach HQ. Check the connection and try again."),
+                        "weekdays": "|".join(fmt.weekday_names(_))},
             "path": request.path_qs, "can": (lambda perm: p is not None and allowed(p.role, Perm(perm))),
             "weekdays": fmt.weekday_names(_), "weekdays_short": fmt.weekday_short(_)}
 

@@ -45,7 +45,7 @@ async def switch_language(request: web.Request) -> web.StreamResponse:
     raise resp
 
 
-@routes.route("GET", "/", perm=None, any_user=True, html=True, summary="Start page (today's programme or the role's page)")
+@routes.route("GET", "/", perm=None, any_user=True, html=True, summary="Start page (today, or the role's page)")
 async def home(request: web.Request) -> web.StreamResponse:
     p = principal(request)
     if allowed(p.role, Perm.BULLETIN_READ):

@@ -67,8 +67,10 @@ def _compose_msgs(_: Gettext) -> dict[str, str]:
         "need_audio": _("Record or upload the audio first."), "need_village": _("Choose at least one village."),
         "need_node": _("Choose at least one loudspeaker."), "need_time": _("Choose the date and time."),
         "past": _("This time has already passed. Choose a later time."),
-        "need_days": _("Choose at least one day of the week."), "need_month_days": _("Enter the days of the month, e.g. 1, 15."),
-        "need_end": _("Choose the last date of the repeat."), "end_before": _("The last date is before the first date."),
+        "need_days": _("Choose at least one day of the week."),
+        "need_month_days": _("Enter the days of the month, e.g. 1, 15."),
+        "need_end": _("Choose the last date of the repeat."),
+        "end_before": _("The last date is before the first date."),
         "no_match": _("No village is called “%(q)s”."), "did_you_mean": _("Did you mean: %(names)s?"),
         "no_village_list": _("Choose from the list below."),
         "robotic": _("Robotic voice: the natural voice could not be reached, so the offline machine voice read "

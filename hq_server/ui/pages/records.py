@@ -102,7 +102,8 @@ async def history(request: web.Request) -> web.StreamResponse:
     items = []
     for b in rows:
         sts = states.get(b.id, [])
-        items.append({"b": b, "where": targets_text(b.targets or {}, names, _), "priority": priority_label(b.priority, _),
+        items.append({"b": b, "where": targets_text(b.targets or {}, names, _),
+                      "priority": priority_label(b.priority, _),
                       "state": dt.bulletin_state_label(b.state, _), "played": sum(x == "played" for x in sts),
                       "failed": sum(x in dt.FAILED_STATES for x in sts), "total": len(sts)})
     return await page(request, "history.html", {

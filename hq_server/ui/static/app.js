@@ -55,5 +55,30 @@ const LoaXa = (() => {
     location.href = "/login";
   });
 
+  // a date field's value in words, Vietnamese style ("Thứ Bảy, 28/11/2026"), whatever the browser's own
+  // date format is: the broadcaster checks the day before scheduling
+  function echoDates() {
+    const names = (msgs.weekdays || "").split("|");
+    document.querySelectorAll('input[type="date"]').forEach((input) => {
+      let out = input.parentElement.querySelector(".date-echo");
+      if (!out) {
+        out = document.createElement("span");
+        out.className = "hint date-echo";
+        out.setAttribute("aria-live", "polite");
+        input.after(out);
+      }
+      const show = () => {
+        const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(input.value);
+        if (!m) { out.textContent = ""; return; }
+        const wd = (new Date(Date.UTC(+m[1], +m[2] - 1, +m[3])).getUTCDay() + 6) % 7;
+        out.textContent = `${names[wd] || ""}, ${m[3]}/${m[2]}/${m[1]}`;
+      };
+      input.addEventListener("input", show);
+      input.addEventListener("change", show);
+      show();
+    });
+  }
+  document.addEventListener("DOMContentLoaded", echoDates);
+
   return { t, api, showErrors };
 })();

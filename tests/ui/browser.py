@@ -1,0 +1,97 @@
+"""Browser helpers for the web UI tests: Debian's Chromium driven by Playwright (never a downloaded browser).
+
+Screenshots of every main page go to ``var/screenshots/`` (desktop and phone), with the measured page
+weight in ``var/screenshots/page-weight.json``; CI keeps the folder as an artefact of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.hq.fixtures import PASSWORD, Hq
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = REPO / "var" / "screenshots"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run",
+               # a fake microphone (a beep) so recording in the browser can be tested without a sound card
+               "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+@dataclass(frozen=True)
+class Screen:
+    name: str
+    width: int
+    height: int
+    mobile: bool
+
+
+DESKTOP = Screen("desktop", 1280, 900, False)
+PHONE = Screen("phone", 360, 740, True)
+SCREENS = (DESKTOP, PHONE)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is not installed; run .ci/run or apt-get install chromium")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def new_page(browser: Any, hq: Hq, screen: Screen) -> Any:
+    context = await browser.new_context(base_url=str(hq.client.make_url("/")).rstrip("/"),
+                                        viewport={"width": screen.width, "height": screen.height},
+                                        is_mobile=screen.mobile, has_touch=screen.mobile, locale="vi-VN",
+                                        timezone_id="Asia/Ho_Chi_Minh")
+    context.set_default_timeout(30_000)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.js_errors = errors  # checked by shot(): a script error on any page fails the test
+    return page
+
+
+async def login(page: Any, username: str) -> None:
+    await page.goto("/login")
+    await page.get_by_label("Tên đăng nhập").fill(username)
+    await page.get_by_label("Mật khẩu").fill(PASSWORD)
+    await page.get_by_role("button", name="Đăng nhập").click()
+    await page.wait_for_url(lambda url: "/login" not in url)
+
+
+async def no_horizontal_scroll(page: Any) -> None:
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{page.url}: page is {widths[0]} px wide in a {widths[1]} px window"
+
+
+async def shot(page: Any, screen: Screen, name: str) -> Path:
+    """Full-page screenshot ``var/screenshots/<screen>/<name>.png``; also checks there is no sideways scroll."""
+    await no_horizontal_scroll(page)
+    assert not page.js_errors, f"JavaScript errors on {page.url}: {page.js_errors}"
+    path = SCREENSHOTS / screen.name / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def record_figure(key: str, value: Any) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / "page-weight.json"
+    data = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    data[key] = value
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
