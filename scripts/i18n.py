@@ -26,7 +26,8 @@ LANGS = ("vi", "en")
 
 def extract(pot: Path) -> None:
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(CFG), "-k", "_",
-                    "--no-location", "--sort-output", "--omit-header", "-o", str(pot), "."], cwd=ROOT, check=True,
+                    "--no-location", "--sort-output", "--omit-header", "--project", "LoaXa",
+                    "-o", str(pot), "."], cwd=ROOT, check=True,
                    capture_output=True)
 
 

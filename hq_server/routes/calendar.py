@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hq_server.inputs import bounded_int
 from hq_server.services import calendar as cal
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Bulletin, DesiredSetting, Node
@@ -58,12 +59,7 @@ def parse_range(query: Any, default_days: int = 7) -> tuple[date, date]:
         first = date.fromisoformat(query["from"]) if query.get("from") else datetime.now(cal.TZ).date()
     except ValueError as err:
         raise ApiError(400, "Ngày không hợp lệ (use YYYY-MM-DD)", {"from": "YYYY-MM-DD"}) from err
-    try:
-        days = int(query.get("days") or default_days)
-    except ValueError as err:
-        raise ApiError(400, "Số ngày không hợp lệ (days must be a number)", {"days": "1-42"}) from err
-    if not 1 <= days <= MAX_DAYS:
-        raise ApiError(400, f"Tối đa {MAX_DAYS} ngày (1 to {MAX_DAYS} days)", {"days": f"1-{MAX_DAYS}"})
+    days = bounded_int("days", query.get("days"), default_days, 1, MAX_DAYS)
     return first, first + timedelta(days=days - 1)
 
 

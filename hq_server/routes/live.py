@@ -32,7 +32,7 @@ from loaxa_common.i18n import normalise_language, translations
 
 logger = logging.getLogger(__name__)
 routes = Routes()
-FINISHED = frozenset({"completed", "cancelled", "expired"})
+FINISHED = frozenset({"completed", "cancelled", "expired", "failed"})
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
 MAX_STREAM_S = 3600.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from hq_server.services.audio import AudioError
+from hq_server.services.audio import AudioError, SpeechInputError
 from hq_server.services.auth import Perm
 from hq_server.web import AUDIO, ApiError, Routes, json_response, parse_body
 from loaxa_contract.limits import MAX_TEXT_CHARS
@@ -54,6 +54,8 @@ async def preview(request: web.Request) -> web.Response:
     text = _text(body)
     try:
         audio = await request.app[AUDIO].render(text, body.voice, body.rate)
+    except SpeechInputError as err:  # the broadcaster's text or voice, not a failing engine
+        raise ApiError(400, str(err), {err.field: str(err)}) from err
     except AudioError as err:
         raise ApiError(502, f"Không tạo được giọng đọc (speech rendering failed): {err}") from err
     return json_response({"sha256": audio.sha256, "url": f"/audio/{audio.sha256}", "duration_s": audio.duration_s,

@@ -28,7 +28,7 @@ FAILED_STATES = frozenset({"failed", "expired", "offline"})
 
 BULLETIN_STATES = {
     "awaiting_approval": _("Awaiting approval"), "scheduled": _("Scheduled"), "active": _("Sending"),
-    "completed": _("Finished"), "cancelled": _("Cancelled"), "expired": _("Expired"),
+    "completed": _("Finished"), "cancelled": _("Cancelled"), "expired": _("Expired"), "failed": _("Not played"),
 }
 
 _CODES = {

@@ -59,7 +59,8 @@ def test_recurrence_expansion() -> None:
     b = SimpleNamespace(id="b1", title="Vệ sinh", kind="text", priority="normal", state="active", targets={"all": True},
                         recurrence={"kind": "daily", "at": "05:00:00"}, audio_duration_s=30.0,
                         created_at=datetime(2026, 11, 28, 1, tzinfo=UTC),
-                        expires_at=datetime(2026, 11, 29, 21, tzinfo=UTC), send_at=None, play_at=None, relay_end_at=None)
+                        expires_at=datetime(2026, 11, 29, 21, tzinfo=UTC), send_at=None, play_at=None,
+                        relay_end_at=None)
     entries = bulletin_entries(b, date(2026, 11, 27), date(2026, 12, 3))
     # not before it was created, not after it expires; 05:00 local = 22:00 UTC the day before
     assert [e.start.astimezone(UTC).isoformat() for e in entries] == ["2026-11-28T22:00:00+00:00"]
