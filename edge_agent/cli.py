@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             print(normalise(args.text))
             return 0
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(_("error: {error}").format(error=err), file=sys.stderr)
         return 2
     return 0
 

@@ -12,6 +12,7 @@ from hq_server import check_cli, tls_cli
 from hq_server.config import HqConfig, broker_tls_files, load_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
 from hq_server.signer import CommandSigner
+from loaxa_common.cli_text import _
 from loaxa_common.config import ConfigError
 from loaxa_common.process import setup_logging
 from loaxa_contract import signing, topics
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_server(cfg)
     except (ConfigError, FileExistsError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(_("error: {error}").format(error=err), file=sys.stderr)
         return 2
     return 0
 
