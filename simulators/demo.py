@@ -119,7 +119,7 @@ async def run_demo(data_dir: Path, *, text: str = DEMO_TEXT, http_port: int = 80
         ok = all(d["state"] == "played" for d in state["deliveries"])
         if once:
             return 0 if ok else 1
-        print(f"\nHQ keeps running: {base}  (API user admin, password {password}; token in "
+        print(f"\nHQ keeps running. Web UI: {base}/login  (user admin, password {password}; API token in "
               f"{data_dir / 'admin.secret'}). Ctrl-C to stop.", flush=True)
         await stop_on_signals().wait()
         return 0

@@ -67,7 +67,8 @@ async def new_page(browser: Any, hq: Hq, screen: Screen) -> Any:
 
 
 async def login(page: Any, username: str) -> None:
-    await page.goto("/login")
+    if "/login" not in page.url:
+        await page.goto("/login")
     await page.get_by_label("Tên đăng nhập").fill(username)
     await page.get_by_label("Mật khẩu").fill(PASSWORD)
     await page.get_by_role("button", name="Đăng nhập").click()

@@ -47,7 +47,12 @@ async def choose_village(page, typed: str) -> None:
 async def test_compose_hear_send_and_watch_it_play(hq: Hq, start_agent, browser, screen: Screen) -> None:  # noqa: F811
     await village_fleet(hq, start_agent)
     page = await new_page(browser, hq, screen)
+    await page.goto("/compose")  # logged out: the log-in page, which comes back here afterwards
+    await page.wait_for_url("**/login?next=/compose")
+    await shot(page, screen, "00-login")
     await login(page, "broadcaster-1")
+    await page.wait_for_url("**/compose")
+    await page.goto("/")
     await page.get_by_text("Thôn 1").first.wait_for()
     await shot(page, screen, "01-today")
 
@@ -133,6 +138,22 @@ async def test_weekly_programme_appears_on_the_calendar(hq: Hq, start_agent, bro
     await shot(page, screen, "05-calendar")
     await page.locator("a.ev").filter(has_text="Vệ sinh đường làng").first.click()  # open it from the calendar
     await page.get_by_role("button", name="Huỷ bản tin").wait_for()
+
+    # relay (tiếp âm) of a radio stream tomorrow 05:00-05:30 in Thôn 1, found on the calendar too
+    await page.get_by_role("link", name="Tiếp âm").first.click()
+    await page.get_by_label("Tên").fill("Thời sự VOV")
+    await page.get_by_label("Địa chỉ luồng phát").fill("http://127.0.0.1:9/vov1.mp3")
+    await choose_village(page, "thôn 1")
+    await page.locator("#r-from").fill(tomorrow.isoformat())
+    await page.locator("#r-to").fill(tomorrow.isoformat())
+    await shot(page, screen, "08-relay")
+    await page.get_by_role("button", name="Lên lịch tiếp âm").click()
+    await page.wait_for_url("**/calendar")
+    if tomorrow.weekday() == 0:
+        await page.get_by_role("link", name=re.compile("Tuần sau")).click()
+    relay = page.locator("section.day").filter(has_text=tomorrow.strftime("%d/%m/%Y")).locator("a.ev.relay")
+    await relay.filter(has_text="Thời sự VOV").wait_for()
+    assert "05:00–05:30" in await relay.inner_text() and "Thôn 1" in await relay.inner_text()
 
 
 @pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])

@@ -53,6 +53,8 @@ document.addEventListener("DOMContentLoaded", () => {
       bar.append(s);
     }
     if (resend) resend.hidden = !failed;
+    const cancel = document.getElementById("btn-cancel");
+    if (cancel) cancel.hidden = ["completed", "cancelled", "expired", "failed"].includes(snap.bulletin.state);
   }
 
   render(JSON.parse(document.getElementById("snapshot").textContent));
