@@ -1,17 +1,21 @@
 """Composition root of the edge agent: builds the parts, owns the start and stop order.
 
-Start: state dir → amplifier relay OFF (whatever a crash left) → gate → TTS/audio → player and job
-store (restores accepted bulletins) → link (connects in the background, subscribes, publishes the
-retained ``online`` birth; on every connect: flush the outbox, publish health with the held bulletin
-ids for HQ to reconcile). Stop, in reverse: player, job store, relay OFF, ``offline`` state and
-disconnect. An unclean death leaves the broker to publish the will and the relay is switched off at
-the next start.
+Start, in order (a :class:`~loaxa_common.lifecycle.Lifecycle`): amplifier relay OFF (whatever a crash
+left) → job store → player (restores accepted bulletins) → link (connects in the background,
+subscribes, publishes the retained ``online`` birth; on every connect: flush the outbox, publish
+health with the held bulletin ids for HQ to reconcile) → cameras → health reports. Stop runs the
+steps in reverse — inputs first (link: ``offline`` state and disconnect), then the player, the job
+store — every step even if an earlier one fails (the errors are raised together afterwards), and
+the relay is switched OFF in a ``finally``, whatever happened before. An unclean death leaves the
+broker to publish the will, and the relay is switched off at the next start.
+
+Worker tasks (player, programme windows, health reports) are supervised: a crash is logged,
+reported in the health report's ``problems`` and the worker restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +27,7 @@ from edge_agent.control.dispatcher import Dispatcher
 from edge_agent.control.gate import CommandGate, PersistentReplayGuard
 from edge_agent.control.outbox import DiskOutbox
 from edge_agent.device.health import CachedReading, clock_offset_ms, cpu_temp_c, disk_free_bytes
+from edge_agent.device.problems import Problems
 from edge_agent.playback.amplifier import Amplifier, GpiosetRelay, RelayBackend, SimulatedRelay, SysfsRelay
 from edge_agent.playback.sinks import AudioSink, make_sink
 from edge_agent.programme.fetch import AudioFetcher
@@ -33,6 +38,8 @@ from edge_agent.programme.store import BulletinStore
 from edge_agent.programme.stream_relay import StreamRelay
 from edge_agent.programme.windows import Programme
 from edge_agent.version import AGENT_VERSION
+from loaxa_common.aio import wait_event
+from loaxa_common.lifecycle import Lifecycle, StopErrors, Supervised
 from loaxa_contract import codec, signing, topics
 from loaxa_contract.models import (
     AckStage,
@@ -135,10 +142,14 @@ class EdgeAgent:
                                          publish_interval_s=config.camera_report_interval_s)
             self.dispatcher.register("snapshot", self._snapshot)
         self._clock_offset = CachedReading(clock_offset_ms, 300)
-        self._health_task: asyncio.Task[None] | None = None
         self._health_due = asyncio.Event()
+        self.problems = Problems()
+        self.problems.on_change = self._health_due.set
         self.player.on_change = self._health_due.set
+        self.player.on_worker_crash = self._worker_crashed
         self.amplifier.on_change.append(self._health_due.set)
+        self._health_worker = Supervised(f"health:{node.id}", self._health_loop, self._worker_crashed)
+        self._lifecycle = Lifecycle(f"edge agent {node.id}")
         self.after_idle: Callable[[], None] | None = None
         """Called after each health report while nothing plays (the CLI trims the heap here)."""
 
@@ -160,30 +171,38 @@ class EdgeAgent:
         )
 
     async def start(self) -> None:
-        self.amplifier.force_off()  # whatever a crash left behind
-        self.link.set_will(self.state_topic, self._state_payload("offline"))
-        self.link.config.birth = (self.state_topic, self._state_payload("online"))
-        self.scheduler.start()
-        await self.player.start()
-        await self.link.start()
+        """Start every part in order; if one fails, the parts already started are stopped again."""
+        lc = self._lifecycle
+        await lc.enter("amplifier relay off", self.amplifier.force_off, None)  # whatever a crash left behind
+        await lc.enter("job store", self.scheduler.start, self.scheduler.stop)
+        await lc.enter("player", self.player.start, self.player.stop)
+        await lc.enter("mqtt link", self._start_link, self._stop_link)
         if self.cameras is not None:
-            await self.cameras.start()
-        self._health_task = asyncio.get_running_loop().create_task(self._health_loop(),
-                                                                   name=f"health:{self.config.node.id}")
+            await lc.enter("cameras", self.cameras.start, self.cameras.stop)
+        await lc.enter("health reports", self._health_worker.start, self._health_worker.stop)
         logger.info("edge agent %s started (commune %s, zones %s)", self.config.node.id,
                     self.config.node.commune, ",".join(self.config.node.zones) or "-")
 
     async def stop(self) -> None:
-        if self._health_task:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
-        if self.cameras is not None:
-            await self.cameras.stop()
-        await self.player.stop()
-        self.scheduler.stop()
-        self.amplifier.force_off()
+        """Stop in reverse order; the relay goes OFF whatever happens; failures raised together."""
+        try:
+            errors = await self._lifecycle.close()
+        finally:
+            await self.amplifier.force_off()
+        if errors:
+            raise StopErrors(errors)
+
+    async def _start_link(self) -> None:
+        self.link.set_will(self.state_topic, self._state_payload("offline"))
+        self.link.config.birth = (self.state_topic, self._state_payload("online"))
+        await self.link.start()
+
+    async def _stop_link(self) -> None:
         await self.link.stop(final=(self.state_topic, self._state_payload("offline")))
+
+    def _worker_crashed(self, name: str, err: BaseException, restarts: int) -> None:
+        self.problems.report(f"worker_restarted:{name.split(':')[0]}",
+                             f"{type(err).__name__}: {err} (restarted {restarts}x)")
 
     async def _on_connected(self, session_present: bool) -> None:
         await self.acks.flush()
@@ -271,14 +290,13 @@ class EdgeAgent:
             disk_free_bytes=disk_free_bytes(self.config.state_dir), cpu_temp_c=cpu_temp_c(),
             clock_offset_ms=offset, agent_version=AGENT_VERSION,
             bulletins=self.player.held()[:1000] if reconcile else None,
-            programme_id=self.player.programme.source_id,
+            programme_id=self.player.programme.source_id, problems=self.problems.snapshot(),
         )
 
     async def _health_loop(self) -> None:
         interval = self.config.health_interval_s
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._health_due.wait(), interval)
+            await wait_event(self._health_due, interval)
             await asyncio.sleep(0.2)  # debounce a burst of changes into one report
             self._health_due.clear()
             try:

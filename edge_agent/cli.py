@@ -63,7 +63,7 @@ async def _say(config_path: Path, text: str, voice: str | None, rate: int | None
         report = await sink.play(wav, label="say")
     finally:
         if amp:
-            amp.force_off()
+            await amp.force_off()
     print(f"played {report.duration_s:.2f}s at {report.loudness_dbfs:.1f} dBFS via {sink.name}")
     return 0
 

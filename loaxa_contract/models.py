@@ -275,6 +275,10 @@ class NodeHealth(Envelope):
                     "each (re)connect. HQ re-sends what is missing and cancels what it no longer wants.")
     programme_id: str | None = Field(default=None, max_length=MAX_ID_CHARS,
                                      description="Command id of the set_program_schedule in force, if any")
+    problems: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, max_length=20,
+        description="What is wrong with the node (code → detail), e.g. duplicate_node_id, "
+                    "worker_restarted:player; absent when all is well")
 
 
 class CameraStatus(StrEnum):

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import select
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
@@ -26,9 +27,26 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from loaxa_common.aio import cancel_and_wait
 from loaxa_link.diagnose import explain
 
 logger = logging.getLogger(__name__)
+
+READ_BUDGET = 64
+"""Packets read per socket wake-up before other tasks get a turn (the rest is read next iteration)."""
+
+
+def _has_input(sock: object) -> bool:
+    """True if ``sock`` has bytes to read now: decrypted TLS bytes buffered, or readable socket."""
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending() > 0:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return bool(readable)
+
 
 MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
 
@@ -143,22 +161,22 @@ class MqttLink:
         self._supervisor = self._loop.create_task(self._supervise(), name=f"mqtt:{self.config.client_id}")
 
     async def wait_connected(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until connected *and* subscribed (and the birth published): safe to expect messages."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._ready.wait()
 
     async def stop(self, final: tuple[str, bytes] | None = None) -> None:
         """Disconnect cleanly (optionally publishing ``final`` retained first, e.g. ``offline``)."""
         self._stopping = True
         if final and self.connected:
             with contextlib.suppress(LinkError, TimeoutError):
-                await asyncio.wait_for(self.publish(final[0], final[1], retain=True), 5)
-        if self._supervisor:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+                async with asyncio.timeout(5):
+                    await self.publish(final[0], final[1], retain=True)
+        await cancel_and_wait(self._supervisor)
         if self._client.is_connected() or self._sock is not None:
             self._client.disconnect()
         self._teardown_socket()
@@ -169,10 +187,7 @@ class MqttLink:
     async def kill(self) -> None:
         """Drop the TCP connection without DISCONNECT, so the broker publishes the last will (tests)."""
         self._stopping = True
-        if self._supervisor:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        await cancel_and_wait(self._supervisor)
         sock = self._sock
         self._teardown_socket()
         if sock is not None:
@@ -215,7 +230,8 @@ class MqttLink:
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise LinkError(f"connect returned {rc}")
         try:
-            reason = await asyncio.wait_for(self._connect_result, self.config.connect_timeout_s)
+            async with asyncio.timeout(self.config.connect_timeout_s):
+                reason = await self._connect_result
         except TimeoutError:
             self._client.disconnect()
             self._teardown_socket()
@@ -243,9 +259,27 @@ class MqttLink:
     def _register_socket(self, sock) -> None:
         assert self._loop is not None
         self._sock = sock
-        self._loop.add_reader(sock, self._client.loop_read)
+        self._loop.add_reader(sock, self._on_readable)
         if self._misc_task is None or self._misc_task.done():
             self._misc_task = self._loop.create_task(self._misc_loop(), name=f"mqtt-misc:{self.config.client_id}")
+
+    def _on_readable(self) -> None:
+        """Read every packet that is ready, not just one.
+
+        paho's ``loop_read`` handles ONE packet per call when no QoS 2 flow is in flight. Over TLS
+        that is a lost wake-up: the first ``recv`` pulls a whole TLS record (often several MQTT
+        packets) into the SSL object's buffer, the socket stops being readable, and the remaining
+        packets wait for the next bytes from the broker — which may never come. Over plain TCP it
+        costs one event-loop iteration per packet. So: read while the SSL buffer or the socket still
+        holds data, a bounded number of packets per wake-up, and come back at once if more remain.
+        """
+        for _ in range(READ_BUDGET):
+            if self._client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None:
+                return
+            if not _has_input(self._sock):
+                return
+        if self._loop is not None and self._sock is not None:
+            self._loop.call_soon(self._on_readable)
 
     def _on_socket_close(self, client: paho.Client, userdata: object, sock) -> None:
         self._in_loop(self._teardown_socket)

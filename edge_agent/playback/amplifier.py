@@ -17,7 +17,6 @@ shutdown, so a crash cannot leave a village amplifier humming all night.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import subprocess
@@ -120,7 +119,12 @@ class SysfsRelay:
 
 
 class Amplifier:
-    """Relay state from holders, with warm-up and hold; all transitions on the event loop."""
+    """Relay state from holders, with warm-up and hold.
+
+    The relay backend is blocking I/O (a ``gpioset`` subprocess, a sysfs write, a log line), so every
+    switch runs in a worker thread, one at a time (a lock), and is shielded: a cancelled caller never
+    leaves the recorded state disagreeing with the relay.
+    """
 
     def __init__(self, backend: RelayBackend, *, warmup_s: float = 1.0, hold_s: float = 2.0) -> None:
         self.backend = backend
@@ -130,30 +134,35 @@ class Amplifier:
         self.on_since: float | None = None
         self._holders: set[str] = set()
         self._off_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self.on_change: list = []
 
-    def _set(self, on: bool) -> None:
-        if self.on == on:
-            return
-        try:
-            self.backend.set(on)
-        except RelayError:
-            logger.exception("amplifier relay could not be switched %s", "on" if on else "off")
-            self.on = None
-            return
-        logger.info("amplifier relay %s", "ON" if on else "OFF")
-        self.on = on
-        self.on_since = time.monotonic() if on else None
+    async def _switch(self, on: bool, *, force: bool = False) -> None:
+        async with self._lock:
+            if self.on == on and not force:
+                return
+            try:
+                await asyncio.to_thread(self.backend.set, on)
+            except RelayError:
+                logger.exception("amplifier relay could not be switched %s", "on" if on else "off")
+                self.on = None
+                return
+            logger.info("amplifier relay %s", "ON" if on else "OFF")
+            self.on = on
+            self.on_since = time.monotonic() if on else None
         for cb in self.on_change:
             cb()
 
-    def force_off(self) -> None:
+    async def _set(self, on: bool, *, force: bool = False) -> None:
+        await asyncio.shield(self._switch(on, force=force))
+
+    async def force_off(self) -> None:
         """Start-up and shutdown: off regardless of holders (state unknown after a crash)."""
         if self._off_task:
             self._off_task.cancel()
+            self._off_task = None
         self._holders.clear()
-        self.on = None
-        self._set(False)
+        await self._set(False, force=True)
 
     async def acquire(self, holder: str, *, warmup: bool = True) -> None:
         """Hold the relay on; waits the warm-up if it had to be switched on."""
@@ -162,7 +171,7 @@ class Amplifier:
             self._off_task.cancel()
             self._off_task = None
         if not self.on:
-            self._set(True)
+            await self._set(True)
             if warmup and self.warmup_s > 0:
                 await asyncio.sleep(self.warmup_s)
 
@@ -173,20 +182,19 @@ class Amplifier:
         return max(0.0, self.warmup_s - (time.monotonic() - self.on_since))
 
     def release(self, holder: str, *, hold: bool = True) -> None:
+        """Let go; the relay goes off ``hold_s`` later (or at once) if nothing else holds it."""
         self._holders.discard(holder)
         if self._holders or not self.on:
             return
-        if not hold or self.hold_s <= 0:
-            self._set(False)
-            return
         if self._off_task is None or self._off_task.done():
-            self._off_task = asyncio.get_running_loop().create_task(self._off_after_hold(), name="amplifier-hold")
+            delay = self.hold_s if hold else 0.0
+            self._off_task = asyncio.get_running_loop().create_task(self._off_after(delay), name="amplifier-hold")
 
-    async def _off_after_hold(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(self.hold_s)
-            if not self._holders:
-                self._set(False)
+    async def _off_after(self, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if not self._holders:
+            await self._set(False)
 
     @property
     def holders(self) -> frozenset[str]:

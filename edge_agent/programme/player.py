@@ -10,7 +10,6 @@ holds the amplifier on through each programme window.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -25,7 +24,9 @@ from edge_agent.programme.scheduler import BulletinScheduler
 from edge_agent.programme.store import BulletinStore
 from edge_agent.programme.stream_relay import StreamRelay
 from edge_agent.programme.windows import Programme
+from loaxa_common.aio import cancel_all, wait_event
 from loaxa_common.files import atomic_write_json, read_json
+from loaxa_common.lifecycle import Supervised
 from loaxa_contract.models import AckStage, BulletinCommand, SetProgramScheduleCommand, utcnow
 from loaxa_speech.audio import AudioError
 from loaxa_speech.tts.engines.base import TtsError
@@ -69,29 +70,39 @@ class Player:
         self._stop_reason: str | None = None
         self._wake = asyncio.Event()
         self._programme_changed = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._workers: list[Supervised] = []
         self.on_change: Callable[[], None] = lambda: None
+        self.on_worker_crash: Callable[[str, BaseException, int], None] = lambda name, err, n: None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._run(), name="player"),
-                       loop.create_task(self._programme_loop(), name="programme")]
+        """Start the supervised workers (a crashed worker is restarted and reported), then restore."""
+        self._stop_reason = None
+        self._workers = [Supervised("player", self._run, self._worker_crashed),
+                         Supervised("programme", self._programme_loop, self._worker_crashed)]
+        for worker in self._workers:
+            worker.start()
         for cmd in self.store.all():  # restore what was accepted before a reboot
             self._known.add(cmd.bulletin_id)
             await self._admit(cmd, restored=True)
 
     async def stop(self) -> None:
+        """Workers first (nothing new starts), then the playing item; it is recovered at the next start."""
         self._stop_reason = "stopping"
-        for task in self._tasks:
-            task.cancel()
-        if self._current_task and not self._current_task.done():
-            self._current_task.cancel()
-        for task in [*self._tasks, self._current_task]:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        playing = self._current_task
+        errors: list[BaseException] = []
+        for worker in self._workers:
+            try:
+                await worker.stop()
+            except Exception as err:
+                errors.append(err)
+        errors += await cancel_all([playing])
+        if errors:
+            raise errors[0]
+
+    def _worker_crashed(self, name: str, err: BaseException, restarts: int) -> None:
+        self.on_worker_crash(name, err, restarts)
 
     @property
     def queue_length(self) -> int:
@@ -148,13 +159,13 @@ class Player:
         else:
             if cmd is not None and not acked:
                 await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=bulletin_id, reason="cancelled_by_hq")
-            self._finish(bulletin_id)
+            await self._finish(bulletin_id)
         self.on_change()
         return acked or unscheduled or playing or cmd is not None
 
     async def set_programme(self, cmd: SetProgramScheduleCommand) -> None:
         self.programme = Programme.from_command(cmd)
-        self._save_state(programme=cmd.model_dump(mode="json"))
+        await asyncio.to_thread(self._save_state, programme=cmd.model_dump(mode="json"))
         self._programme_changed.set()
         self._wake.set()
 
@@ -212,7 +223,7 @@ class Player:
         except (TtsError, FetchError, AudioError) as err:
             reason = "tts_failed" if isinstance(err, TtsError) else "audio_unavailable"
             await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=cmd.bulletin_id, reason=reason, detail=str(err))
-            self._finish(cmd.bulletin_id)
+            await self._finish(cmd.bulletin_id)
             return False
         if announce:
             await self.acks.ack(cmd.id, AckStage.RENDERED, bulletin_id=cmd.bulletin_id, detail=detail)
@@ -220,7 +231,7 @@ class Player:
 
     async def _expire(self, cmd: BulletinCommand, reason: str, detail: str) -> None:
         await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=cmd.bulletin_id, reason=reason, detail=detail)
-        self._finish(cmd.bulletin_id)
+        await self._finish(cmd.bulletin_id)
 
     def _enqueue(self, item: QueueItem) -> None:
         self.queue.push(item)
@@ -231,15 +242,14 @@ class Player:
         self._wake.set()
         self.on_change()
 
-    def _finish(self, bulletin_id: str) -> None:
+    async def _finish(self, bulletin_id: str) -> None:
         """Terminal for this bulletin unless a recurrence still has occurrences to come."""
         if self.scheduler is not None and self.scheduler.has(bulletin_id):
             return
         if bulletin_id in self.queue:
             return
-        self.store.remove(bulletin_id)
-        self.store.remember_done(bulletin_id)
-        self._known.discard(bulletin_id)
+        await asyncio.to_thread(self.store.finish, bulletin_id)
+        self._known.discard(bulletin_id)  # after: a duplicate arriving meanwhile must still be refused
 
     # SchedulerHost
     async def on_due(self, bulletin_id: str, start_at: str | None, occurrence: str) -> None:
@@ -254,7 +264,7 @@ class Player:
         if cmd is not None:
             await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=bulletin_id, reason="missed_schedule",
                                 detail=f"run at {scheduled.isoformat()} missed beyond the grace period")
-            self._finish(bulletin_id)
+            await self._finish(bulletin_id)
 
     # ------------------------------------------------------------------ the worker
 
@@ -265,13 +275,12 @@ class Player:
             for item in self.queue.pop_expired(now):
                 await self.acks.ack(item.command_id, AckStage.EXPIRED, bulletin_id=item.bulletin_id,
                                     reason="expired_in_queue", detail=f"expired at {item.expires_at.isoformat()}")
-                self._finish(item.bulletin_id)
+                await self._finish(item.bulletin_id)
             item = self.queue.next_ready(now, self.programme)
             if item is None:
                 wake = self.queue.wake_at(now, self.programme)
                 timeout = 1.0 if wake is None else min(1.0, max(0.005, (wake - now).total_seconds()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await wait_event(self._wake, timeout)
                 continue
             await self._play(item)
 
@@ -303,7 +312,7 @@ class Player:
         except Exception as err:
             logger.exception("bulletin %s failed", bid)
             await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=bid, reason="playback_error", detail=str(err))
-            self._finish(bid)
+            await self._finish(bid)
         finally:
             self.amplifier.release(bid)
 
@@ -318,7 +327,7 @@ class Player:
                                 detail="interrupted by an emergency; re-queued to play again from the start")
             return
         await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=item.bulletin_id, reason="cancelled_by_hq")
-        self._finish(item.bulletin_id)
+        await self._finish(item.bulletin_id)
 
     async def _begin(self, item: QueueItem, cmd: BulletinCommand) -> datetime | None:
         """Amplifier on (warm), synchronised start; returns the instant this item must be cut, if any."""
@@ -347,13 +356,13 @@ class Player:
                                     started_at=started, ended_at=utcnow(),
                                     duration_s=round((utcnow() - started).total_seconds(), 3),
                                     detail="the programme window ended during playback")
-                self._finish(item.bulletin_id)
+                await self._finish(item.bulletin_id)
                 return
         await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, started_at=report.started_at,
                             ended_at=report.ended_at, duration_s=round(report.duration_s, 3),
                             loudness_dbfs=round(report.loudness_dbfs, 1),
                             detail=f"occurrence {item.occurrence}" if item.occurrence else None)
-        self._finish(item.bulletin_id)
+        await self._finish(item.bulletin_id)
 
     async def _perform_relay(self, item: QueueItem, cmd: BulletinCommand) -> None:
         assert cmd.relay is not None
@@ -364,7 +373,7 @@ class Player:
                             ended_at=report.ended_at, duration_s=round(report.seconds, 3),
                             loudness_dbfs=round(report.loudness_dbfs, 1),
                             detail=f"relayed {report.seconds:.1f}s, {report.reconnects} reconnect(s)")
-        self._finish(item.bulletin_id)
+        await self._finish(item.bulletin_id)
 
     # ------------------------------------------------------------------ programme windows → amplifier
 
@@ -379,5 +388,4 @@ class Player:
             self._wake.set()
             boundary = self.programme.next_boundary(now)
             timeout = 60.0 if boundary is None else min(60.0, max(0.001, (boundary - now).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._programme_changed.wait(), timeout)
+            await wait_event(self._programme_changed, timeout)

@@ -50,6 +50,11 @@ class BulletinStore:
         cmds = [c for c in map(self.get, self.ids()) if c is not None]
         return sorted(cmds, key=lambda c: c.seq)
 
+    def finish(self, bulletin_id: str) -> None:
+        """The bulletin reached a terminal state: forget its command, remember its id (blocking)."""
+        self.remove(bulletin_id)
+        self.remember_done(bulletin_id)
+
     def is_done(self, bulletin_id: str) -> bool:
         return bulletin_id in self._done_set
 

@@ -65,7 +65,7 @@ def test_outbox_ignores_interrupted_writes(tmp_path):
 async def test_amplifier_warmup_hold_and_holders():
     relay = SimulatedRelay()
     amp = Amplifier(relay, warmup_s=0.05, hold_s=0.1)
-    amp.force_off()
+    await amp.force_off()
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await amp.acquire("play")
