@@ -63,6 +63,7 @@ from loaxa_speech.tts.service import SpeechService
 
 if TYPE_CHECKING:
     from edge_agent.camera.monitor import CameraMonitor
+    from edge_agent.camera.reporting import DetectionReporter
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +136,18 @@ class EdgeAgent:
         self.dispatcher.register("set_volume", self._set_volume)
         self.dispatcher.register("set_program_schedule", self._set_programme)
         self.cameras: CameraMonitor | None = None
+        self.detections: DetectionReporter | None = None
         if config.cameras:  # imported only here: OpenCV costs ~40 MB that speaker-only nodes don't pay
             from edge_agent.camera import CameraMonitor
+            from edge_agent.camera.reporting import DetectionReporter, DetectionStore
 
+            store = DetectionStore(config.state_dir / "camera-events")
+            self.detections = DetectionReporter(node.id, node.commune, store, self.link.publish,
+                                                lambda: self.link.connected, self.acks)
+            self.dispatcher.register("detection_picture", self.detections.handle_picture)
             self.cameras = CameraMonitor(config.cameras, self._publish_camera, node=node.id,
-                                         publish_interval_s=config.camera_report_interval_s)
+                                         publish_interval_s=config.camera_report_interval_s,
+                                         on_event=self.detections.on_event)
             self.dispatcher.register("snapshot", self._snapshot)
         self._clock_offset = CachedReading(clock_offset_ms, 300)
         self._health_due = asyncio.Event()
@@ -207,6 +215,8 @@ class EdgeAgent:
     async def _on_connected(self, session_present: bool) -> None:
         await self.acks.flush()
         await self.acks.health(self.health(reconcile=True))
+        if self.detections is not None:  # events detected while offline
+            await self.detections.flush()
         if self.cameras is not None:  # a status change made while offline must reach the police post now
             for report in self.cameras.all_health():
                 await self._publish_camera(report)

@@ -16,10 +16,24 @@ from aiohttp import web
 
 from hq_server.config import HqConfig, broker_tls_files, tls_listener
 from hq_server.inputs import MAX_JSON_BYTES
-from hq_server.routes import audio, auth, bulletins, calendar, fleet, live, meta, records, settings, snapshots, speech
+from hq_server.routes import (
+    audio,
+    auth,
+    bulletins,
+    calendar,
+    detections,
+    fleet,
+    live,
+    meta,
+    records,
+    settings,
+    snapshots,
+    speech,
+)
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
 from hq_server.services.auth import LoginLimiter
+from hq_server.services.detections import DetectionService
 from hq_server.services.metrics import Metrics
 from hq_server.services.node_settings import NodeSettings
 from hq_server.services.orchestrator import Orchestrator, OrchestratorSettings
@@ -32,6 +46,7 @@ from hq_server.web import (
     AUDIO,
     CONFIG,
     DB,
+    DETECTION_PICTURES,
     LIMITER,
     METRICS,
     ORCH,
@@ -54,7 +69,7 @@ logger = logging.getLogger(__name__)
 BROKER_PORT = web.AppKey("broker_port", int)
 BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)
 """Port of the embedded broker's TLS listener for nodes (0: none)."""
-ROUTE_MODULES = (auth, bulletins, audio, fleet, settings, snapshots, records, meta, speech, live, calendar)
+ROUTE_MODULES = (auth, bulletins, audio, fleet, settings, snapshots, detections, records, meta, speech, live, calendar)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -125,6 +140,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
                                     recurrence_renew_before=timedelta(days=cfg.bulletins.recurrence_renew_before_days))
     orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
     orch.ack_handlers["snapshot"] = on_snapshot_ack
+    DetectionService(orch, app[DB].sessions, alerter, cfg.detections, base, app[DETECTION_PICTURES]).register()
     app[ORCH] = orch
     app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)
     await orch.start()
@@ -144,6 +160,7 @@ def create_app(cfg: HqConfig) -> web.Application:
     app[AUDIO] = AudioStore(cfg.data_dir / "audio", build_speech(cfg.bulletins.tts_engines),
                             cfg.bulletins.tts_voice, cfg.bulletins.tts_rate_wpm)
     app[SNAPSHOTS] = SnapshotStore(cfg.data_dir / "snapshots")
+    app[DETECTION_PICTURES] = SnapshotStore(cfg.data_dir / "detections")
     app.cleanup_ctx.extend([_database, _broker, _orchestrator])
     for module in ROUTE_MODULES:
         add_routes(app, module.routes)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hq_server.services.detection_rules import AlertRule
 from loaxa_common.config import ConfigError, read_yaml_mapping, validate_config
 from loaxa_contract.topics import check_id
 from loaxa_link.broker_conf import TlsListener
@@ -101,6 +102,20 @@ class BulletinSection(Section):
         return self
 
 
+class DetectionSection(Section):
+    rules: list[AlertRule] = Field(
+        default_factory=list, max_length=100,
+        description="Police-alert rules for camera detection events (first match wins); no rule = events are "
+                    "stored and listed, but no alert")
+    picture_ttl_s: float = Field(default=300, ge=10, le=86_400,
+                                 description="Lifetime of the one-time upload URL of an event's picture")
+    alert_max_age_s: float = Field(default=900, ge=0, le=86_400,
+                                   description="An event older than this when it reaches HQ (node was offline) "
+                                               "is stored without an alert")
+    keep_per_camera: int = Field(default=500, ge=1, le=100_000,
+                                 description="Newest events (and pictures) kept per camera")
+
+
 class AlertSection(Section):
     webhook_url: str | None = Field(default=None, description="POST every alert as JSON here (police post, chat)")
     webhook_timeout_s: float = Field(default=5.0, gt=0)
@@ -125,6 +140,7 @@ class HqConfig(Section):
     auth: AuthSection = Field(default_factory=AuthSection)
     bulletins: BulletinSection = Field(default_factory=BulletinSection)
     alerts: AlertSection = Field(default_factory=AlertSection)
+    detections: DetectionSection = Field(default_factory=DetectionSection)
     metrics_public: bool = Field(default=False, description="Serve /metrics without authentication")
 
     _slug = field_validator("commune")(lambda v: check_id(v, "commune"))

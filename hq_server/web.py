@@ -44,6 +44,7 @@ AUDIO = web.AppKey("audio", AudioStore)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("login_limiter", LoginLimiter)
 SNAPSHOTS = web.AppKey("snapshots", SnapshotStore)
+DETECTION_PICTURES = web.AppKey("detection_pictures", SnapshotStore)  # same file store, own directory
 SETTINGS = web.AppKey("node_settings", NodeSettings)
 HtmlErrors = Callable[[web.Request, int, str], Awaitable[web.StreamResponse]]
 HTML_ERRORS = web.AppKey("html_errors", HtmlErrors)  # set by the web UI: how a page shows an error

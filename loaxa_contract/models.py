@@ -196,13 +196,23 @@ class SnapshotCommand(CommandBase):
     upload_url: str | None = Field(default=None, max_length=2048)
 
 
+class DetectionPictureCommand(CommandBase):
+    """Ask a camera node for the picture it kept of one detection event (uploaded to ``upload_url``)."""
+
+    type: Literal["detection_picture"] = "detection_picture"
+    camera: Slug
+    event_id: Ident
+    upload_url: str = Field(max_length=2048)
+
+
 Command = Annotated[
     BulletinCommand
     | CancelCommand
     | PingCommand
     | SetVolumeCommand
     | SetProgramScheduleCommand
-    | SnapshotCommand,
+    | SnapshotCommand
+    | DetectionPictureCommand,
     Field(discriminator="type"),
 ]
 
@@ -308,3 +318,38 @@ class CameraHealth(Envelope):
     first_frame_ms: float | None = None
     last_frame_at: AwareDatetime | None = None
     detail: str | None = None
+
+
+class DetectionKind(StrEnum):
+    MOTION = "motion"
+    PERSON = "person"
+
+
+class DetectionBox(Strict):
+    """A rectangle in fractions (0..1) of the picture: top-left corner, width, height."""
+
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+    w: float = Field(ge=0, le=1)
+    h: float = Field(ge=0, le=1)
+    score: float | None = Field(default=None, ge=-100, le=100)
+
+
+class DetectionEvent(Envelope):
+    """Something detected in front of a camera (node → HQ on ``node/{node}/camera/{camera}/event``).
+
+    HQ takes the node and the camera from the topic, never from the payload; ``camera`` must agree.
+    The node keeps the event's picture and uploads it when HQ sends a ``detection_picture`` command.
+    """
+
+    id: Ident = Field(description="Event id, unique on the node")
+    camera: Slug
+    kind: DetectionKind
+    at: AwareDatetime = Field(description="When the confirming sample was taken")
+    score: float = Field(ge=-100, le=1000, description="person: best HOG SVM margin; motion: moving area in %")
+    boxes: list[DetectionBox] = Field(default_factory=list, max_length=32)
+    width: int | None = Field(default=None, gt=0, le=16384, description="Picture size in pixels")
+    height: int | None = Field(default=None, gt=0, le=16384)
+    picture: bool = Field(default=True, description="The node holds a JPEG of the moment")
+    historical: bool = Field(default=False, description="Detected while the link was down, sent later")
+

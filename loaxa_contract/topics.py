@@ -8,7 +8,7 @@ spelled two ways.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 ROOT = "loaxa/v1"
@@ -24,6 +24,7 @@ class TopicKind(StrEnum):
     ALL_CMD = "all_cmd"
     NODE_ACK = "node_ack"
     CAMERA_HEALTH = "camera_health"
+    CAMERA_EVENT = "camera_event"
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class TopicSpec:
     """One row of the table: the path below the commune, who publishes, retained or not."""
 
     kind: TopicKind
-    path: str  # with one ``{key}`` placeholder at most
+    path: str  # ``{key}`` placeholders: one, or several built by name (``build(..., node=, camera=)``)
     publisher: str
     retained: bool
     qos: int = 1
@@ -47,6 +48,8 @@ TOPICS: dict[TopicKind, TopicSpec] = {
         TopicSpec(TopicKind.ALL_CMD, "all/cmd", "hq", False),
         TopicSpec(TopicKind.NODE_ACK, "node/{node}/ack", "node", False),
         TopicSpec(TopicKind.CAMERA_HEALTH, "camera/{camera}/health", "node", True),
+        # under the node: the broker's ACL (pattern node/%u/#) proves which node published it
+        TopicSpec(TopicKind.CAMERA_EVENT, "node/{node}/camera/{camera}/event", "node", False),
     )
 }
 
@@ -67,18 +70,25 @@ def check_id(value: str, what: str) -> str:
     return value
 
 
-def build(kind: TopicKind, commune: str, ident: str | None = None) -> str:
-    """Build the concrete topic of ``kind`` for ``commune`` and the node/zone/camera ``ident``."""
+_PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+
+
+def build(kind: TopicKind, commune: str, ident: str | None = None, **ids: str) -> str:
+    """Build the concrete topic of ``kind`` for ``commune`` and the node/zone/camera ``ident``.
+
+    A path with several placeholders takes them by name: ``build(CAMERA_EVENT, c, node="n", camera="k")``.
+    """
     spec = TOPICS[kind]
     check_id(commune, "commune")
-    if "{" in spec.path:
-        if ident is None:
-            raise ValueError(f"topic {kind.value} needs an id")
-        check_id(ident, spec.path.split("{")[1].split("}")[0])
-        path = re.sub(r"\{\w+\}", ident, spec.path)
-    else:
-        path = spec.path
-    return f"{ROOT}/{commune}/{path}"
+    names = _PLACEHOLDER_RE.findall(spec.path)
+    if len(names) == 1 and ident is not None:
+        ids = {names[0]: ident}
+    missing = [n for n in names if n not in ids]
+    if missing or set(ids) - set(names):
+        raise ValueError(f"topic {kind.value} needs the ids {', '.join(names) or 'none'}")
+    for name, value in ids.items():
+        check_id(value, name)
+    return f"{ROOT}/{commune}/{_PLACEHOLDER_RE.sub(lambda m: ids[m.group(1)], spec.path)}"
 
 
 def node_state(commune: str, node: str) -> str:
@@ -109,6 +119,10 @@ def camera_health(commune: str, camera: str) -> str:
     return build(TopicKind.CAMERA_HEALTH, commune, camera)
 
 
+def camera_event(commune: str, node: str, camera: str) -> str:
+    return build(TopicKind.CAMERA_EVENT, commune, node=node, camera=camera)
+
+
 def command_topic_for_target(commune: str, target: str) -> str:
     """Map a command target (``all``, ``zone:NAME``, ``node:ID``) to the topic it is published on."""
     kind, ident = parse_target(target)
@@ -134,7 +148,8 @@ def parse_target(target: str) -> tuple[str, str]:
 class ParsedTopic:
     kind: TopicKind
     commune: str
-    ident: str | None
+    ident: str | None  # the last (most specific) id: the camera of a camera topic
+    ids: dict[str, str] = field(default_factory=dict)  # every id by placeholder name ("node", "camera")
 
 
 def parse(topic: str) -> ParsedTopic:
@@ -148,15 +163,17 @@ def parse(topic: str) -> ParsedTopic:
         if len(pattern) != len(rest):
             continue
         ident = None
+        ids: dict[str, str] = {}
         for want, got in zip(pattern, rest, strict=True):
             if want.startswith("{"):
-                ident = got
+                ident = ids[want.strip("{}")] = got
             elif want != got:
                 break
         else:
-            if ident is not None and not valid_id(ident):
-                raise ValueError(f"topic {topic!r} has an invalid id {ident!r}")
-            return ParsedTopic(spec.kind, commune, ident)
+            for value in ids.values():
+                if not valid_id(value):
+                    raise ValueError(f"topic {topic!r} has an invalid id {value!r}")
+            return ParsedTopic(spec.kind, commune, ident, ids)
     raise ValueError(f"topic {topic!r} matches no LoaXa topic")
 
 

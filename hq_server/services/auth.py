@@ -37,6 +37,7 @@ class Perm(StrEnum):
     SETTINGS_WRITE = "settings:write"  # programme windows, volume
     CAMERA_READ = "camera:read"
     CAMERA_SNAPSHOT = "camera:snapshot"
+    DETECTION_READ = "detection:read"  # detection events and their pictures (people): police only
     ALERT_READ = "alert:read"
     ALERT_WRITE = "alert:write"
     REPORT_READ = "report:read"
@@ -53,7 +54,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.TECHNICIAN: frozenset({Perm.BULLETIN_READ, Perm.FLEET_READ, Perm.FLEET_WRITE, Perm.CAMERA_READ,
                                 Perm.CAMERA_SNAPSHOT, Perm.SETTINGS_WRITE,
                                 Perm.ALERT_READ, Perm.ALERT_WRITE, Perm.REPORT_READ, Perm.METRICS}),
-    Role.POLICE: frozenset({Perm.CAMERA_READ, Perm.CAMERA_SNAPSHOT, Perm.ALERT_READ, Perm.ALERT_WRITE}),
+    Role.POLICE: frozenset({Perm.CAMERA_READ, Perm.CAMERA_SNAPSHOT, Perm.DETECTION_READ, Perm.ALERT_READ,
+                            Perm.ALERT_WRITE}),
 }
 
 

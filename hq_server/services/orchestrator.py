@@ -64,6 +64,7 @@ CANCEL_TTL_S = 600.0
 AckHandler = Callable[[AsyncSession, CommandLog, Ack], Awaitable[None]]
 NodeHook = Callable[[str], Awaitable[None]]
 HealthHook = Callable[[NodeHealth], Awaitable[None]]
+TopicHandler = Callable[[topics.ParsedTopic, bytes], Awaitable[None]]
 
 
 @dataclass
@@ -116,11 +117,12 @@ class Orchestrator:
         self.ack_handlers: dict[str, AckHandler] = {}
         self.online_hooks: list[NodeHook] = []
         self.health_hooks: list[HealthHook] = []
+        self.topic_handlers: dict[topics.TopicKind, TopicHandler] = {}  # e.g. camera events (detections)
 
     @staticmethod
     def subscriptions(commune: str) -> list[str]:
         kinds = (topics.TopicKind.NODE_STATE, topics.TopicKind.NODE_HEALTH, topics.TopicKind.NODE_ACK,
-                 topics.TopicKind.CAMERA_HEALTH)
+                 topics.TopicKind.CAMERA_HEALTH, topics.TopicKind.CAMERA_EVENT)
         return [topics.filter_for(k, commune) for k in kinds]
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -157,7 +159,10 @@ class Orchestrator:
     async def handle(self, topic: str, payload: bytes) -> None:
         parsed = topics.parse(topic)
         kind = parsed.kind
-        if kind == topics.TopicKind.NODE_ACK:
+        extension = self.topic_handlers.get(kind)
+        if extension is not None:
+            await extension(parsed, payload)
+        elif kind == topics.TopicKind.NODE_ACK:
             await self._on_ack(codec.decode_model(payload, Ack))
         elif kind == topics.TopicKind.NODE_STATE:
             if not payload:

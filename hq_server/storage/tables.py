@@ -287,3 +287,31 @@ class Occurrence(Base):
     ended_at: Mapped[datetime | None]
     duration_s: Mapped[float | None]
     updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Detection(Base):
+    """A detection event from a camera node (motion, person), with its picture and the alert it raised."""
+
+    __tablename__ = "detections"
+    __table_args__ = (sa.UniqueConstraint("node_id", "event_id", name="uq_detection_node_event"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[str] = mapped_column(sa.String(64))  # from the topic (broker-proven), never the payload
+    event_id: Mapped[str] = mapped_column(sa.String(64))  # the node's id of the event
+    camera_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    at: Mapped[datetime] = mapped_column(index=True)
+    score: Mapped[float]
+    boxes: Mapped[list[Any]] = mapped_column(default=list)
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    historical: Mapped[bool] = mapped_column(default=False)
+    received_at: Mapped[datetime] = mapped_column(default=now)
+    picture_state: Mapped[str] = mapped_column(sa.String(16), default="none")  # none, requested, uploaded, failed
+    picture_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    command_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # the detection_picture command
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    token_expires_at: Mapped[datetime | None]
+    picture_file: Mapped[str | None] = mapped_column(sa.String(300))  # relative to the detections directory
+    picture_size: Mapped[int | None]
+    alert_id: Mapped[int | None]
+    alert_rule: Mapped[str | None] = mapped_column(sa.String(64))

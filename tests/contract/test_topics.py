@@ -16,7 +16,11 @@ def _matches(filt: str, topic: str) -> bool:
 @pytest.mark.parametrize("kind", list(TopicKind))
 def test_every_topic_round_trips_and_matches_its_filter(kind: TopicKind) -> None:
     ident = None if kind == TopicKind.ALL_CMD else "thon-1"
-    topic = topics.build(kind, "xa-a", ident)
+    if kind == TopicKind.CAMERA_EVENT:  # two ids, by name
+        topic = topics.build(kind, "xa-a", node="n-1", camera="thon-1")
+        assert topics.parse(topic).ids == {"node": "n-1", "camera": "thon-1"}
+    else:
+        topic = topics.build(kind, "xa-a", ident)
     parsed = topics.parse(topic)
     assert (parsed.kind, parsed.commune, parsed.ident) == (kind, "xa-a", ident)
     assert _matches(topics.filter_for(kind, "xa-a"), topic)
@@ -29,6 +33,12 @@ def test_topic_table_matches_design() -> None:
     assert topics.node_ack("c", "n") == "loaxa/v1/c/node/n/ack"
     assert topics.zone_cmd("c", "z") == "loaxa/v1/c/zone/z/cmd"
     assert topics.all_cmd("c") == "loaxa/v1/c/all/cmd"
+    assert topics.camera_event("c", "n", "k") == "loaxa/v1/c/node/n/camera/k/event"
+    assert not TOPICS[TopicKind.CAMERA_EVENT].retained
+    with pytest.raises(ValueError, match="needs the ids node, camera"):
+        topics.build(TopicKind.CAMERA_EVENT, "c", "k")
+    with pytest.raises(ValueError, match="valid id"):
+        topics.camera_event("c", "n", "k/#")
 
 
 def test_node_listens_to_own_zone_and_all_topics() -> None:
