@@ -155,6 +155,8 @@ class EdgeAgent:
         self.problems.on_change = self._health_due.set
         self.player.on_change = self._health_due.set
         self.player.on_worker_crash = self._worker_crashed
+        self.acks.on_unreadable = lambda n, detail: self.problems.report(
+            "outbox_unreadable", f"{n} stored message(s) moved to outbox/unreadable; last {detail}")
         self.amplifier.on_change.append(self._health_due.set)
         self._health_worker = Supervised(f"health:{node.id}", self._health_loop, self._worker_crashed)
         self._lifecycle = Lifecycle(f"edge agent {node.id}")

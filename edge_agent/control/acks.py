@@ -1,7 +1,8 @@
 """Ack and health reporting with store and forward.
 
 Every ack is written to the on-disk outbox before it is published, so a reboot or a broker outage
-loses none; they are sent in production order. Health reports go straight out when the link is up
+loses none; they are sent in production order. A stored entry that cannot be decoded is moved aside
+and reported, never left to block the acks behind it. Health reports go straight out when the link is up
 and the outbox is empty, and are queued (bounded, oldest dropped first) otherwise. Anything produced
 while offline is sent with ``historical: true``.
 """
@@ -13,8 +14,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from edge_agent.control.outbox import ACK, HEALTH, DiskOutbox
+from edge_agent.control.outbox import ACK, HEALTH, DiskOutbox, Entry
 from loaxa_contract import codec
+from loaxa_contract.errors import ContractError
 from loaxa_contract.models import Ack, AckStage, NodeHealth
 from loaxa_link.mqtt import LinkError
 
@@ -37,6 +39,9 @@ class AckReporter:
         self.outbox = outbox
         self._lock = asyncio.Lock()
         self.sent = 0
+        self.unreadable = 0
+        self.on_unreadable: Callable[[int, str], None] = lambda count, detail: None
+        """Called with (entries set aside so far, detail) when a stored entry cannot be decoded."""
 
     async def ack(self, command_id: str, stage: AckStage, *, bulletin_id: str | None = None,
                   reason: str | None = None, detail: str | None = None, **extra: object) -> Ack:
@@ -66,10 +71,9 @@ class AckReporter:
             for entry in self.outbox.entries():
                 if not self._is_connected():
                     return
-                payload = entry.read()
-                model = codec.decode_model(payload, Ack if entry.kind == ACK else NodeHealth)
-                if entry.offline or model.ts.timestamp() + LATE_S < time.time():
-                    payload = codec.encode(model.model_copy(update={"historical": True}))
+                payload = await asyncio.to_thread(self._prepare, entry)
+                if payload is None:
+                    continue  # undecodable: moved aside and reported, never blocks what follows
                 try:
                     await self._publish(self.topic if entry.kind == ACK else self.health_topic, payload)
                 except LinkError as err:
@@ -77,6 +81,26 @@ class AckReporter:
                     return
                 self.outbox.remove(entry)
                 self.sent += 1
+
+    def _prepare(self, entry: Entry) -> bytes | None:
+        """The payload to send for ``entry`` (marked historical if late), or None if it is unreadable.
+
+        Stored entries are decoded again (to mark them historical); one that no longer decodes — a
+        damaged file, or an ack written by another agent version — is moved to ``outbox/unreadable/``
+        and reported, so it can be inspected, and every later ack still goes out.
+        """
+        try:
+            payload = entry.read()
+            model = codec.decode_model(payload, Ack if entry.kind == ACK else NodeHealth)
+        except (OSError, ContractError) as err:
+            aside = self.outbox.set_aside(entry)
+            self.unreadable += 1
+            logger.error("outbox entry %s cannot be decoded (%s); moved to %s", entry.path.name, err, aside)
+            self.on_unreadable(self.unreadable, f"{entry.path.name}: {err}")
+            return None
+        if entry.offline or model.ts.timestamp() + LATE_S < time.time():
+            payload = codec.encode(model.model_copy(update={"historical": True}))
+        return payload
 
     @property
     def pending(self) -> int:

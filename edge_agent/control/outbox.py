@@ -10,6 +10,7 @@ are dropped first; acks are the proof of play and are never dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 ACK = "ack"
 HEALTH = "health"
+UNREADABLE = "unreadable"
+"""Sub-directory for entries that could not be decoded: out of the queue, kept for inspection."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,15 @@ class DiskOutbox:
     def remove(self, entry: Entry) -> None:
         entry.path.unlink(missing_ok=True)
 
+    def set_aside(self, entry: Entry) -> Path:
+        """Move an entry that cannot be sent to ``unreadable/`` (kept for inspection, out of the queue)."""
+        aside = self.directory / UNREADABLE
+        aside.mkdir(exist_ok=True)
+        target = aside / entry.path.name
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(entry.path, target)
+        return target
+
     def _bound_health(self) -> None:
         health = [e for e in self.entries() if e.kind == HEALTH]
         for old in health[: max(0, len(health) - self.max_health)]:
@@ -75,7 +87,7 @@ class DiskOutbox:
             self.dropped_health += 1
 
     def __len__(self) -> int:
-        return sum(1 for _ in self.directory.glob("*.json"))
+        return len(self.entries())
 
     def disk_bytes(self) -> int:
         return sum(os.path.getsize(p) for p in self.directory.glob("*.json"))

@@ -123,8 +123,12 @@ class Player:
             logger.info("bulletin %s already handled; duplicate delivery ignored", bid)
             return
         self._known.add(bid)  # before any await: a concurrent duplicate must see it
+        try:
+            await asyncio.to_thread(self.store.put, cmd)  # durable first: "received" is a promise
+        except BaseException:
+            self._known.discard(bid)
+            raise
         await self.acks.ack(cmd.id, AckStage.RECEIVED, bulletin_id=bid)
-        await asyncio.to_thread(self.store.put, cmd)
         await self._admit(cmd)
 
     async def renew(self, cmd: BulletinCommand) -> bool:

@@ -114,3 +114,47 @@ def test_fetch_verifies_hash_and_keeps_file(tmp_path):
             fetcher.get("0" * 64)
     assert fetcher.get(sha) == mp3  # from disk: the server is gone
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+async def test_an_undecodable_outbox_entry_is_set_aside_and_never_blocks_new_acks(tmp_path):
+    link = FakeLink()
+    rep = reporter(tmp_path, link)
+    await rep.ack("before", AckStage.RECEIVED)
+    # an ack written by another agent version (a field this one does not know), and a damaged file
+    (tmp_path / "outbox" / "000000000001-ack-off.json").write_bytes(
+        b'{"v":1,"ts":"2026-01-01T00:00:00Z","node":"loa-1","command_id":"c","stage":"played","extra":1}')
+    (tmp_path / "outbox" / "000000000002-health-off.json").write_bytes(b"\x00\x01 not json")
+    rep2 = reporter(tmp_path, link)
+    reported: list[tuple[int, str]] = []
+    rep2.on_unreadable = lambda n, detail: reported.append((n, detail))
+    link.up = True
+    await rep2.ack("after", AckStage.PLAYED)  # raised ContractError before: the node went silent
+    assert [codec.decode_model(p, Ack).command_id for _, p in link.sent] == ["before", "after"]
+    assert rep2.pending == 0
+    aside = sorted(p.name for p in (tmp_path / "outbox" / "unreadable").iterdir())
+    assert aside == ["000000000001-ack-off.json", "000000000002-health-off.json"]
+    assert [n for n, _ in reported] == [1, 2] and "extra" in reported[0][1]
+
+
+async def test_submit_stores_the_bulletin_before_acknowledging_it(tmp_path):
+    """If the ack cannot be written, the accepted bulletin must already be on disk (it plays later)."""
+    from datetime import timedelta
+
+    from edge_agent.programme.player import Player
+    from edge_agent.programme.store import BulletinStore
+    from loaxa_contract.models import BulletinCommand, utcnow
+
+    store = BulletinStore(tmp_path)
+    rep = reporter(tmp_path, FakeLink())
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    rep.outbox.put = disk_full
+    player = Player.__new__(Player)  # only submit's ordering is exercised here
+    player.store, player.acks, player._known = store, rep, set()
+    cmd = BulletinCommand(id="c1", seq=1, target="all", bulletin_id="b1", text="Xin chào",
+                          expires_at=utcnow() + timedelta(minutes=5))
+    with pytest.raises(OSError):
+        await player.submit(cmd)
+    assert store.get("b1") == cmd
