@@ -85,7 +85,7 @@ def test_cache_hit_synthesises_nothing(tmp_path, mp3):
     again = SpeechService([engine], cache=TtsCache(tmp_path / "cache"), validate=check_audio, normaliser=str.upper)
     parts = again.speak("xin chào. hẹn gặp lại.")
     assert engine.calls == calls == 1 and all(p.cached for p in parts)
-    assert (tmp_path / "cache" / f"{cache_key('XIN CHÀO. HẸN GẶP LẠI.', 'gtts', 'vi', 150)}.mp3").exists()
+    assert (tmp_path / "cache" / f"{cache_key('XIN CHÀO. HẸN GẶP LẠI.', 'gtts', '', None)}.mp3").exists()
 
 
 def test_offline_cache_hit_of_a_later_engine_is_preferred_to_synthesis(tmp_path, mp3):

@@ -3,6 +3,10 @@
 Engines implement ``_synthesize`` only. :meth:`TtsEngine.synthesize` is the final wrapper that
 refuses empty output, so a failed engine can never hand an empty or truncated file to the cache or
 to the loudspeaker (Home Assistant's cache was poisoned exactly so).
+
+Every engine declares its ``quality`` class — ``neural`` (a natural voice) or ``robotic`` (espeak-ng,
+understood by few listeners) — and its ``voices`` from :mod:`loaxa_speech.tts.voices`, so a voice wish
+("female-south", "fpt:banmai") means the same thing to all of them.
 """
 
 from __future__ import annotations
@@ -11,17 +15,41 @@ import io
 import wave
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from loaxa_speech.tts.voices import Voice, VoiceWish, parse_voice, pick
+
+
+class Quality(StrEnum):
+    """How a rendering will sound to villagers; the web UI warns before a ``robotic`` one goes out."""
+
+    NEURAL = "neural"
+    ROBOTIC = "robotic"
+    HUMAN = "human"
 
 
 class TtsError(RuntimeError):
-    """An engine could not produce speech; the chain tries the next engine."""
+    """An engine could not produce speech; the chain tries the next engine.
+
+    The message is shown to broadcasters (why the fallback voice was used): plain words, and never a
+    credential.
+    """
+
+
+class EngineUnavailable(TtsError):
+    """The engine cannot be used right now (no network, timeout, key refused, quota, provider down).
+
+    The chain skips such an engine for a cool-down instead of making every sentence of every bulletin
+    wait for the same failure again.
+    """
 
 
 @dataclass(frozen=True)
 class SpeechRequest:
     text: str
     voice: str | None = None
-    rate_wpm: int = 150
+    rate_wpm: int | None = None  # None: the voice's natural pace (espeak-ng: 140 wpm)
     lang: str = "vi"
 
 
@@ -72,8 +100,14 @@ def repair_streamed_wav(data: bytes) -> bytes:
 class TtsEngine(ABC):
     name: str = "base"
     default_voice: str = ""
-    voices: tuple[str, ...] = ()
-    """Voice names the engine accepts; empty: it has one voice and ignores the name (gTTS)."""
+    quality: ClassVar[Quality] = Quality.NEURAL
+    voices: ClassVar[tuple[Voice, ...]] = ()
+    timeout_s: float = 30.0
+
+    def resolve_voice(self, wanted: str | VoiceWish | None) -> str:
+        """The concrete voice id this engine uses for a wish (also the voice recorded and cache-keyed)."""
+        wish = wanted if isinstance(wanted, VoiceWish) else parse_voice(wanted)
+        return pick(self.voices, wish, self.default_voice, self.name)
 
     def synthesize(self, request: SpeechRequest) -> SpeechResult:
         if not request.text.strip():

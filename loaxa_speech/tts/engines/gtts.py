@@ -20,7 +20,9 @@ import re
 import time
 import urllib.request
 
-from loaxa_speech.tts.engines.base import SpeechRequest, SpeechResult, TtsEngine, TtsError
+from loaxa_speech.tts.engines.base import EngineUnavailable, SpeechRequest, SpeechResult, TtsEngine, TtsError
+from loaxa_speech.tts.engines.http import network_error, status_error
+from loaxa_speech.tts.voices import CATALOGUE
 
 _AUDIO_RE = re.compile(r'jQ1olc","\[\\"(.*)\\"]')
 
@@ -36,6 +38,7 @@ def _gtts_module():
 class GttsEngine(TtsEngine):
     name = "gtts"
     default_voice = "vi"
+    voices = CATALOGUE["gtts"]
 
     def __init__(self, *, timeout_s: float = 10.0, tld: str = "com", endpoint: str | None = None,
                  ca_bundle: str | bool = True, slow_below_wpm: int = 110) -> None:
@@ -57,7 +60,7 @@ class GttsEngine(TtsEngine):
 
         gtts_cls, gtts_error = _gtts_module()
         tts = _make_verified(gtts_cls)(
-            request.text, lang=request.lang, tld=self.tld, slow=request.rate_wpm < self.slow_below_wpm,
+            request.text, lang=request.lang, tld=self.tld, slow=(request.rate_wpm or 150) < self.slow_below_wpm,
             lang_check=False, timeout=(min(5.0, self.timeout_s), self.timeout_s),
         )
         tts.loaxa_endpoint = self.endpoint
@@ -68,7 +71,7 @@ class GttsEngine(TtsEngine):
         except gtts_error as err:
             raise TtsError(f"gTTS failed: {err}") from err
         except requests.RequestException as err:
-            raise TtsError(f"gTTS request failed: {err}") from err
+            raise network_error(err, self.timeout_s) from err
         return SpeechResult(audio=audio, fmt="mp3", engine=self.name, voice="vi")
 
 
@@ -103,7 +106,8 @@ def _make_verified(gtts_cls: type) -> type:
                         r.raise_for_status()
                         for line in r.iter_lines(chunk_size=1024):
                             if time.monotonic() > self.loaxa_deadline:
-                                raise TtsError("gTTS exceeded its deadline while streaming")
+                                raise EngineUnavailable("Google Dịch quá thời hạn khi gửi âm thanh "
+                                                        "(gTTS exceeded its deadline while streaming)")
                             decoded = line.decode("utf-8", errors="replace")
                             if "jQ1olc" in decoded:
                                 found = _AUDIO_RE.search(decoded)
@@ -111,11 +115,10 @@ def _make_verified(gtts_cls: type) -> type:
                                     raise gtts_error(tts=self, response=r)
                                 yield base64.b64decode(found.group(1).encode("ascii"))
                 except requests.exceptions.HTTPError as err:
-                    raise TtsError(f"gTTS HTTP error: {err}") from err
-                except requests.exceptions.SSLError as err:
-                    raise TtsError(f"gTTS TLS verification failed: {err}") from err
+                    status = err.response.status_code if err.response is not None else 0
+                    raise status_error("Google Dịch", status, "") from err
                 except requests.exceptions.RequestException as err:
-                    raise TtsError(f"gTTS request failed: {err}") from err
+                    raise network_error(err, self.timeout[1]) from err
 
     _VERIFIED[gtts_cls] = _VerifiedGtts
     return _VerifiedGtts
