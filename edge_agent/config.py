@@ -85,8 +85,11 @@ class AudioSection(Section):
 
 
 class TtsSection(Section):
-    voice: str = Field(default="vi", description="Offline voice: vi, vi-vn-x-central or vi-vn-x-south")
-    rate_wpm: int = Field(default=150, ge=80, le=300, description="Speaking rate, words per minute")
+    voice: str = Field(default="vi", description="Voice wish: vi, vi-vn-x-central, vi-vn-x-south, "
+                                                 "gender-accent (female-south) or engine:id")
+    rate_wpm: int | None = Field(default=None, ge=80, le=300,
+                                 description="Speaking rate, words per minute; empty = each voice's natural pace "
+                                             "(espeak-ng: 140)")
     engines: list[str] = Field(default_factory=lambda: ["gtts", "espeak"], min_length=1,
                                description="Engine chain in order of preference: gtts, espeak, piper or "
                                "'package.module:Class'")

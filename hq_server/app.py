@@ -157,8 +157,11 @@ def create_app(cfg: HqConfig) -> web.Application:
     app[CONFIG] = cfg
     app[METRICS] = Metrics()
     app[LIMITER] = LoginLimiter(cfg.auth.login_max_failures, cfg.auth.login_window_s)
-    app[AUDIO] = AudioStore(cfg.data_dir / "audio", build_speech(cfg.bulletins.tts_engines),
-                            cfg.bulletins.tts_voice, cfg.bulletins.tts_rate_wpm)
+    b = cfg.bulletins
+    app[AUDIO] = AudioStore(cfg.data_dir / "audio",
+                            build_speech(b.tts_engines, b.tts_engine_options, cache_dir=cfg.data_dir / "tts-cache",
+                                         cooldown_s=b.tts_cooldown_s),
+                            b.tts_voice, b.tts_rate_wpm)
     app[SNAPSHOTS] = SnapshotStore(cfg.data_dir / "snapshots")
     app[DETECTION_PICTURES] = SnapshotStore(cfg.data_dir / "detections")
     app.cleanup_ctx.extend([_database, _broker, _orchestrator])

@@ -6,6 +6,7 @@ With no ``broker`` section HQ starts its own Mosquitto on loopback (the one-mach
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -90,10 +91,21 @@ class BulletinSection(Section):
     recurrence_renew_before_days: float = Field(
         default=10, gt=0, description="Renew an open-ended series this long before its command expires "
                                       "(nodes offline at renewal get it when they reconnect)")
-    tts_engines: list[str] = Field(default_factory=lambda: ["espeak"],
-                                   description="HQ rendering chain, in order: gtts, espeak")
-    tts_voice: str = Field(default="vi", description="Default voice of HQ rendering")
-    tts_rate_wpm: int = Field(default=150, ge=80, le=300)
+    tts_engines: list[str] = Field(
+        default_factory=lambda: ["gtts", "espeak"], min_length=1,
+        description="HQ rendering chain, best first: google, azure, fpt, viettel, zalo, gtts, piper, espeak "
+                    "(espeak-ng last: robotic, flagged). Without Internet HQ falls back and records why")
+    tts_engine_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Keyword options per engine, e.g. {azure: {region: southeastasia, api_key_file: "
+                    "/etc/loaxa/azure.key}}; keys come from a file or an environment variable, never from here")
+    tts_voice: str = Field(default="female-north",
+                           description="Default voice: gender-accent (female-north, male-south…), or an engine's "
+                                       "voice as engine:id (fpt:banmai)")
+    tts_rate_wpm: int | None = Field(default=None, ge=80, le=300,
+                                     description="Speaking rate; empty = each voice's natural pace (espeak-ng 140)")
+    tts_cooldown_s: float = Field(default=60.0, ge=0, le=3600,
+                                  description="Skip an unreachable voice service this long before trying again")
 
     @model_validator(mode="after")
     def _renewal_inside_horizon(self) -> BulletinSection:

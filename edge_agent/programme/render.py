@@ -23,7 +23,7 @@ def volume_gain_db(volume: int) -> float:
 
 class Renderer:
     def __init__(self, speech: SpeechService, fetcher: AudioFetcher, options: RenderOptions, *,
-                 voice: str, rate_wpm: int) -> None:
+                 voice: str, rate_wpm: int | None) -> None:
         self.speech = speech
         self.fetcher = fetcher
         self.options = options
@@ -50,7 +50,8 @@ class Renderer:
     @staticmethod
     def _describe(parts: list[SpokenPart]) -> str:
         cached = sum(p.cached for p in parts)
-        return f"{'+'.join(sorted({p.engine for p in parts}))} ({len(parts)} part(s), {cached} cached)"
+        quality = "robotic" if any(p.quality == "robotic" for p in parts) else parts[0].quality.value
+        return f"{'+'.join(sorted({p.engine for p in parts}))} {quality} ({len(parts)} part(s), {cached} cached)"
 
     def _sources(self, cmd: BulletinCommand) -> tuple[list, str]:
         hq = self._hq_audio(cmd)

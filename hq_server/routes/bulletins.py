@@ -16,6 +16,8 @@ from hq_server.services.auth import Perm
 from hq_server.services.bulletin_rules import LifetimeRules, lifetime
 from hq_server.services.cap import MAX_CAP_BYTES, CapError, cap_to_bulletin
 from hq_server.services.occurrences import occurrence_json
+from hq_server.services.speech_record import record as record_speech
+from hq_server.services.speech_record import speech_json, voice_warning
 from hq_server.storage.tables import Bulletin, Camera, Delivery, DesiredSetting, Node, Occurrence, now
 from hq_server.web import (
     AUDIO,
@@ -34,6 +36,7 @@ from hq_server.web import (
 from loaxa_contract.limits import MAX_TEXT_CHARS
 from loaxa_contract.models import Priority, Recurrence
 from loaxa_contract.topics import valid_id
+from loaxa_speech.tts.summary import HUMAN
 
 routes = Routes()
 EDITABLE = ("awaiting_approval", "scheduled")
@@ -119,6 +122,7 @@ def bulletin_json(b: Bulletin, deliveries: list[Delivery] | None = None) -> dict
               "renewed_at"):
         v = getattr(b, c)
         out[c] = v.isoformat() if v else None
+    out["speech"], out["voice_warning"] = speech_json(b), voice_warning(b)
     if deliveries is not None:
         counts: dict[str, int] = {}
         for d in deliveries:
@@ -165,16 +169,19 @@ async def _apply(request: web.Request, b: Bulletin, body: BulletinIn, render: bo
         if path is None:
             raise ApiError(400, "Không tìm thấy tệp âm thanh (unknown audio)", {"audio_sha256": "not uploaded"})
         b.audio_sha256, b.audio_duration_s = body.audio_sha256, None
+        record_speech(b, HUMAN)
     elif body.kind == "text" and render:
         try:
-            audio = await store.render(body.text, body.voice, body.rate)
+            rendering = await store.render(body.text, body.voice, body.rate)
         except SpeechInputError as err:  # the operator's mistake, not a failing engine
             raise ApiError(400, str(err), {err.field: str(err)}) from err
         except AudioError as err:
             raise ApiError(502, f"Không tạo được giọng đọc (speech rendering failed): {err}") from err
-        b.audio_sha256, b.audio_duration_s = audio.sha256, audio.duration_s
+        b.audio_sha256, b.audio_duration_s = rendering.audio.sha256, rendering.audio.duration_s
+        record_speech(b, rendering.speech)
     elif body.kind == "relay":
         b.audio_sha256 = None
+        record_speech(b, None)
 
 
 async def _send_if_due(request: web.Request, b: Bulletin) -> None:

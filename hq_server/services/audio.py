@@ -3,6 +3,12 @@
 Rendering uses the same TTS chain and normaliser as the edge (loaxa_speech), not a copy, so a node
 that cannot fetch HQ's file and renders locally says the same words. Files are written to a temp
 file, fsynced and renamed: a power cut never leaves a truncated file that would later be served.
+
+HQ wants the best voice it can reach: its chain is tried in order (``cache_first`` off), each engine
+under a hard deadline, an unreachable one skipped for a cool-down, and every rendering comes back with
+its :class:`SpeechSummary` (engine, voice, quality class, why a fallback was used) for the bulletin's
+record. Sentences are cached by engine, voice and text in ``data_dir/tts-cache``, so a preview followed
+by sending the same text costs one synthesis (one paid request to a cloud voice).
 """
 
 from __future__ import annotations
@@ -13,14 +19,18 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loaxa_common.files import atomic_write_bytes
 from loaxa_speech.audio import AudioError as SpeechAudioError
 from loaxa_speech.audio import RenderOptions, check_audio, decode, to_wav
 from loaxa_speech.audio import render as render_audio
+from loaxa_speech.tts.cache import TtsCache
 from loaxa_speech.tts.engines.base import TtsEngine, TtsError, wav_duration_s
 from loaxa_speech.tts.registry import build_engine
 from loaxa_speech.tts.service import SpeechService
+from loaxa_speech.tts.summary import SpeechSummary, summarise
+from loaxa_speech.tts.voices import parse_voice, wish_is_known
 
 logger = logging.getLogger(__name__)
 
@@ -55,22 +65,42 @@ class StoredAudio:
     engines: tuple[str, ...] = ()  # TTS engines that spoke it, in order of the parts (rendered text only)
 
 
-def build_speech(names: list[str]) -> SpeechService:
-    """HQ's speech: the nodes' chain (engine registry, normaliser, audio validation), without a cache
-    because HQ renders each bulletin once and keeps the result by content hash."""
+@dataclass(frozen=True)
+class Rendering:
+    """A rendered text: the stored file, how it sounds, and the words as they are read."""
+
+    audio: StoredAudio
+    speech: SpeechSummary
+    spoken_text: str
+
+
+def build_engines(names: list[str], options: dict[str, dict[str, Any]] | None = None) -> list[TtsEngine]:
+    """The configured chain; an engine that cannot be built is left out with a warning (HQ still starts).
+
+    espeak-ng is appended when the chain would otherwise be empty: a bulletin is never refused for lack
+    of a voice, it is rendered robotic and flagged.
+    """
     engines: list[TtsEngine] = []
     for name in names:
         try:
-            engines.append(build_engine(name))
-        except (ImportError, ValueError) as err:
+            engines.append(build_engine(name, (options or {}).get(name)))
+        except (ImportError, ValueError, TypeError) as err:
             logger.warning("TTS engine %s not available at HQ: %s", name, err)
     if not engines:
         engines.append(build_engine("espeak"))
-    return SpeechService(engines, validate=check_audio)
+    return engines
+
+
+def build_speech(names: list[str], options: dict[str, dict[str, Any]] | None = None, *,
+                 cache_dir: Path | None = None, cooldown_s: float = 60.0) -> SpeechService:
+    """HQ's speech: the nodes' chain (engine registry, normaliser, audio validation), best voice first."""
+    cache = TtsCache(cache_dir) if cache_dir is not None else None
+    return SpeechService(build_engines(names, options), cache=cache, validate=check_audio, cache_first=False,
+                         cooldown_s=cooldown_s)
 
 
 class AudioStore:
-    def __init__(self, directory: Path, speech: SpeechService, voice: str, rate_wpm: int) -> None:
+    def __init__(self, directory: Path, speech: SpeechService, voice: str, rate_wpm: int | None) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.speech = speech
@@ -109,16 +139,11 @@ class AudioStore:
                 raise AudioError(f"not a valid WAV file: {err}") from err
         return await asyncio.to_thread(self._write, data, fmt)
 
-    def voices(self) -> set[str]:
-        """Voice names some engine of HQ's chain accepts (empty: the chain ignores voice names)."""
-        return {v for engine in self.speech.engines for v in engine.voices}
-
     def check_input(self, text: str, voice: str | None) -> None:
-        """Client mistakes found before rendering: a voice no engine has, text with nothing to speak."""
-        known = self.voices()
-        if voice is not None and known and voice not in known:
-            raise SpeechInputError("voice", f"Giọng đọc '{voice}' không có; chọn {', '.join(sorted(known))} "
-                                            f"(unknown voice)")
+        """Client mistakes found before rendering: a voice no engine understands, text with nothing to speak."""
+        if voice is not None and not wish_is_known(parse_voice(voice), self.speech.engines):
+            raise SpeechInputError("voice", f"Giọng đọc '{voice}' không có; chọn nữ/nam và miền, ví dụ female-north, "
+                                            f"male-south, hoặc engine:giọng như fpt:banmai (unknown voice)")
         if not any(ch.isalnum() for ch in self.speech.normalise(text)):
             raise SpeechInputError("text", "Nội dung không có chữ hay số nào để đọc (text has nothing to speak)")
 
@@ -129,7 +154,7 @@ class AudioStore:
         except SpeechAudioError as err:
             raise AudioError(f"cannot decode the {fmt} recording: {err}") from err
 
-    def _render(self, text: str, voice: str | None, rate: int | None) -> StoredAudio:
+    def _render(self, text: str, voice: str | None, rate: int | None) -> Rendering:
         """Text → one loudness-normalised WAV, exactly as a node's own chain would speak it."""
         self.check_input(text, voice)
         try:
@@ -143,8 +168,12 @@ class AudioStore:
         if all(seg.rms == 0 or seg.dBFS < SILENT_DBFS for seg in decoded):
             raise SpeechInputError("text", "Nội dung đọc ra chỉ là im lặng (text renders to silence)")
         wav = to_wav(render_audio(decoded, RenderOptions()))
-        return self._write(wav, "wav", tuple(dict.fromkeys(p.engine for p in parts)))
+        speech = summarise(parts)
+        if speech.note:
+            logger.warning("rendered with %s (%s): %s", speech.engine, speech.quality, speech.note)
+        stored = self._write(wav, "wav", tuple(dict.fromkeys(p.engine for p in parts)))
+        return Rendering(stored, speech, self.speech.normalise(text))
 
-    async def render(self, text: str, voice: str | None = None, rate: int | None = None) -> StoredAudio:
-        """Render once per bulletin; blocking synthesis runs in a worker thread."""
+    async def render(self, text: str, voice: str | None = None, rate: int | None = None) -> Rendering:
+        """Render once per text and voice (sentences are cached); blocking synthesis runs in a worker thread."""
         return await asyncio.to_thread(self._render, text, voice, rate)

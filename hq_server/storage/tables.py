@@ -123,6 +123,12 @@ class Bulletin(Base):
     state_reason: Mapped[str | None] = mapped_column(sa.String(300))  # why expired/failed, or partial plays
     renew_at: Mapped[datetime | None] = mapped_column(index=True)  # open-ended series: when HQ re-signs it
     renewed_at: Mapped[datetime | None]  # last renewal (nodes offline then get it on reconnect)
+    # how the audio sounds: engine(s) and voice(s) that rendered it, quality class neural/robotic/human,
+    # and why a better voice was not used (shown to the broadcaster, flagged when robotic)
+    speech_engine: Mapped[str | None] = mapped_column(sa.String(100))
+    speech_voice: Mapped[str | None] = mapped_column(sa.String(200))
+    speech_quality: Mapped[str | None] = mapped_column(sa.String(16))
+    speech_note: Mapped[str | None] = mapped_column(sa.String(500))
 
 
 class CommandLog(Base):

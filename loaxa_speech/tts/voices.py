@@ -16,8 +16,9 @@ accent then gender, else the engine's default. Pure, no I/O: typed strictly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 Gender = Literal["female", "male"]
 Accent = Literal["north", "central", "south"]
@@ -163,6 +164,25 @@ def pick(voices: tuple[Voice, ...], wish: VoiceWish, default: str, engine: str) 
 
     best = max(voices, key=score, default=None)
     return best.id if best is not None and score(best) > 0 else default
+
+
+class _HasVoices(Protocol):
+    name: str
+    voices: tuple[Voice, ...]
+
+
+def wish_is_known(wish: VoiceWish, engines: Sequence[_HasVoices]) -> bool:
+    """Whether some engine of the chain can honour ``wish`` (an unknown name is the operator's typo: a 400)."""
+    if wish.gender or wish.accent or (wish.engine is None and wish.voice is None):
+        return True
+    for engine in engines:
+        if wish.engine not in (None, engine.name):
+            continue
+        if wish.engine == engine.name and not engine.voices:
+            return True  # a plug-in engine without a catalogue takes its own ids on trust
+        if any(v.id == wish.voice for v in engine.voices):
+            return True
+    return False
 
 
 def speed_factor(rate_wpm: int | None, low: float = 0.5, high: float = 2.0) -> float:

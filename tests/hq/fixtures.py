@@ -90,7 +90,8 @@ def hq_config(tmp_path: Path, key: Path, broker_port: int | None, db_url: str | 
     data: dict[str, Any] = {
         "commune": COMMUNE, "data_dir": str(tmp_path / "hq"), "private_key": str(key),
         "http": {"host": "127.0.0.1", "port": http_port, "public_url": f"http://127.0.0.1:{http_port}"},
-        "bulletins": {"lead_time_s": 1.0, "sweep_interval_s": 0.2},
+        # offline tests: an explicit espeak-ng chain (HQ's default puts gTTS first, which needs the Internet)
+        "bulletins": {"lead_time_s": 1.0, "sweep_interval_s": 0.2, "tts_engines": ["espeak"]},
         "database": {"url": db_url},
     }
     if broker_port is not None:

@@ -144,7 +144,7 @@ async def test_emergency_needs_a_second_person(start_hq):
 
 async def test_uploaded_audio_is_served_by_hash_to_nodes(hq):
     store = hq.app[AUDIO]
-    wav = (await store.render("Thử âm thanh")).sha256
+    wav = (await store.render("Thử âm thanh")).audio.sha256
     data = store.find(wav).read_bytes()
     status, resp = await hq.call("POST", "/api/v1/audio", role="broadcaster", data=data,
                                  headers={"Content-Type": "audio/wav"})
