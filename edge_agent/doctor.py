@@ -17,6 +17,7 @@ from edge_agent.config import NodeConfig
 from edge_agent.config_lint import production_warnings
 from edge_agent.device.health import clock_offset_ms, disk_free_bytes
 from edge_agent.doctor_tls import check_tls_files
+from loaxa_common.cli_text import _
 from loaxa_link.diagnose import explain
 
 if TYPE_CHECKING:
@@ -54,8 +55,9 @@ async def check_broker(config: NodeConfig, timeout: float = 8.0) -> Check:
     try:
         await _wait_outcome(link, b.host, b.port, timeout)
         if link.connected:
-            who = f" as {b.username}" if b.username else ""
-            return Check("broker", True, f"connected to {b.host}:{b.port}{who}" + (" (TLS)" if b.tls else ""))
+            detail = _("connected to {host}:{port}").format(host=b.host, port=b.port)
+            detail += (" " + _("as {user}").format(user=b.username) if b.username else "") + (" (TLS)" if b.tls else "")
+            return Check("broker", True, detail)
         return Check("broker", False, explain(link.last_error, b.host, b.port).message)
     finally:
         await link.stop()
@@ -83,7 +85,8 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str
     from loaxa_speech.tts.engines.base import SpeechRequest
     from loaxa_speech.tts.registry import build_engine
 
-    checks = [Check("config", True, f"node {config.node.id}, commune {config.node.commune}")]
+    checks = [Check("config", True, _("node {node}, commune {commune}").format(node=config.node.id,
+                                                                          commune=config.node.commune))]
     if raw is not None:  # demo-only settings left on a node
         checks += [Check(f"config {w.field}", False, w.message, warn_only=True)
                    for w in production_warnings(config, raw)]
@@ -95,7 +98,7 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str
 
     def disk() -> tuple[bool, str]:
         free = disk_free_bytes(config.state_dir if config.state_dir.exists() else config.state_dir.parent)
-        return (free is not None and free > MIN_FREE_BYTES), f"{(free or 0) / 1e6:.0f} MB free"
+        return (free is not None and free > MIN_FREE_BYTES), _("{mb} MB free").format(mb=f"{(free or 0) / 1e6:.0f}")
 
     checks.append(_try("disk", disk))
 
@@ -105,7 +108,7 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str
         probe.write_text("ok")
         probe.unlink()
         open_store_engine(config.state_dir / "jobs.sqlite").dispose()
-        return True, f"{config.state_dir} writable, job store opens"
+        return True, _("{path} writable, job store opens").format(path=config.state_dir)
 
     checks.append(_try("state dir", state_dir))
 
@@ -120,7 +123,7 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str
         def speak(name: str = name) -> tuple[bool, str]:
             engine = build_engine(name, config.tts.engine_options.get(name))
             if not engine.available():
-                return False, "not available on this node"
+                return False, _("not available on this node")
             result = engine.synthesize(SpeechRequest("Xin chào", voice=config.tts.voice if name == "espeak" else None,
                                                      rate_wpm=config.tts.rate_wpm))
             return True, f"{check_audio(result.audio, result.fmt):.2f}s of {result.fmt}"
@@ -137,5 +140,6 @@ def report(checks: list[Check]) -> tuple[str, int]:
         mark = "PASS" if c.ok else ("WARN" if c.warn_only else "FAIL")
         failed += (not c.ok and not c.warn_only)
         lines.append(f"[{mark}] {c.name}: {c.detail}")
-    lines.append(f"{len(checks) - failed}/{len(checks)} checks passed" + (f", {failed} FAILED" if failed else ""))
+    summary = _("{passed}/{total} checks passed").format(passed=len(checks) - failed, total=len(checks))
+    lines.append(summary + (", " + _("{n} FAILED").format(n=failed) if failed else ""))
     return "\n".join(lines), (1 if failed else 0)

@@ -2,8 +2,9 @@
 
 The choice follows gettext's own order of environment variables (``LANGUAGE``, ``LC_ALL``,
 ``LC_MESSAGES``, ``LANG``), so ``LANG=en_US.UTF-8 edge-agent doctor …`` prints English and a Pi with
-no locale set (the usual case, ``LANG=C``) prints Vietnamese. ``C``/``POSIX`` do not count as a choice.
-The catalogs are the ones the web UI uses (:mod:`loaxa_common.i18n`, one domain for the project).
+no locale set (the usual case, ``LANG=C.UTF-8``) prints Vietnamese; ``C``/``POSIX`` do not count as a
+choice. The catalogs are the web UI's (:mod:`loaxa_common.i18n`: one domain for the project, English
+message ids, ``scripts/i18n.py`` keeps them in step with the code).
 """
 
 from __future__ import annotations
@@ -11,19 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-try:  # the shared catalogs (web UI); until they exist the English ids are shown
-    from loaxa_common.i18n import DEFAULT_LANGUAGE, normalise_language, translations
-except ImportError:  # pragma: no cover - transitional
-    import gettext
-
-    DEFAULT_LANGUAGE = "vi"
-
-    def normalise_language(value: str | None) -> str:
-        code = (value or "").strip().lower().replace("_", "-").split("-")[0]
-        return code if code in ("vi", "en") else DEFAULT_LANGUAGE
-
-    def translations(lang: str) -> gettext.NullTranslations:
-        return gettext.NullTranslations()
+from loaxa_common.i18n import DEFAULT_LANGUAGE, normalise_language, translations
 
 _ENV_ORDER = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 

@@ -39,7 +39,7 @@ def read_po(path: Path) -> dict[str, str]:
     current: list[str] | None = None
 
     def flush() -> None:
-        if msgid is not None and msgstr is not None and not fuzzy and "".join(msgstr):
+        if msgid is not None and msgstr is not None and not fuzzy and "".join(msgid) and "".join(msgstr):
             entries["".join(msgid)] = "".join(msgstr)
 
     for line in path.read_text("utf-8").splitlines():

@@ -73,6 +73,13 @@ def test_hq_config_too(tmp_path: Path) -> None:
     assert "line 3: http.prot: unknown setting; did you mean `port`?" in msg
 
 
+def test_vietnamese_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LANGUAGE")
+    monkeypatch.setenv("LANG", "C.UTF-8")  # a Pi with no locale set
+    msg = _error(tmp_path, "node: {id: loa-1, commune: xa}\nsecurity: {hq_public_key: /x}\nbroker: {keepalive: 3}\n")
+    assert "dòng 3: broker.keepalive: mục không tồn tại; có phải ý bạn là `keepalive_s`?" in msg, msg
+
+
 def test_fields_and_suggestions() -> None:
     assert "keepalive_s" in fields_at(NodeConfig, ("broker",))
     assert "blur_sharpness_min" in fields_at(NodeConfig, ("cameras", 0, "thresholds"))

@@ -139,3 +139,51 @@ def test_packages_of_a_node_exclude_hq_and_test_only_ones() -> None:
     node = set(res.stdout.split())
     assert {"espeak-ng", "ffmpeg", "alsa-utils", "gpiod", "python3-venv"} <= node
     assert not node & {"postgresql", "mosquitto", "gstreamer1.0-rtsp", "python3-gi"}
+
+
+def _script_messages() -> set[str]:
+    import re
+
+    text = "".join(p.read_text() for p in (REPO / "scripts").glob("install-*.sh"))
+    return set(re.findall(r'\b(?:say|step|warn|die) "([^"$][^"]*)"', text))
+
+
+def test_every_install_message_is_in_the_catalog() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("install_messages", REPO / "scripts" / "install_messages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    used = _script_messages()
+    assert used and used <= set(module.MESSAGES), used - set(module.MESSAGES)
+    from babel.messages.pofile import read_po
+
+    with (REPO / "loaxa_common" / "locale" / "vi" / "LC_MESSAGES" / "loaxa.po").open("rb") as fh:
+        vi = {m.id: m.string for m in read_po(fh) if m.id}
+    assert all(vi.get(m) for m in used), [m for m in used if not vi.get(m)]
+
+
+def test_install_msg_reads_the_catalog_like_babel() -> None:
+    """The installers' stdlib PO reader agrees with Babel on every entry of both catalogs."""
+    import importlib.util
+
+    from babel.messages.pofile import read_po
+
+    spec = importlib.util.spec_from_file_location("install_msg", REPO / "scripts" / "install_msg.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for lang in ("vi", "en"):
+        path = REPO / "loaxa_common" / "locale" / lang / "LC_MESSAGES" / "loaxa.po"
+        with path.open("rb") as fh:
+            babel = {m.id: m.string for m in read_po(fh) if isinstance(m.id, str) and m.id and m.string
+                     and not m.fuzzy}
+        assert module.read_po(path) == babel
+
+
+@pytest.mark.parametrize(("lang", "expected"), [("C.UTF-8", "Đang tạo nhóm gpio"), ("", "Đang tạo nhóm gpio"),
+                                                ("en_US.UTF-8", "Creating the group gpio")])
+def test_install_messages_follow_the_language(lang: str, expected: str) -> None:
+    env = {**os.environ, "LANG": lang, "LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""}
+    res = subprocess.run(["python3", str(REPO / "scripts" / "install_msg.py"), "Creating the group {group}",
+                          "group=gpio"], capture_output=True, text=True, env=env, timeout=30)
+    assert res.stdout.strip() == expected

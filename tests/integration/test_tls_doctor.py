@@ -23,7 +23,8 @@ BIN = Path(sys.executable).parent
 
 
 def _doctor(tmp_path: Path, port: int, ca: Path, lang: str = "en_US.UTF-8") -> subprocess.CompletedProcess[str]:
-    _, pub = signing.generate_keypair(tmp_path / f"keys-{port}-{ca.parent.name}")
+    keys = tmp_path / "keys"
+    pub = keys / "hq_ed25519.pub" if keys.exists() else signing.generate_keypair(keys)[1]
     node_yaml = write_node_yaml(tmp_path / "node.yaml", simulated_node_settings(
         tmp_path, node_id="loa-tls", commune=COMMUNE, zones=["thon-1"], port=port, hq_public_key=pub,
         broker__tls={"ca": str(ca)}, tts__engines=["espeak"]))
@@ -60,6 +61,12 @@ def test_doctor_on_tls_good_wrong_ca_and_expired_certificate(tmp_path: Path) -> 
         assert wrong.returncode == 1, wrong.stdout
         line = _line(wrong.stdout, "broker")
         assert line.startswith("[FAIL]") and "not signed by the CA in broker.tls.ca" in line, wrong.stdout
+
+        # a Pi with no locale: Vietnamese
+        vi = _doctor(tmp_path, good.tls.port, other / "ca.crt", lang="C.UTF-8")
+        line = _line(vi.stdout, "broker")
+        assert line.startswith("[FAIL]") and "không do CA trong broker.tls.ca ký" in line, vi.stdout
+        assert "mục kiểm tra đạt" in vi.stdout
 
         old = _doctor(tmp_path, expired.tls.port, pki / "ca.crt")
         assert old.returncode == 1, old.stdout
