@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,18 +40,39 @@ PHONE = Screen("phone", 360, 740, True)
 SCREENS = (DESKTOP, PHONE)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+async def _launch(args: list[str]) -> AsyncIterator[Any]:
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         pytest.fail("Debian's chromium is not installed; run .ci/run or apt-get install chromium")
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             yield b
         finally:
             await b.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async for b in _launch(LAUNCH_ARGS):
+        yield b
+
+
+def speech_wav(path: Path, text: str) -> Path:
+    """A WAV of Vietnamese speech made by espeak-ng (22 050 Hz, 16-bit mono): a voice for the fake microphone."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed; run .ci/run or apt-get install espeak-ng")
+    subprocess.run(["espeak-ng", "-v", "vi", "-w", str(path), text], check=True, capture_output=True, timeout=30)
+    return path
+
+
+@pytest.fixture
+async def voice_browser(tmp_path: Path) -> AsyncIterator[Any]:
+    """Chromium whose fake microphone speaks a Vietnamese sentence (espeak-ng) instead of beeping."""
+    wav = speech_wav(tmp_path / "mic.wav", "Mời bà con thôn Một đến nhà văn hoá họp lúc bảy giờ tối nay.")
+    async for b in _launch([*LAUNCH_ARGS, f"--use-file-for-fake-audio-capture={wav}"]):
+        yield b
 
 
 async def new_page(browser: Any, hq: Hq, screen: Screen) -> Any:
