@@ -46,7 +46,8 @@ async def stored_wav(hq: Hq, url: str) -> tuple[float, float]:
     with wave.open(io.BytesIO(data)) as w:
         width = w.getsampwidth()
         assert width in (2, 4), width  # 16-bit PCM (uploads, speech) or 32-bit (ffmpeg's WebM → WAV)
-        frames = np.frombuffer(w.readframes(w.getnframes()), dtype=f"<i{width}").astype(np.float64) / 2 ** (8 * width - 1)
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=f"<i{width}").astype(np.float64)
+        frames = samples / 2 ** (8 * width - 1)
         return w.getnframes() / w.getframerate(), float(np.sqrt(np.mean(frames ** 2)))
 
 
