@@ -7,6 +7,7 @@ same table (the two cannot drift apart).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -275,6 +276,9 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except ValidationError:
         status = 400
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client hung up before an answer (e.g. mid-upload); nothing was answered
         raise
     finally:
         p: Principal | None = request.get(PRINCIPAL)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from hq_server.services.audio import CONTENT_TYPES, CONVERTED, SHA_RE, AudioError
 from hq_server.services.auth import Perm
+from hq_server.uploads import receive
 from hq_server.web import AUDIO, AUDIT_DETAIL, ApiError, Routes, json_response
 
 routes = Routes()
@@ -19,22 +20,19 @@ _BY_TYPE = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audi
 
 
 @routes.route("POST", "/api/v1/audio", perm=Perm.BULLETIN_WRITE,
-              summary="Upload an audio file (raw body, Content-Type audio/wav, audio/mpeg, audio/ogg; "
-                      "audio/webm from a browser recording is converted to WAV)")
+              summary="Upload an audio file (raw body, Content-Type audio/wav, audio/mpeg, audio/ogg; audio/webm from "
+                      "a browser recording is converted to WAV; ≤ 50 MB, decoded whole before it is accepted)")
 async def upload(request: web.Request) -> web.Response:
     fmt = _BY_TYPE.get(request.content_type) or request.query.get("format", "")
     if fmt not in CONTENT_TYPES and fmt not in CONVERTED:
         raise ApiError(400, "Định dạng âm thanh không hỗ trợ (unsupported audio type)",
                        {"content_type": f"use one of {', '.join(_BY_TYPE)}"})
-    if request.content_length is not None and request.content_length > MAX_UPLOAD:
-        raise ApiError(413, "Tệp quá lớn (file too large)")
-    data = await request.content.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise ApiError(413, "Tệp quá lớn (file too large)")
-    try:
-        stored = await request.app[AUDIO].store_upload(data, fmt)
-    except AudioError as err:
-        raise ApiError(400, str(err), {"file": str(err)}) from err
+    store = request.app[AUDIO]
+    async with receive(request, store.dir, MAX_UPLOAD, ("Tệp âm thanh", "audio file")) as upload:
+        try:
+            stored = await store.store_upload(upload, fmt)
+        except AudioError as err:
+            raise ApiError(400, str(err), {"file": str(err)}) from err
     request[AUDIT_DETAIL] = {"sha256": stored.sha256, "bytes": stored.size}
     return json_response({"sha256": stored.sha256, "url": f"/audio/{stored.sha256}", "bytes": stored.size,
                           "duration_s": stored.duration_s}, 201)

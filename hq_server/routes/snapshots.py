@@ -10,6 +10,7 @@ from sqlalchemy import select
 from hq_server.services import snapshots as snaps
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Snapshot
+from hq_server.uploads import receive
 from hq_server.web import (
     AUDIT_DETAIL,
     AUDIT_TARGET,
@@ -55,19 +56,6 @@ async def request_snapshot(request: web.Request) -> web.Response:
                           "latest_url": f"/api/v1/cameras/{camera}/snapshot/latest"}, 202)
 
 
-async def _read_capped(request: web.Request) -> bytes:
-    declared = request.content_length
-    if declared is not None and declared > snaps.MAX_SNAPSHOT_BYTES:
-        raise ApiError(413, f"Ảnh quá lớn (snapshot larger than {snaps.MAX_SNAPSHOT_BYTES} bytes)")
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > snaps.MAX_SNAPSHOT_BYTES:
-            raise ApiError(413, f"Ảnh quá lớn (snapshot larger than {snaps.MAX_SNAPSHOT_BYTES} bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @routes.route("POST", "/api/v1/snapshots/upload/{token}", perm=None,
               summary="Node uploads a JPEG (Content-Type: image/jpeg); the one-time token is the credential")
 async def upload(request: web.Request) -> web.Response:
@@ -83,14 +71,14 @@ async def upload(request: web.Request) -> web.Response:
         if claimed and claimed != snap.camera_id:
             raise snaps.SnapshotError(400, "Ảnh của camera khác (the token was issued for another camera)",
                                       {"X-LoaXa-Camera": f"expected {snap.camera_id}"})
-        data = await _read_capped(request)
-        snaps.check_jpeg(data)
-        await snaps.consume(s, snap)
-        name = f"{snap.requested_at.strftime('%Y%m%dT%H%M%S')}-{snap.id}"
-        relative = await asyncio.to_thread(store.write, snap.camera_id, name, data)
-        await snaps.record_file(s, store, snap, data, relative)
-        await s.commit()
-    return json_response({"request_id": snap.id, "camera": snap.camera_id, "size": len(data)}, 201)
+        async with receive(request, store.root, snaps.MAX_SNAPSHOT_BYTES, ("Ảnh", "snapshot")) as upload:
+            await asyncio.to_thread(snaps.check_jpeg, upload.path)
+            await snaps.consume(s, snap)
+            name = f"{snap.requested_at.strftime('%Y%m%dT%H%M%S')}-{snap.id}"
+            relative = await asyncio.to_thread(store.adopt, snap.camera_id, name, upload)
+            await snaps.record_file(s, store, snap, upload, relative)
+            await s.commit()
+    return json_response({"request_id": snap.id, "camera": snap.camera_id, "size": upload.size}, 201)
 
 
 @routes.route("GET", "/api/v1/snapshots/{id}", perm=Perm.CAMERA_READ,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hq_server.services import media
+from hq_server.uploads import Upload
 from loaxa_common.files import atomic_write_bytes
 from loaxa_speech.audio import AudioError as SpeechAudioError
 from loaxa_speech.audio import RenderOptions, check_audio, decode, to_wav
@@ -125,19 +127,25 @@ class AudioStore:
                 duration = None
         return StoredAudio(sha, fmt, len(data), duration, engines)
 
-    async def store_upload(self, data: bytes, fmt: str) -> StoredAudio:
-        if fmt in CONVERTED and len(data) >= 256:
-            data, fmt = await asyncio.to_thread(self._to_wav, data, fmt), "wav"
-        if fmt not in CONTENT_TYPES:
+    def _adopt(self, upload: Upload, fmt: str) -> StoredAudio:
+        """Decode-check a received file and keep it under its hash (blocking); a browser recording
+        (WebM) is checked the same way, then stored as WAV, which every node decodes."""
+        try:
+            facts = media.check_audio(upload.path, fmt)
+        except media.MediaError as err:
+            raise AudioError(str(err)) from err
+        if fmt in CONVERTED:
+            return self._write(self._to_wav(upload.path.read_bytes(), fmt), "wav")
+        final = self.dir / f"{upload.sha256}.{fmt}"
+        if not final.exists():
+            upload.keep(final)
+        return StoredAudio(upload.sha256, fmt, upload.size, facts.duration_s)
+
+    async def store_upload(self, upload: Upload, fmt: str) -> StoredAudio:
+        """Keep an uploaded file that is whole and honest (see :mod:`hq_server.services.media`)."""
+        if fmt not in CONTENT_TYPES and fmt not in CONVERTED:
             raise AudioError(f"unsupported audio format {fmt!r}; use one of {', '.join(CONTENT_TYPES)}")
-        if len(data) < 256:
-            raise AudioError("audio file is empty or too short")
-        if fmt == "wav":
-            try:
-                wav_duration_s(data)
-            except TtsError as err:
-                raise AudioError(f"not a valid WAV file: {err}") from err
-        return await asyncio.to_thread(self._write, data, fmt)
+        return await asyncio.to_thread(self._adopt, upload, fmt)
 
     def check_input(self, text: str, voice: str | None) -> None:
         """Client mistakes found before rendering: a voice no engine understands, text with nothing to speak."""

@@ -9,9 +9,7 @@ credential of the upload (nodes have no HQ account). Only its SHA-256 is stored;
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -22,15 +20,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_server.errors import ApiError
+from hq_server.services import media
 from hq_server.services.auth import token_hash
 from hq_server.services.orchestrator import Orchestrator
 from hq_server.storage.tables import Camera, CommandLog, Snapshot, now
+from hq_server.uploads import Upload
 from loaxa_contract.models import Ack, AckStage
 from loaxa_contract.topics import valid_id
 
 logger = logging.getLogger(__name__)
 
-JPEG_MAGIC = b"\xff\xd8\xff"
 MAX_SNAPSHOT_BYTES = 5 * 1024 * 1024
 TOKEN_TTL_S = 120.0
 KEEP_PER_CAMERA = 20
@@ -56,17 +55,12 @@ class SnapshotStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def write(self, camera: str, name: str, data: bytes) -> str:
-        """Atomically write ``data``; returns the path relative to the store (blocking: use a thread)."""
+    def adopt(self, camera: str, name: str, upload: Upload) -> str:
+        """Move a received, checked file (complete and fsynced, in :attr:`root`) into place atomically;
+        returns the path relative to the store (blocking: use a thread)."""
         folder = self.root / camera
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{name}.jpg"
-        tmp = folder / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        upload.keep(folder / f"{name}.jpg")
         return f"{camera}/{name}.jpg"
 
     def read(self, relative: str) -> bytes:
@@ -113,12 +107,12 @@ async def claim_token(session: AsyncSession, token: str) -> Snapshot:
     return snap
 
 
-def check_jpeg(data: bytes) -> None:
-    if len(data) > MAX_SNAPSHOT_BYTES:
-        raise SnapshotError(413, f"Ảnh quá lớn (snapshot larger than {MAX_SNAPSHOT_BYTES} bytes)")
-    if not data.startswith(JPEG_MAGIC):
-        raise SnapshotError(400, "Nội dung không phải ảnh JPEG (body is not a JPEG: bad magic bytes)",
-                            {"body": "must start with FF D8 FF"})
+def check_jpeg(path: Path) -> None:
+    """A complete JPEG that decodes (blocking: ffprobe/ffmpeg); 400 with the reason otherwise."""
+    try:
+        media.check_jpeg(path)
+    except media.MediaError as err:
+        raise SnapshotError(400, str(err), {"body": str(err)}) from err
 
 
 async def consume(session: AsyncSession, snap: Snapshot) -> None:
@@ -130,12 +124,12 @@ async def consume(session: AsyncSession, snap: Snapshot) -> None:
         raise SnapshotError(401, "Mã tải lên đã được dùng (upload token already used)")
 
 
-async def record_file(session: AsyncSession, store: SnapshotStore, snap: Snapshot, data: bytes,
+async def record_file(session: AsyncSession, store: SnapshotStore, snap: Snapshot, upload: Upload,
                       relative: str) -> None:
     """Record the stored file on the row and prune the camera's oldest pictures."""
     snap.file = relative
-    snap.size = len(data)
-    snap.sha256 = hashlib.sha256(data).hexdigest()
+    snap.size = upload.size
+    snap.sha256 = upload.sha256
     old = (await session.scalars(select(Snapshot).where(Snapshot.camera_id == snap.camera_id,
                                                         Snapshot.state == "uploaded", Snapshot.id != snap.id)
                                  .order_by(Snapshot.uploaded_at.desc()).offset(KEEP_PER_CAMERA - 1))).all()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import cv2
 import numpy as np
@@ -132,7 +134,7 @@ async def test_upload_refusals_are_clear_and_do_not_burn_the_token(hq, node_inbo
     assert isinstance(cmd, SnapshotCommand) and cmd.upload_url
     path = cmd.upload_url.removeprefix(str(hq.client.make_url("")).rstrip("/"))
 
-    async def post(data: bytes, content_type: str = "image/jpeg", **headers: str) -> tuple[int, dict]:
+    async def post(data: Any, content_type: str = "image/jpeg", **headers: str) -> tuple[int, dict]:
         async with hq.client.post(path, data=data, headers={"Content-Type": content_type, **headers}) as r:
             return r.status, await r.json()
 
@@ -144,6 +146,18 @@ async def test_upload_refusals_are_clear_and_do_not_burn_the_token(hq, node_inbo
     assert status == 400 and "X-LoaXa-Camera" in body["fields"]
     status, body = await post(b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024))
     assert status == 413 and "5242880" in body["error"]
+
+    async def chunked(data: bytes) -> AsyncIterator[bytes]:  # no Content-Length: the cap holds while reading
+        for i in range(0, len(data), 256 * 1024):
+            yield data[i:i + 256 * 1024]
+
+    status, body = await post(chunked(b"\xff\xd8\xff" + b"\0" * (6 << 20)))
+    assert status == 413 and "body" in body["fields"], body
+    jpeg = _jpeg()
+    status, body = await post(jpeg[: len(jpeg) // 2])  # cut short: no end-of-image marker
+    assert status == 400 and "cut short" in body["error"], body
+    status, body = await post(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9")  # magic bytes, no image
+    assert status == 400 and "JPEG" in body["error"], body
     with pytest.raises(UploadError, match="HTTP 400"):
         await upload_snapshot(cmd.upload_url, b"not a jpeg", camera=CAMERA, node=NODE)
     # none of the refusals used the token up
