@@ -9,11 +9,11 @@ from aiohttp import web
 from sqlalchemy import select
 
 from hq_server.inputs import query_instant
-from hq_server.routes.snapshots import _read_capped
 from hq_server.services import detections as dets
 from hq_server.services import snapshots as snaps
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Detection
+from hq_server.uploads import receive
 from hq_server.web import (
     AUDIT_DETAIL,
     AUDIT_TARGET,
@@ -101,10 +101,11 @@ async def upload(request: web.Request) -> web.Response:
         if claimed and claimed != det.camera_id:
             raise snaps.SnapshotError(400, "Ảnh của camera khác (the token was issued for another camera)",
                                       {"X-LoaXa-Camera": f"expected {det.camera_id}"})
-        data = await _read_capped(request)
-        snaps.check_jpeg(data)
-        await dets.consume_upload(s, det)
-        det.picture_file = await asyncio.to_thread(store.write, det.camera_id, dets.picture_name(det, data), data)
-        det.picture_size = len(data)
-        await s.commit()
-    return json_response({"detection": det.id, "camera": det.camera_id, "size": len(data)}, 201)
+        async with receive(request, store.root, snaps.MAX_SNAPSHOT_BYTES, ("Ảnh", "picture")) as upload:
+            await asyncio.to_thread(snaps.check_jpeg, upload.path)
+            await dets.consume_upload(s, det)
+            name = dets.picture_name(det, upload.sha256)
+            det.picture_file = await asyncio.to_thread(store.adopt, det.camera_id, name, upload)
+            det.picture_size = upload.size
+            await s.commit()
+    return json_response({"detection": det.id, "camera": det.camera_id, "size": upload.size}, 201)

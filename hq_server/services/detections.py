@@ -12,7 +12,6 @@ the picture, which the API serves as soon as it arrives).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from datetime import timedelta
@@ -191,8 +190,8 @@ async def consume_upload(session: AsyncSession, det: Detection) -> None:
         raise SnapshotError(401, "Mã tải lên đã được dùng (upload token already used)")
 
 
-def picture_name(det: Detection, data: bytes) -> str:
-    return f"{det.at.strftime('%Y%m%dT%H%M%S')}-{det.id}-{hashlib.sha256(data).hexdigest()[:8]}"
+def picture_name(det: Detection, sha256: str) -> str:
+    return f"{det.at.strftime('%Y%m%dT%H%M%S')}-{det.id}-{sha256[:8]}"
 
 
 __all__ = ["UPLOAD_PATH", "DetectionService", "camera_label", "claim_upload", "consume_upload", "detection_json",
