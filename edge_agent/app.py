@@ -144,11 +144,11 @@ class EdgeAgent:
             store = DetectionStore(config.state_dir / "camera-events")
             self.detections = DetectionReporter(node.id, node.commune, store, self.link.publish,
                                                 lambda: self.link.connected, self.acks)
-            self.dispatcher.register("detection_picture", self.detections.handle_picture)
+            self.dispatcher.register("detection_picture", self.detections.handle_picture, background=True)
             self.cameras = CameraMonitor(config.cameras, self._publish_camera, node=node.id,
                                          publish_interval_s=config.camera_report_interval_s,
                                          on_event=self.detections.on_event)
-            self.dispatcher.register("snapshot", self._snapshot)
+            self.dispatcher.register("snapshot", self._snapshot, background=True)
         self._clock_offset = CachedReading(clock_offset_ms, 300)
         self._health_due = asyncio.Event()
         self.problems = Problems()
@@ -178,6 +178,7 @@ class EdgeAgent:
             tls_cert=str(b.tls.cert) if b.tls and b.tls.cert else None,
             tls_key=str(b.tls.key) if b.tls and b.tls.key else None,
             subscriptions=topics.node_command_filters(node.commune, node.id, list(node.zones)),
+            manual_ack=True,  # a command is acknowledged to the broker once handled and recorded as seen
         )
 
     async def start(self) -> None:
@@ -186,6 +187,7 @@ class EdgeAgent:
         await lc.enter("amplifier relay off", self.amplifier.force_off, None)  # whatever a crash left behind
         await lc.enter("job store", self.scheduler.start, self.scheduler.stop)
         await lc.enter("player", self.player.start, self.player.stop)
+        await lc.enter("command handlers", None, self.dispatcher.stop)
         await lc.enter("mqtt link", self._start_link, self._stop_link)
         if self.cameras is not None:
             await lc.enter("cameras", self.cameras.start, self.cameras.stop)

@@ -27,8 +27,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from loaxa_common.aio import cancel_and_wait
+from loaxa_common.aio import cancel_all, cancel_and_wait
 from loaxa_link.diagnose import explain
+from loaxa_link.inorder_acks import InOrderAcks, Token
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ class LinkConfig:
     """Last will (topic, payload), published retained by the broker when the link dies uncleanly."""
     birth: tuple[str, bytes] | None = None
     """Published retained on every successful connect (the ``online`` state)."""
+    manual_ack: bool = False
+    """Acknowledge a QoS 1 message to the broker only when its handler has finished (MQTT 5 manual
+    acknowledgement). The handler must make the message durable before it returns; a process killed
+    earlier gets the message again from its persistent session instead of losing it."""
 
 
 class MqttLink:
@@ -107,6 +112,7 @@ class MqttLink:
             client_id=config.client_id,
             protocol=paho.MQTTv5,
             reconnect_on_failure=False,
+            manual_ack=config.manual_ack,
         )
         c = self._client
         c.connect_timeout = config.connect_timeout_s
@@ -129,6 +135,8 @@ class MqttLink:
         self._pending_pub: dict[int, asyncio.Future[None]] = {}
         self._early_pub: dict[int, ReasonCode] = {}
         self._pending_sub: dict[int, asyncio.Future[list[ReasonCode]]] = {}
+        self._acks = InOrderAcks()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
         self._ready = asyncio.Event()
         self._stopping = False
@@ -170,8 +178,13 @@ class MqttLink:
             await self._ready.wait()
 
     async def stop(self, final: tuple[str, bytes] | None = None) -> None:
-        """Disconnect cleanly (optionally publishing ``final`` retained first, e.g. ``offline``)."""
+        """Disconnect cleanly (optionally publishing ``final`` retained first, e.g. ``offline``).
+
+        With manual acknowledgement, handlers still running are cancelled first and their messages
+        stay unacknowledged: the broker delivers them again to the next session.
+        """
         self._stopping = True
+        await self._cancel_handlers()
         if final and self.connected:
             with contextlib.suppress(LinkError, TimeoutError):
                 async with asyncio.timeout(5):
@@ -187,6 +200,7 @@ class MqttLink:
     async def kill(self) -> None:
         """Drop the TCP connection without DISCONNECT, so the broker publishes the last will (tests)."""
         self._stopping = True
+        await self._cancel_handlers()
         await cancel_and_wait(self._supervisor)
         sock = self._sock
         self._teardown_socket()
@@ -196,6 +210,11 @@ class MqttLink:
         self._connected.clear()
         self._ready.clear()
         self._fail_pending(NotConnectedError("link killed"))
+
+    async def _cancel_handlers(self) -> None:
+        if self.config.manual_ack and self._handlers:
+            for err in await cancel_all(list(self._handlers)):
+                logger.error("mqtt %s: a handler ended with %s while stopping", self.config.client_id, err)
 
     async def _supervise(self) -> None:
         delay = self.config.reconnect_min_s
@@ -323,6 +342,7 @@ class MqttLink:
             return
         if self._connected.is_set():  # paho may call on_connect twice; be idempotent
             return
+        self._acks.new_connection()
         self.connects += 1
         self._connected.set()
         assert self._loop is not None
@@ -366,15 +386,34 @@ class MqttLink:
         self._pending_sub.clear()
 
     def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
-        if self._on_message_cb is None:
-            return
+        manual = self.config.manual_ack and msg.qos > 0
+        token = self._acks.received(msg.mid, msg.qos) if manual else None
+        result = None
         try:
-            result = self._on_message_cb(msg.topic, msg.payload)
-            if asyncio.iscoroutine(result):
-                assert self._loop is not None
-                self._loop.create_task(result)
+            if self._on_message_cb is not None:
+                result = self._on_message_cb(msg.topic, msg.payload)
         except Exception:
             logger.exception("mqtt %s: handler failed for %s", self.config.client_id, msg.topic)
+        if asyncio.iscoroutine(result):
+            assert self._loop is not None
+            task = self._loop.create_task(self._run_handler(result, msg.topic, token))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+        elif token is not None:
+            self._ack_handled(token)
+
+    async def _run_handler(self, handler: Awaitable[None], topic: str, token: Token | None) -> None:
+        try:
+            await handler
+        except Exception:
+            logger.exception("mqtt %s: handler failed for %s", self.config.client_id, topic)
+        # a handler that failed is acknowledged too: it would fail again on every redelivery
+        if token is not None:
+            self._ack_handled(token)
+
+    def _ack_handled(self, token: Token) -> None:
+        for mid, qos in self._acks.handled(token):
+            self._client.ack(mid, qos)
 
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
         fut = self._pending_pub.pop(mid, None)

@@ -6,9 +6,16 @@ machine-readable reason the node puts in its ``rejected`` ack.
 
 Replay protection: HQ signs a sequence number that only grows (microseconds since the epoch, with a
 persisted floor, so it survives HQ restarts). The node keeps a high-water mark and the ids it has seen
-within a window below it, persisted across restarts. A command whose id was seen, or whose sequence
-is older than the window, is a replay. The window tolerates commands published by two HQ processes
-(server and CLI) arriving slightly out of order.
+within a window below it, persisted across restarts. A command whose sequence is older than the
+window, or reuses another command's sequence, is a replay and refused. The window tolerates commands
+published by two HQ processes (server and CLI) arriving slightly out of order.
+
+Seen together with acknowledged: :meth:`CommandGate.admit` only *reserves* a command id (in memory);
+the dispatcher records it as seen (:meth:`CommandGate.commit`, on disk) once the command's handler
+has made its effect durable, right before the broker is acknowledged. A command id already recorded
+is a :class:`DuplicateCommand` — the broker re-sending a message whose acknowledgement a power cut
+lost, or a copy of a command already handled — ignored without a refusal: the command's own acks
+tell its story, and a ``rejected`` ack would make HQ mark a delivery failed that will play.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ REPLAY_WINDOW = 300_000_000
 """Seq units (µs) below the high-water mark still accepted if the id is new: 5 minutes."""
 
 
+class DuplicateCommand(ContractError):
+    """A command id this node has already handled (or is handling): not acted on, not refused."""
+
+
 @dataclass
 class ReplayGuard:
     """Pure replay state: high-water sequence and ids seen inside the window."""
@@ -40,8 +51,8 @@ class ReplayGuard:
 
     def check(self, command_id: str, seq: int) -> None:
         if command_id in self.seen:
-            raise ContractError(RefusalReason.REPLAYED, f"command id {command_id!r} was already handled",
-                                command_id=command_id)
+            raise DuplicateCommand(RefusalReason.REPLAYED, f"command id {command_id!r} was already handled",
+                                   command_id=command_id)
         if seq <= self.high_water - self.window:
             raise ContractError(
                 RefusalReason.REPLAYED,
@@ -94,9 +105,12 @@ class CommandGate:
     public_key: Ed25519PublicKey
     replay: ReplayGuard
     clock: Callable[[], datetime] = utcnow
+    _in_flight: set[str] = field(default_factory=set)
 
     def admit(self, payload: bytes) -> Command:
-        """Return the verified command or raise :class:`ContractError`; records it as seen."""
+        """Return the verified command or raise :class:`ContractError` (:class:`DuplicateCommand` for a
+        command id already handled or being handled). The id is reserved until :meth:`commit` records
+        it or :meth:`release` gives it up."""
         obj = codec.parse_json_object(payload)
         command_id = obj.get("id") if isinstance(obj.get("id"), str) else None
         if obj.get("v") != 1:
@@ -111,9 +125,23 @@ class CommandGate:
                 f"command expired at {command.expires_at.isoformat()} (node clock {now.isoformat()})",
                 command_id=command.id,
             )
+        if command.id in self._in_flight:
+            raise DuplicateCommand(RefusalReason.REPLAYED, f"command id {command.id!r} is being handled",
+                                   command_id=command.id)
         self.replay.check(command.id, command.seq)
-        self.replay.record(command.id, command.seq)
+        self._in_flight.add(command.id)
         return command
+
+    def commit(self, command: Command) -> None:
+        """Record ``command`` as seen (on disk: blocking). Call once its effect is durable."""
+        try:
+            self.replay.record(command.id, command.seq)
+        finally:
+            self._in_flight.discard(command.id)
+
+    def release(self, command: Command) -> None:
+        """Give up a reservation without recording (handling was cancelled: the broker re-sends it)."""
+        self._in_flight.discard(command.id)
 
     def _check_target(self, target: str, command_id: str | None) -> None:
         kind, ident = parse_target(target)

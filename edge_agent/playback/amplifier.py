@@ -30,6 +30,10 @@ from loaxa_contract.models import utcnow
 logger = logging.getLogger(__name__)
 
 
+SWITCH_MARGIN_S = 0.05
+"""Time allowed for switching the relay on (thread hop + gpioset) ahead of the warm-up."""
+
+
 class RelayError(RuntimeError):
     pass
 
@@ -176,9 +180,10 @@ class Amplifier:
                 await asyncio.sleep(self.warmup_s)
 
     def ready_in(self) -> float:
-        """Seconds of warm-up still needed before audio (0 if already warm)."""
+        """Seconds of warm-up still needed before audio (0 if already warm); when off, with a margin
+        for the switch itself (a subprocess in a worker thread) so a synchronised start stays warm."""
         if not self.on or self.on_since is None:
-            return self.warmup_s
+            return self.warmup_s + SWITCH_MARGIN_S
         return max(0.0, self.warmup_s - (time.monotonic() - self.on_since))
 
     def release(self, holder: str, *, hold: bool = True) -> None:

@@ -71,6 +71,7 @@ class Player:
         self._wake = asyncio.Event()
         self._programme_changed = asyncio.Event()
         self._workers: list[Supervised] = []
+        self._admissions: set[asyncio.Task[None]] = set()
         self.on_change: Callable[[], None] = lambda: None
         self.on_worker_crash: Callable[[str, BaseException, int], None] = lambda name, err, n: None
 
@@ -91,7 +92,7 @@ class Player:
         """Workers first (nothing new starts), then the playing item; it is recovered at the next start."""
         self._stop_reason = "stopping"
         playing = self._current_task
-        errors: list[BaseException] = []
+        errors = await cancel_all(list(self._admissions))  # they resume from the store at the next start
         for worker in self._workers:
             try:
                 await worker.stop()
@@ -129,7 +130,15 @@ class Player:
             self._known.discard(bid)
             raise
         await self.acks.ack(cmd.id, AckStage.RECEIVED, bulletin_id=bid)
-        await self._admit(cmd)
+        # durable now: the broker may be acknowledged; rendering and scheduling continue in a task
+        task = asyncio.get_running_loop().create_task(self._admit(cmd), name=f"admit:{bid}")
+        self._admissions.add(task)
+        task.add_done_callback(self._admission_done)
+
+    def _admission_done(self, task: asyncio.Task[None]) -> None:
+        self._admissions.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("admission %s failed", task.get_name(), exc_info=task.exception())
 
     async def renew(self, cmd: BulletinCommand) -> bool:
         """A later command for a recurring series this node holds extends its life; True if it did.
@@ -198,6 +207,8 @@ class Player:
             return
         if cmd.kind != "relay" and not await self._prepare(cmd, announce=not restored):
             return
+        if bid not in self._known:
+            return  # cancelled while it was being prepared
         assert self.scheduler is not None
         if cmd.recurrence is not None:
             if not (restored and self.scheduler.has(bid)):

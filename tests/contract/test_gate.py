@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge_agent.control.gate import CommandGate, PersistentReplayGuard, ReplayGuard
+from edge_agent.control.gate import CommandGate, DuplicateCommand, PersistentReplayGuard, ReplayGuard
 from hq_server.signer import CommandSigner
 from loaxa_contract import signing
 from loaxa_contract.errors import ContractError, RefusalReason
@@ -40,8 +40,24 @@ def reason_of(g: CommandGate, data: bytes) -> RefusalReason:
 
 def test_admits_once_then_refuses_replay_also_after_restart(keys, signer, tmp_path) -> None:
     wire = signer.build("ping", target="zone:z1", ttl_s=60)
-    assert gate(keys, tmp_path).admit(payload(wire)).id == wire["id"]
-    assert reason_of(gate(keys, tmp_path), payload(wire)) == RefusalReason.REPLAYED  # reloaded from disk
+    g = gate(keys, tmp_path)
+    command = g.admit(payload(wire))
+    assert command.id == wire["id"]
+    with pytest.raises(DuplicateCommand):  # being handled: a concurrent copy is a duplicate
+        g.admit(payload(wire))
+    g.commit(command)
+    with pytest.raises(DuplicateCommand):  # reloaded from disk: handled, never acted on again
+        gate(keys, tmp_path).admit(payload(wire))
+
+
+def test_seen_is_recorded_only_at_commit(keys, signer, tmp_path) -> None:
+    """A command whose handling was cut before commit is handled again when the broker re-sends it."""
+    wire = signer.build("ping", target="all", ttl_s=60)
+    g = gate(keys, tmp_path)
+    command = g.admit(payload(wire))
+    assert gate(keys, tmp_path).admit(payload(wire)).id == command.id  # "restart" before commit: new
+    g.release(command)
+    assert g.admit(payload(wire)).id == command.id
 
 
 def test_targets(keys, signer, tmp_path) -> None:

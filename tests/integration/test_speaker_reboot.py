@@ -15,7 +15,7 @@ import yaml
 
 from loaxa_contract import topics
 from loaxa_contract.models import AckStage
-from tests.conftest import COMMUNE, REPO, bulletin
+from tests.conftest import COMMUNE, REPO, bulletin, wait_until
 from tests.integration.speaker_helpers import FAST, in_s, local_hms, wire
 
 pytestmark = pytest.mark.integration
@@ -95,3 +95,45 @@ async def test_sigkill_mid_schedule_loses_nothing(make_node_config, broker, tap,
     assert relay_log(cfg.state_dir)[-1] is False, log.read_text()[-2000:]
     played = list(Path(cfg.audio.file_dir).glob("*.wav"))
     assert sorted(p.name.split("_", 1)[1] for p in played) == ["b-at.wav", "b-rec.wav", "b-win.wav"]
+
+
+async def test_command_cut_before_it_was_recorded_is_delivered_again_and_played(start_agent, tap, signer):
+    """Power cut while a command is being handled: the broker was not acknowledged, so it re-sends
+    the command to the next session, and the node does not take that for a replay."""
+    agent = await start_agent("loa-1", **FAST)
+    entered = asyncio.Event()
+
+    async def dies_while_handling(command) -> None:
+        entered.set()
+        await asyncio.Event().wait()  # the power goes before this returns
+
+    agent.dispatcher.handlers["bulletin"] = dies_while_handling
+    cmd = bulletin(signer, text="Mất điện giữa chừng.")
+    await tap.publish(ALL, wire(cmd))
+    await asyncio.wait_for(entered.wait(), 20)
+    await agent.link.kill()  # no DISCONNECT, no PUBACK: what a power cut leaves behind
+    await agent.stop()
+
+    restarted = await start_agent(config=agent.config)
+    await tap.wait_stage(cmd["id"], AckStage.PLAYED, timeout=40)
+    assert AckStage.REJECTED not in tap.stages(cmd["id"])
+    assert restarted.dispatcher.duplicates == 0
+
+
+async def test_command_recorded_but_not_acknowledged_is_a_duplicate_not_a_replay(start_agent, tap, signer):
+    """Power cut after the node recorded the command as seen but before its PUBACK left: the broker
+    re-sends it; the node ignores the copy (no ``rejected`` ack) and plays the stored bulletin once."""
+    agent = await start_agent("loa-1", **FAST)
+    agent.link._client.ack = lambda mid, qos: None  # the PUBACK never leaves the node
+    cmd = bulletin(signer, text="Đã ghi nhận.", play_at=in_s(6).isoformat())
+    await tap.publish(ALL, wire(cmd))
+    await tap.wait_stage(cmd["id"], AckStage.SCHEDULED)
+    await wait_until(lambda: cmd["id"] in agent.gate.replay.seen, 10, "command recorded as seen")
+    await agent.link.kill()
+    await agent.stop()
+
+    restarted = await start_agent(config=agent.config)
+    await wait_until(lambda: restarted.dispatcher.duplicates == 1, 20, "the re-sent copy ignored")
+    await tap.wait_stage(cmd["id"], AckStage.PLAYED, timeout=30)
+    assert AckStage.REJECTED not in tap.stages(cmd["id"])
+    assert tap.stages(cmd["id"]).count(AckStage.PLAYED) == 1
