@@ -86,7 +86,8 @@ def make_speech(config: NodeConfig, engines: list[TtsEngine] | None = None) -> S
 
 def make_renderer(config: NodeConfig, speech: SpeechService) -> Renderer:
     a = config.audio
-    fetcher = AudioFetcher(config.state_dir / "cache" / "audio", base_url=a.hq_url, timeout_s=a.fetch_timeout_s)
+    fetcher = AudioFetcher(config.state_dir / "cache" / "audio", base_url=a.hq_url, timeout_s=a.fetch_timeout_s,
+                           ca_bundle=str(a.hq_ca) if a.hq_ca else True)
     opts = RenderOptions(target_dbfs=a.target_dbfs, sample_rate=a.sample_rate, chime_before=a.chime_before,
                          chime_after=a.chime_after, chime_file=a.chime_file)
     return Renderer(speech, fetcher, opts, voice=config.tts.voice, rate_wpm=config.tts.rate_wpm)

@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=int, help="override tts.rate_wpm")
     s.add_argument("--chime", action="store_true", help="chime before")
     s.add_argument("--no-relay", action="store_true", help="do not switch the amplifier relay")
+    e = sub.add_parser("enroll", help="fetch this node's files from HQ with a one-time code and install them")
+    e.add_argument("url", help="HQ's address, https://…")
+    e.add_argument("code", help="the enrolment code HQ showed (dashes and case do not matter)")
+    e.add_argument("--dir", type=Path, default=Path("/etc/loaxa"), help="where to install (default /etc/loaxa)")
+    e.add_argument("--state-dir", type=Path, help="state directory written into the config (default: HQ's)")
+    e.add_argument("--timeout", type=float, default=20.0)
     d = sub.add_parser("doctor", help="check broker, audio, GPIO, disk, clock, TTS; non-zero exit on failure")
     d.add_argument("--config", type=Path, required=True)
     d.add_argument("--broker-timeout", type=float, default=8.0)
@@ -107,6 +113,22 @@ def _check_config(path: Path, strict: bool) -> int:
     return 1 if strict and warnings else 0
 
 
+def _enroll(args: argparse.Namespace) -> int:
+    from edge_agent.enroll import EnrolError, enroll
+
+    try:
+        done = enroll(args.url, args.code, args.dir, state_dir=args.state_dir, timeout=args.timeout)
+    except EnrolError as err:
+        print(_("error: {error}").format(error=err), file=sys.stderr)
+        return 1
+    print(_("Node {node} enrolled: files in {dir}").format(node=done.node, dir=done.directory))
+    print(_("HQ key fingerprint {fp} and CA fingerprint {ca}: compare with HQ's screen")
+          .format(fp=done.hq_key_fingerprint[:16], ca=done.ca_fingerprint[:16]))
+    print(_("Next: edge-agent doctor --config {path}, then start the service (install-node.sh or "
+            "systemctl restart loaxa-edge-agent)").format(path=done.directory / "node.yaml"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -117,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check_config(args.config, args.strict)
         if args.cmd == "say":
             return asyncio.run(_say(args.config, args.text, args.voice, args.rate, args.chime, not args.no_relay))
+        if args.cmd == "enroll":
+            return _enroll(args)
         if args.cmd == "doctor":
             from edge_agent.doctor import report, run_checks
 

@@ -81,6 +81,8 @@ class AudioSection(Section):
     chime_file: Path | None = Field(default=None, description="Chime audio file; a two-tone chime is generated "
                                     "if omitted")
     hq_url: str | None = Field(default=None, description="HQ base URL for audio by hash (GET {hq_url}/audio/{sha256})")
+    hq_ca: Path | None = Field(default=None, description="CA that signed HQ's HTTPS certificate (the commune CA); "
+                               "omit when HQ has a public certificate")
     fetch_timeout_s: float = Field(default=30, ge=1, le=600, description="Timeout of one audio download")
 
 
@@ -169,7 +171,8 @@ class NodeConfig(Section):
             "broker": broker,
             "security": self.security.model_copy(update={"hq_public_key": anchor(self.security.hq_public_key)}),
             "audio": self.audio.model_copy(update={"file_dir": anchor(self.audio.file_dir),
-                                                   "chime_file": anchor(self.audio.chime_file)}),
+                                                   "chime_file": anchor(self.audio.chime_file),
+                                                   "hq_ca": anchor(self.audio.hq_ca)}),
             "tts": self.tts.model_copy(update={"cache_dir": self.tts.cache_dir if self.tts.cache_dir.is_absolute()
                                                else anchor(self.state_dir) / self.tts.cache_dir}),
             "amplifier": self.amplifier.model_copy(update={"log_file": anchor(self.amplifier.log_file)}),

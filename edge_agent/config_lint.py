@@ -19,7 +19,8 @@ from loaxa_common.cli_text import _
 # raw YAML path → what it means, for every path-valued field a node config has
 _PATH_FIELDS = (("state_dir",), ("security", "hq_public_key"), ("audio", "file_dir"), ("audio", "chime_file"),
                 ("broker", "password_file"), ("broker", "tls", "ca"), ("broker", "tls", "cert"),
-                ("broker", "tls", "key"), ("tts", "cache_dir"), ("amplifier", "log_file"))
+                ("broker", "tls", "key"), ("tts", "cache_dir"), ("amplifier", "log_file"),
+                ("audio", "hq_ca"))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from hq_server.config import HqConfig, broker_tls_files, tls_listener
+from hq_server.config import HqConfig, broker_tls_files, https_context, tls_listener
 from hq_server.inputs import MAX_JSON_BYTES
 from hq_server.routes import (
     audio,
@@ -58,6 +58,7 @@ from hq_server.web import (
     error_middleware,
     input_middleware,
 )
+from loaxa_common.config import ConfigError
 from loaxa_common.process import stop_on_signals
 from loaxa_common.sd_notify import Notifier
 from loaxa_contract import signing
@@ -131,7 +132,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     a = cfg.alerts
     alerter = Alerter(app[DB].sessions, a.webhook_url, a.webhook_timeout_s, cfg.commune, a.webhook_attempts,
                       a.webhook_backoff_s, a.webhook_backoff_max_s, a.webhook_sweep_s)
-    base = cfg.http.public_url or f"http://{cfg.http.host}:{cfg.http.port}"
+    base = cfg.http.public_url or f"{cfg.http.scheme}://{cfg.http.host}:{cfg.http.port}"
     settings = OrchestratorSettings(commune=cfg.commune, lead_time_s=cfg.bulletins.lead_time_s,
                                     sweep_interval_s=cfg.bulletins.sweep_interval_s,
                                     node_offline_after_s=cfg.alerts.node_offline_after_s,
@@ -180,9 +181,10 @@ async def serve(cfg: HqConfig, stop: asyncio.Event) -> None:
     await runner.setup()
     watchdog = None
     try:
-        site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
+        site = web.TCPSite(runner, cfg.http.host, cfg.http.port, ssl_context=https_context(cfg))
         await site.start()
-        logger.info("LoaXa HQ for commune %s on http://%s:%s", cfg.commune, cfg.http.host, cfg.http.port)
+        logger.info("LoaXa HQ for commune %s on %s://%s:%s", cfg.commune, cfg.http.scheme, cfg.http.host,
+                    cfg.http.port)
         notifier.ready(f"commune {cfg.commune}")
         watchdog = notifier.start_watchdog()
         await stop.wait()
@@ -199,7 +201,7 @@ def run_server(cfg: HqConfig) -> int:
 
     try:
         asyncio.run(main())
-    except (OSError, BrokerError) as err:
+    except (OSError, BrokerError, ConfigError) as err:
         logger.error("HQ could not start: %s", err)
         return 2
     return 0

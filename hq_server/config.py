@@ -5,6 +5,7 @@ With no ``broker`` section HQ starts its own Mosquitto on loopback (the one-mach
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,31 @@ class HttpSection(Section):
         default=None, description="Base URL nodes use to fetch /audio/{sha256}; default http://host:port")
     secure_cookies: bool = Field(default=False, description="Mark session cookies Secure (set behind HTTPS)")
     session_ttl_s: int = Field(default=12 * 3600, ge=60, description="Browser session lifetime")
+    tls_cert: Path | None = Field(default=None, description="Serve HTTPS with this certificate (e.g. from "
+                                  "hq-server make-server-cert --stem https); omit behind a reverse proxy")
+    tls_key: Path | None = Field(default=None, description="Private key of tls_cert")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> HttpSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        return self
+
+
+class ProvisioningSection(Section):
+    broker_host: str | None = Field(default=None, description="Broker name or address written into provisioned "
+                                    "nodes' configs; default: the first name of the embedded broker's certificate")
+    broker_port: int | None = Field(default=None, ge=1, le=65535, description="Broker TLS port for nodes; "
+                                    "default: embedded_broker.tls.port")
+    ca_file: Path | None = Field(default=None, description="CA certificate nodes trust for the broker (and HQ's "
+                                 "HTTPS); default data_dir/tls/ca.crt (hq-server make-ca)")
+    code_ttl_s: int = Field(default=3600, ge=60, le=7 * 86400, description="Lifetime of an enrolment code")
+    code_pins_ca: bool = Field(default=True, description="Enrolment codes carry the CA fingerprint, so a node "
+                               "can trust HQ's HTTPS without a public certificate")
 
 
 class DatabaseSection(Section):
@@ -154,6 +180,7 @@ class HqConfig(Section):
     alerts: AlertSection = Field(default_factory=AlertSection)
     detections: DetectionSection = Field(default_factory=DetectionSection)
     metrics_public: bool = Field(default=False, description="Serve /metrics without authentication")
+    provisioning: ProvisioningSection = Field(default_factory=ProvisioningSection)
 
     _slug = field_validator("commune")(lambda v: check_id(v, "commune"))
 
@@ -184,7 +211,8 @@ class HqConfig(Section):
 
         return self.model_copy(update={"data_dir": anchor(self.data_dir), "private_key": anchor(self.private_key),
                                        "broker": anchor_all(self.broker),
-                                       "embedded_broker": anchor_all(self.embedded_broker)})
+                                       "embedded_broker": anchor_all(self.embedded_broker),
+                                       "http": anchor_all(self.http), "provisioning": anchor_all(self.provisioning)})
 
     def broker_password(self) -> str | None:
         """HQ's password for an external broker (``broker.password_file`` read now, at start-up)."""
@@ -219,3 +247,16 @@ def broker_tls_files(cfg: HqConfig) -> dict[str, str | None]:
         return {}
     return {"tls_ca": str(tls.ca), "tls_cert": str(tls.cert) if tls.cert else None,
             "tls_key": str(tls.key) if tls.key else None}
+
+
+def https_context(cfg: HqConfig) -> ssl.SSLContext | None:
+    """Server TLS context when HQ serves HTTPS itself (``http.tls_cert``); None for plain HTTP."""
+    if cfg.http.tls_cert is None or cfg.http.tls_key is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cfg.http.tls_cert, cfg.http.tls_key)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"http.tls_cert / http.tls_key: cannot load {cfg.http.tls_cert}: {err}") from err
+    return ctx

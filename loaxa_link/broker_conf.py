@@ -51,7 +51,7 @@ class TlsListener:
 
 
 def system_broker_conf(*, loopback_port: int, tls: TlsListener | None, passwd: Path, acl: Path,
-                       data_dir: Path | None = None) -> str:
+                       data_dir: Path | None = None, run_as: str | None = None) -> str:
     """The configuration ``hq-server broker-config`` writes.
 
     Without ``data_dir`` it is a drop-in for Debian's ``/etc/mosquitto/conf.d/`` (Debian's main file
@@ -64,6 +64,8 @@ def system_broker_conf(*, loopback_port: int, tls: TlsListener | None, passwd: P
     if data_dir is not None:
         lines += [f"persistence_location {data_dir}/", f"log_dest file {data_dir / 'mosquitto.log'}",
                   f"pid_file {data_dir / 'mosquitto.pid'}"]
+    if run_as:
+        lines.append(f"user {run_as}")
     lines += [*DURABLE_QUEUE_LINES, "set_tcp_nodelay true", "connection_messages true", "",
               "# HQ on this machine", f"listener {loopback_port} 127.0.0.1"]
     if tls is not None:

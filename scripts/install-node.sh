@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the LoaXa edge agent on a village node (Raspberry Pi OS / Debian), from this checkout.
 #
-#   sudo bash scripts/install-node.sh [--config node.yaml | --bundle DIR] [options]
+#   sudo bash scripts/install-node.sh [--enrol https://hq… CODE | --bundle DIR | --config node.yaml] [options]
 #
 # Installs only what a node needs (espeak-ng, ffmpeg, alsa-utils, gpiod; a venv with loaxa[edge]),
 # the service user `loaxa` (groups audio, gpio, video; the gpio group and its udev rule are created
@@ -13,6 +13,7 @@
 #   --config FILE   the node's config → /etc/loaxa/node.yaml (default: keep the existing one, or place the
 #                   production example to edit)
 #   --bundle DIR    a provisioning bundle from HQ (node.yaml, ca.crt, hq_ed25519.pub, mqtt-password)
+#   --enrol URL CODE  fetch the bundle from HQ with a one-time enrolment code (edge-agent enroll)
 #   --destdir DIR   write files under DIR, touch nothing else (packaging, CI)
 #   --dry-run       print what would be done
 #   --no-apt        do not install Debian packages
@@ -24,17 +25,21 @@ source "$(dirname "$0")/install-lib.sh"
 
 CONFIG=""
 BUNDLE=""
+ENROL_URL=""
+ENROL_CODE=""
 while (($#)); do
   parse_common "$@"
   if ((SHIFT)); then shift "$SHIFT"; continue; fi
   case "$1" in
     --config) [ $# -ge 2 ] || die "{option} needs a value" "option=$1"; CONFIG="$(realpath "$2")"; shift 2 ;;
     --bundle) [ $# -ge 2 ] || die "{option} needs a value" "option=$1"; BUNDLE="$(realpath "$2")"; shift 2 ;;
+    --enrol) [ $# -ge 3 ] || die "{option} needs a value" "option=$1"; ENROL_URL=$2; ENROL_CODE=$3; shift 3 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "Unknown option {option} (see --help)" "option=$1" ;;
   esac
 done
-[ -z "$CONFIG" ] || [ -z "$BUNDLE" ] || die "Give --config or --bundle, not both"
+(( (${#CONFIG} > 0) + (${#BUNDLE} > 0) + (${#ENROL_URL} > 0) <= 1 )) ||
+  die "Give only one of --config, --bundle, --enrol"
 if [ -n "$BUNDLE" ]; then
   for f in node.yaml ca.crt hq_ed25519.pub mqtt-password; do
     [ -f "$BUNDLE/$f" ] || die "The bundle {dir} has no {file}" "dir=$BUNDLE" "file=$f"
@@ -64,7 +69,11 @@ make_venv edge
 check_reachable "$USER_NAME" "$PREFIX/.venv/bin/edge-agent"
 
 install_dir "$ETC" 0750 root "$USER_NAME"
-if [ -n "$BUNDLE" ]; then
+if [ -n "$ENROL_URL" ]; then
+  step "Enrolling with HQ {url}" "url=$ENROL_URL"
+  run "$PREFIX/.venv/bin/edge-agent" enroll "$ENROL_URL" "$ENROL_CODE" --dir "$DESTDIR$ETC" ||
+    die "Enrolment failed: nothing was installed; check the address and the code, or ask HQ for a new code"
+elif [ -n "$BUNDLE" ]; then
   step "Installing the provisioning bundle {dir}" "dir=$BUNDLE"
   install_file "$BUNDLE/node.yaml" "$NODE_YAML" 0640 root "$USER_NAME"
   install_file "$BUNDLE/ca.crt" "$ETC/ca.crt" 0644 root "$USER_NAME"

@@ -71,3 +71,57 @@ def test_hq_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], mon
     capsys.readouterr()
     assert check_cli.run(prod, strict=True) == 0
     assert "WARNING" not in capsys.readouterr().out
+
+
+def test_https_context_and_refusals(tmp_path: Path) -> None:
+    from hq_server.config import https_context
+    from loaxa_common.certs import issue_server_cert, make_ca
+
+    make_ca(tmp_path / "pki", "xa-demo")
+    cert, key = issue_server_cert(tmp_path / "pki", tmp_path / "pki", ["127.0.0.1"], stem="https")
+    cfg = load_config(_write(tmp_path, {"commune": "xa-demo", "http": {"tls_cert": str(cert), "tls_key": str(key)}}))
+    assert cfg.http.scheme == "https" and https_context(cfg) is not None
+    _, other_key = issue_server_cert(tmp_path / "pki", tmp_path / "other", ["127.0.0.1"])
+    bad = load_config(_write(tmp_path, {"commune": "xa-demo", "http": {"tls_cert": str(cert),
+                                                                       "tls_key": str(other_key)}}))
+    with pytest.raises(ConfigError, match=r"http\.tls_cert"):
+        https_context(bad)
+    with pytest.raises(ConfigError, match="both tls_cert and tls_key"):
+        load_config(_write(tmp_path, {"commune": "xa-demo", "http": {"tls_cert": str(cert)}}))
+
+
+@pytest.mark.integration
+def test_hq_serves_https_verified_by_the_commune_ca(tmp_path: Path) -> None:
+    import json
+    import ssl
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from loaxa_common.certs import issue_server_cert, make_ca
+    from loaxa_link.mosquitto import free_port
+
+    ca, _ = make_ca(tmp_path / "pki", "xa-demo")
+    cert, key = issue_server_cert(tmp_path / "pki", tmp_path / "pki", ["127.0.0.1"], stem="https")
+    port = free_port()
+    path = _write(tmp_path, {"commune": "xa-demo", "data_dir": str(tmp_path / "hq"), "embedded_broker": {"port": 0},
+                             "http": {"host": "127.0.0.1", "port": port, "tls_cert": str(cert), "tls_key": str(key)}})
+    proc = subprocess.Popen([Path(sys.executable).parent / "hq-server", "run", "--config", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"https://127.0.0.1:{port}/api/v1/nodes", context=ctx, timeout=5)
+            except urllib.error.HTTPError as err:  # reached HQ over verified TLS: it wants a login
+                assert err.code == 401 and "error" in json.loads(err.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "HQ never answered on HTTPS"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
