@@ -90,6 +90,9 @@ async def test_record_a_voice_and_play_it(hq: Hq, start_agent, voice_browser, sc
 
     bulletin = await send_and_watch(page, hq)
     assert bulletin["kind"] == "audio" and f"/audio/{bulletin['audio_sha256']}" == src
+    assert await page.locator("#b-voice").get_attribute("data-quality") == "human"
+    assert "giọng người (ghi âm)" in await page.locator("#b-voice").inner_text()
+    assert await page.locator("#robotic-warning").count() == 0
     deliveries = await hq.deliveries(bulletin["id"])
     for node in NODES:  # each node played the whole recording, not a stub
         assert deliveries[node]["duration_s"] >= duration - 0.5, deliveries[node]

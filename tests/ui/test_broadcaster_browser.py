@@ -73,6 +73,8 @@ async def test_compose_hear_send_and_watch_it_play(hq: Hq, start_agent, browser,
     await page.get_by_role("button", name="Nghe thử").click()
     voice = page.locator("#preview-voice")
     await voice.filter(has_text="Giọng máy").wait_for()  # HQ renders with espeak-ng here: warned as robotic
+    assert await voice.get_attribute("data-quality") == "robotic"  # the warning follows the quality class
+    assert "Giọng đọc: espeak-ng (vi" in await voice.inner_text() and "giọng máy, khó nghe" in await voice.inner_text()
     audio = page.locator("#preview-audio")
     await page.wait_for_function("document.querySelector('#preview-audio').readyState >= 1")
     duration = await audio.evaluate("a => a.duration")
@@ -94,6 +96,10 @@ async def test_compose_hear_send_and_watch_it_play(hq: Hq, start_agent, browser,
     detail = await page.locator('tr[data-node="thon1-loa-a"] .detail').inner_text()
     assert re.search(r"đã phát \d\d:\d\d–\d\d:\d\d", detail)  # per-node proof of play, local time
     await page.locator("#live-status").filter(has_text="Đã xong").wait_for()
+    voice_row = page.locator("#b-voice")  # which voice read it, on the bulletin's live page too
+    assert await voice_row.get_attribute("data-quality") == "robotic"
+    assert "espeak-ng" in await voice_row.inner_text() and "giọng máy" in await voice_row.inner_text()
+    assert "đọc bằng giọng máy" in await page.locator("#robotic-warning").inner_text()
     await shot(page, screen, "03-live-delivery")
 
     await page.get_by_role("link", name="Lịch sử").first.click()

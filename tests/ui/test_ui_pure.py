@@ -84,3 +84,13 @@ def test_vendored_assets_match_their_manifest() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.check() == []
+
+
+def test_voice_label_says_engine_voice_and_quality() -> None:
+    from hq_server.ui.voice_text import voice_label
+
+    vi = translations("vi").gettext
+    assert voice_label("gtts", "vi", "neural", vi) == "Google Translate (vi) · giọng tự nhiên (AI)"
+    assert voice_label("gtts+espeak", "vi", "robotic", vi) == "Google Translate + espeak-ng (vi) · giọng máy, khó nghe"
+    assert voice_label("recording", "", "human", vi) == "giọng người (ghi âm)"
+    assert voice_label("new-engine", None, "robotic", vi) == "new-engine · giọng máy, khó nghe"

@@ -19,12 +19,15 @@ from hq_server.services.auth import Perm, allowed
 from hq_server.storage.tables import Bulletin, Delivery, Node, Occurrence
 from hq_server.ui import delivery_text as dt
 from hq_server.ui import villages as vl
+from hq_server.ui import voice_text
 from hq_server.ui.fmt import TZ, Gettext, duration_text, local
 from hq_server.ui.pages.common import priority_label, targets_text
 from hq_server.ui.render import gettext_for, page, request_language
 from hq_server.web import CONFIG, DB, ApiError, Routes, principal
 
 routes = Routes()
+NATURAL_WPM = 140
+"""Reading-time estimate when HQ leaves the pace to each voice (espeak-ng's natural pace; speakers read ~130-150)."""
 
 
 async def today(request: web.Request) -> web.StreamResponse:
@@ -81,6 +84,7 @@ def _compose_msgs(_: Gettext) -> dict[str, str]:
         "mic_denied": _("The browser cannot use the microphone. Allow it, or upload a file instead."),
         "uploaded": _("Audio ready (%(s)s s)."), "upload_failed": _("The audio could not be stored: %(why)s"),
         "failed": _("Not sent: %(why)s"), "check_fields": _("Please correct the fields marked in red."),
+        **voice_text.js_messages(_),
         "emergency_confirm": _("This emergency bulletin will play AT ONCE on %(n)s loudspeaker(s) (%(where)s), "
                                "interrupting whatever is playing, even during quiet hours."),
     }
@@ -93,7 +97,7 @@ async def _compose_context(request: web.Request, edit: Bulletin | None) -> dict[
         villages = await vl.load(s)
     return {"villages": villages, "edit": bulletin_json(edit) if edit else None, "js_msgs": _compose_msgs(_),
             "total_nodes": sum(len(v.nodes) for v in villages),
-            "rate_wpm": cfg.bulletins.tts_rate_wpm, "two_person": cfg.bulletins.emergency_two_person,
+            "rate_wpm": cfg.bulletins.tts_rate_wpm or NATURAL_WPM, "two_person": cfg.bulletins.emergency_two_person,
             "today_iso": datetime.now(TZ).date().isoformat(),
             "edit_local": _edit_local(edit) if edit else {}}
 
@@ -152,6 +156,8 @@ async def bulletin_page(request: web.Request) -> web.StreamResponse:
         "can_cancel": allowed(p.role, Perm.BULLETIN_WRITE) and b.state in ("awaiting_approval", "scheduled", "active"),
         "can_resend": allowed(p.role, Perm.BULLETIN_WRITE),
         "can_approve": allowed(p.role, Perm.BULLETIN_APPROVE) and b.state == "awaiting_approval",
+        "voice": voice_text.voice_label(b.speech_engine, b.speech_voice, b.speech_quality, _)
+        if b.speech_quality else "", "voice_tone": voice_text.QUALITY_TONE.get(b.speech_quality or "", ""),
         "own": b.author == p.username, "occurrences": occ, "recurrence": _recurrence_text(b.recurrence, _, request),
         "state_labels": {k: _(v) for k, v in dt.STATE_LABELS.items()},
         "js_msgs": {"cancel_confirm": _("Stop this bulletin on every loudspeaker that has not finished it?"),

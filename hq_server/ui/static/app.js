@@ -80,5 +80,14 @@ const LoaXa = (() => {
   }
   document.addEventListener("DOMContentLoaded", echoDates);
 
-  return { t, api, showErrors };
+  // "Google Translate (vi) · giọng tự nhiên (AI)", as hq_server/ui/voice_text.py says it on the server
+  function voiceLabel(sp) {
+    const quality = msgs["q_" + sp.quality] || sp.quality || "";
+    if (sp.quality === "human") return quality;
+    let who = (sp.engine || "").split("+").filter(Boolean).map((e) => msgs["engine_" + e] || e).join(" + ");
+    if (sp.voice) who = who ? `${who} (${sp.voice})` : sp.voice;
+    return [who, quality].filter(Boolean).join(" · ");
+  }
+
+  return { t, api, showErrors, voiceLabel };
 })();

@@ -4,7 +4,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("compose");
   const $ = (sel) => form.querySelector(sel);
   const t = LoaXa.t;
-  const rate = Number(form.dataset.rate || 150);
+  const rate = Number(form.dataset.rate) || 140;
   Targets.init(form);
 
   // ---- text: character count and estimated reading time
@@ -55,9 +55,20 @@ document.addEventListener("DOMContentLoaded", () => {
     audio.src = r.data.url;
     audio.dataset.sha256 = r.data.sha256;
     audio.play().catch(() => {});
-    const engines = (r.data.engines || []).join(", ");
-    if (r.data.quality === "robotic") { voice.className = "notice warn"; voice.textContent = t("robotic") + (engines ? ` (${engines})` : ""); }
-    else { voice.className = "notice ok"; voice.textContent = t("natural", { engine: engines }); }
+    // which voice read it (engine, voice, quality class); the warning follows the quality class
+    const sp = r.data.speech || { engine: (r.data.engines || []).join("+"), voice: "", quality: r.data.quality };
+    voice.dataset.quality = sp.quality;
+    voice.className = sp.quality === "robotic" ? "notice warn" : "notice ok";
+    const line = document.createElement("span");
+    line.className = "voice-line";
+    line.textContent = t("natural", { engine: LoaXa.voiceLabel(sp) });
+    voice.replaceChildren(...(sp.quality === "robotic" ? [t("robotic"), document.createElement("br")] : []), line);
+    if (sp.note) {
+      const note = document.createElement("span");
+      note.className = "hint";
+      note.textContent = sp.note;
+      voice.append(document.createElement("br"), note);
+    }
     $("#normalised").textContent = r.data.normalised;
     $("#normalised-box").hidden = false;
   });
