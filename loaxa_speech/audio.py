@@ -1,5 +1,9 @@
 """Audio processing with pydub: decode, loudness normalisation, chime, repeat, join without clicks.
 
+A human recording gets the same treatment as synthetic speech (:func:`prepare_recording`): leading and
+trailing silence trimmed (a phone recorder's seconds of nothing before the voice), the same sample
+format and the same loudness target, so a recorded announcement is as loud as a rendered one.
+
 Shared by the node (everything the loudspeaker plays goes through :func:`render`) and HQ (which
 renders a bulletin once with the same code, so both sound alike): decoded audio (WAV from espeak, MP3
 from gTTS or HQ) is brought to one sample format, normalised to a target RMS level with a peak limit,
@@ -109,6 +113,52 @@ def render(parts: Sequence[AudioSegment], opts: RenderOptions) -> AudioSegment:
     if opts.repeat > 1:
         body = join([body] * opts.repeat, int(opts.repeat_gap_s * 1000))
     return body
+
+
+#: Silence kept at each end after trimming: the voice must not start on the first sample.
+KEEP_SILENCE_MS = 150
+#: Below this contrast between the loud and the quiet parts there is no "silence" to cut (music, noise).
+MIN_CONTRAST_DB = 6.0
+
+
+def _chunk_levels(seg: AudioSegment, chunk_ms: int) -> list[float]:
+    levels = []
+    for start in range(0, len(seg), chunk_ms):
+        rms = seg[start : start + chunk_ms].rms
+        levels.append(-120.0 if rms == 0 else seg[start : start + chunk_ms].dBFS)
+    return levels
+
+
+def trim_silence(seg: AudioSegment, keep_ms: int = KEEP_SILENCE_MS, chunk_ms: int = 10) -> AudioSegment:
+    """Cut leading and trailing silence, keeping ``keep_ms`` of it; :class:`AudioError` if nothing is left.
+
+    "Silence" is relative to the recording itself: the threshold sits a third of the way from its noise
+    floor (10th percentile of 10 ms levels) to its loud parts (95th percentile), so a phone recorder's
+    hiss counts as silence and a quiet voice does not.
+    """
+    if seg.rms == 0:
+        raise AudioError("bản ghi chỉ có im lặng (the recording is silent)")
+    levels = _chunk_levels(seg, chunk_ms)
+    ordered = sorted(levels)
+    floor, loud = ordered[len(ordered) // 10], ordered[min(len(ordered) - 1, len(ordered) * 95 // 100)]
+    if loud - floor < MIN_CONTRAST_DB:
+        if loud < -60:
+            raise AudioError("bản ghi chỉ có im lặng (the recording is silent)")
+        return seg  # no quiet stretch to speak of: nothing to trim
+    threshold = floor + max(MIN_CONTRAST_DB, (loud - floor) / 3)
+    voiced = [i for i, level in enumerate(levels) if level > threshold]
+    start = max(0, voiced[0] * chunk_ms - keep_ms)
+    end = min(len(seg), (voiced[-1] + 1) * chunk_ms + keep_ms)
+    if end - start < MIN_PLAUSIBLE_S * 1000 or (voiced[-1] - voiced[0] + 1) * chunk_ms < 100:
+        raise AudioError("bản ghi chỉ có im lặng (the recording is silent)")
+    return seg[start:end]
+
+
+def prepare_recording(data: bytes, fmt: str | None = None, opts: RenderOptions | None = None) -> bytes:
+    """A recorded or uploaded announcement → trimmed, loudness-normalised WAV in the speech sample format."""
+    opts = opts or RenderOptions()
+    body = trim_silence(_shape(decode(data, fmt), opts))
+    return to_wav(normalise_loudness(body, opts.target_dbfs))
 
 
 def to_wav(seg: AudioSegment) -> bytes:

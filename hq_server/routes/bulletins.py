@@ -168,7 +168,11 @@ async def _apply(request: web.Request, b: Bulletin, body: BulletinIn, render: bo
         path = store.find(body.audio_sha256)
         if path is None:
             raise ApiError(400, "Không tìm thấy tệp âm thanh (unknown audio)", {"audio_sha256": "not uploaded"})
-        b.audio_sha256, b.audio_duration_s = body.audio_sha256, None
+        try:  # what goes out: silence trimmed, loudness normalised like the TTS output
+            rendition = await store.broadcast_recording(body.audio_sha256)
+        except AudioError as err:
+            raise ApiError(400, str(err), {"audio_sha256": str(err)}) from err
+        b.audio_sha256, b.audio_duration_s = rendition.sha256, rendition.duration_s
         record_speech(b, HUMAN)
     elif body.kind == "text" and render:
         try:

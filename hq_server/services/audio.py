@@ -25,7 +25,7 @@ from hq_server.services import media
 from hq_server.uploads import Upload
 from loaxa_common.files import atomic_write_bytes
 from loaxa_speech.audio import AudioError as SpeechAudioError
-from loaxa_speech.audio import RenderOptions, check_audio, decode, to_wav
+from loaxa_speech.audio import RenderOptions, check_audio, decode, prepare_recording, to_wav
 from loaxa_speech.audio import render as render_audio
 from loaxa_speech.tts.cache import TtsCache
 from loaxa_speech.tts.engines.base import TtsEngine, TtsError, wav_duration_s
@@ -146,6 +146,23 @@ class AudioStore:
         if fmt not in CONTENT_TYPES and fmt not in CONVERTED:
             raise AudioError(f"unsupported audio format {fmt!r}; use one of {', '.join(CONTENT_TYPES)}")
         return await asyncio.to_thread(self._adopt, upload, fmt)
+
+    def _broadcast_recording(self, sha256: str) -> StoredAudio:
+        path = self.find(sha256)
+        if path is None:
+            raise AudioError("Không tìm thấy tệp âm thanh (unknown audio)")
+        try:
+            wav = prepare_recording(path.read_bytes(), path.suffix.lstrip(".") or None)
+        except SpeechAudioError as err:
+            raise AudioError(f"Bản ghi âm không dùng được (recording unusable): {err}") from err
+        return self._write(wav, "wav")
+
+    async def broadcast_recording(self, sha256: str) -> StoredAudio:
+        """The version of an uploaded recording that goes out: silence trimmed, loudness normalised like TTS.
+
+        The upload itself stays stored whole under its own hash; this rendition gets its own hash.
+        """
+        return await asyncio.to_thread(self._broadcast_recording, sha256)
 
     def check_input(self, text: str, voice: str | None) -> None:
         """Client mistakes found before rendering: a voice no engine understands, text with nothing to speak."""

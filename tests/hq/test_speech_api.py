@@ -133,4 +133,8 @@ async def test_an_audio_bulletin_is_a_human_voice(hq):
     status, body = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={
         "kind": "audio", "audio_sha256": up["sha256"], "targets": {"all": True}})
     assert status == 201
-    assert body["bulletin"]["speech"]["quality"] == "human" and body["bulletin"]["voice_warning"] is False
+    b = body["bulletin"]
+    assert b["speech"]["quality"] == "human" and b["voice_warning"] is False
+    # what goes out is the processed rendition (trimmed, loudness-normalised), the upload stays whole
+    assert b["audio_sha256"] != up["sha256"] and b["audio_duration_s"] > 0.5
+    assert hq.app[AUDIO].find(up["sha256"]).read_bytes() == data
