@@ -123,10 +123,11 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str
         def speak(name: str = name) -> tuple[bool, str]:
             engine = build_engine(name, config.tts.engine_options.get(name))
             if not engine.available():
-                return False, _("not available on this node")
-            result = engine.synthesize(SpeechRequest("Xin chào", voice=config.tts.voice if name == "espeak" else None,
+                why = engine.unavailable_reason()
+                return False, _("not available on this node") + (f": {why}" if why else "")
+            result = engine.synthesize(SpeechRequest("Xin chào", voice=engine.resolve_voice(config.tts.voice),
                                                      rate_wpm=config.tts.rate_wpm))
-            return True, f"{check_audio(result.audio, result.fmt):.2f}s of {result.fmt}"
+            return True, f"{check_audio(result.audio, result.fmt):.2f}s of {result.fmt} ({engine.quality.value})"
 
         # gTTS needs the Internet: a failure is a warning while an offline engine works
         checks.append(_try(f"tts {name}", speak, warn_only=(name == "gtts")))

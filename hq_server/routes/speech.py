@@ -76,6 +76,7 @@ async def voices(request: web.Request) -> web.Response:
     for engine in speech.engines:
         engines.append({
             "name": engine.name, "quality": engine.quality.value, "available": engine.available(),
+            "unavailable_because": engine.unavailable_reason(),
             "skipped_because": speech.down_reason(engine),
             "voices": [{"id": f"{engine.name}:{v.id}", "gender": v.gender, "accent": v.accent, "label": v.label}
                        for v in engine.voices],

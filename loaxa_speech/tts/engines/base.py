@@ -125,3 +125,7 @@ class TtsEngine(ABC):
     def available(self) -> bool:
         """Cheap check for ``edge-agent doctor`` and the chain: can this engine run here at all?"""
         return True
+
+    def unavailable_reason(self) -> str | None:
+        """Why :meth:`available` is false, in words a technician can act on (None when available)."""
+        return None if self.available() else f"{self.name} is not usable here"

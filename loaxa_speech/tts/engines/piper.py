@@ -137,6 +137,9 @@ class PiperEngine(TtsEngine):
     def available(self) -> bool:
         return self.problem() is None
 
+    def unavailable_reason(self) -> str | None:
+        return self.problem()
+
     def load(self) -> tuple[Any, VoiceConfig]:
         """The inference session and voice config, loaded once (thread-safe)."""
         with self._lock:

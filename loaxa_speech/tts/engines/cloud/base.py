@@ -45,6 +45,9 @@ class CloudEngine(TtsEngine):
     def available(self) -> bool:
         return self.secret is not None
 
+    def unavailable_reason(self) -> str | None:
+        return None if self.secret is not None else self.problem
+
     def key(self) -> str:
         if self.secret is None:
             raise EngineUnavailable(self.problem or f"{self.provider}: no API key")
