@@ -32,8 +32,8 @@ from hq_server.routes import (
 )
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
-from hq_server.services.auth import LoginLimiter
 from hq_server.services.detections import DetectionService
+from hq_server.services.login_limiter import LoginLimiter
 from hq_server.services.metrics import Metrics
 from hq_server.services.node_settings import NodeSettings
 from hq_server.services.orchestrator import Orchestrator, OrchestratorSettings
@@ -77,6 +77,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     db = await Database(cfg.database_url).open()
     app[DB] = db
+    a = cfg.auth  # counters in the database: HQ processes sharing it share the limit
+    app[LIMITER] = LoginLimiter(db.sessions, a.login_max_failures, a.login_max_failures_per_address, a.login_window_s)
     await _bootstrap_admin(cfg, db)
     yield
     await db.close()
@@ -157,7 +159,6 @@ def create_app(cfg: HqConfig) -> web.Application:
                           client_max_size=MAX_JSON_BYTES)
     app[CONFIG] = cfg
     app[METRICS] = Metrics()
-    app[LIMITER] = LoginLimiter(cfg.auth.login_max_failures, cfg.auth.login_window_s)
     b = cfg.bulletins
     app[AUDIO] = AudioStore(cfg.data_dir / "audio",
                             build_speech(b.tts_engines, b.tts_engine_options, cache_dir=cfg.data_dir / "tts-cache",

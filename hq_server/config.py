@@ -98,7 +98,10 @@ class DatabaseSection(Section):
 
 
 class AuthSection(Section):
-    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per window before 429")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per user name and window before 429")
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed logins per client address and window before 429 (higher: a shared "
+                                      "office is one address)")
     login_window_s: int = Field(default=300, ge=1, description="Window of the login rate limit")
     bootstrap_admin: str | None = Field(
         default=None, description="Create this admin at start-up if no user exists (password from env)")

@@ -23,7 +23,8 @@ from hq_server.config import HqConfig
 from hq_server.errors import ApiError
 from hq_server.inputs import MAX_JSON_BYTES, InputError, bounded_int, check_param, db_id, loads_limited
 from hq_server.services.audio import AudioStore
-from hq_server.services.auth import LoginLimiter, Perm, allowed, token_hash
+from hq_server.services.auth import Perm, allowed, token_hash
+from hq_server.services.login_limiter import LoginLimiter
 from hq_server.services.metrics import Metrics
 from hq_server.services.node_settings import NodeSettings
 from hq_server.services.orchestrator import Orchestrator
@@ -180,7 +181,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         body: dict[str, Any] = {"error": err.message}
         if err.fields is not None:
             body["fields"] = err.fields
-        return json_response(body, err.status)
+        resp = json_response(body, err.status)
+        resp.headers.update(err.headers or {})
+        return resp
     except ValidationError as err:
         return json_response({"error": "Dữ liệu không hợp lệ (invalid input)", "fields": field_errors(err)}, 400)
     except web.HTTPException as err:

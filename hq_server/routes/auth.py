@@ -10,7 +10,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_server.inputs import db_id
-from hq_server.services.auth import Perm, Role, allowed, hash_password, new_token, token_hash, verify_password
+from hq_server.services.auth import (
+    Perm,
+    Role,
+    allowed,
+    hash_password_async,
+    new_token,
+    token_hash,
+    verify_password_async,
+)
+from hq_server.services.login_limiter import LoginLimiter, LoginLocked, Reservation
 from hq_server.storage.tables import ApiToken, User, WebSession, now
 from hq_server.web import (
     AUDIT_ACTION,
@@ -62,15 +71,15 @@ async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginIn)
     cfg, limiter, ip = request.app[CONFIG], request.app[LIMITER], client_ip(request)
     request[AUDIT_ACTION], request[AUDIT_USER] = "login", body.username
-    wait = limiter.retry_after(ip, body.username)
-    if wait > 0:
-        raise ApiError(429, f"Quá nhiều lần đăng nhập sai; thử lại sau {int(wait) + 1} giây (too many failed logins)")
+    reservation = await _reserve(request, limiter, ip, body.username)  # counted before the password is looked at
     async with request.app[DB].sessions() as s:
         user = await s.scalar(select(User).where(User.username == body.username))
-        if not verify_password(user.password_hash if user else None, body.password) or not user or not user.active:
-            limiter.failed(ip, body.username)
-            raise ApiError(401, "Sai tên đăng nhập hoặc mật khẩu (wrong user name or password)")
-        limiter.succeeded(body.username)
+    ok = await verify_password_async(user.password_hash if user else None, body.password)
+    if not ok or user is None or not user.active:
+        await limiter.failed(reservation)
+        raise ApiError(401, "Sai tên đăng nhập hoặc mật khẩu (wrong user name or password)")
+    await limiter.succeeded(reservation)
+    async with request.app[DB].sessions() as s:
         token, csrf = new_token(), new_token()
         s.add(WebSession(token_hash=token_hash(token), user_id=user.id, csrf_token=csrf, ip=ip,
                          expires_at=now() + timedelta(seconds=cfg.http.session_ttl_s)))
@@ -82,6 +91,18 @@ async def login(request: web.Request) -> web.Response:
     resp.set_cookie(CSRF_COOKIE, csrf, httponly=False, samesite="Strict", secure=secure,
                     max_age=cfg.http.session_ttl_s, path="/")
     return resp
+
+
+async def _reserve(request: web.Request, limiter: LoginLimiter, ip: str, username: str) -> Reservation:
+    try:
+        return await limiter.reserve(ip, username)
+    except LoginLocked as err:
+        wait = int(err.retry_after_s) + 1
+        request[AUDIT_DETAIL] = {"locked": err.scope, "retry_after_s": wait}
+        who, field = ("tên đăng nhập này", "username") if err.scope == "user" else ("địa chỉ máy này", "address")
+        raise ApiError(429, f"Quá nhiều lần đăng nhập sai với {who}; thử lại sau {wait} giây (too many failed "
+                            f"logins for this {'user name' if field == 'username' else 'address'}; retry in {wait} s)",
+                       {field: f"retry after {wait} s"}, headers={"Retry-After": str(wait)}) from err
 
 
 @routes.route("POST", "/api/v1/auth/logout", perm=None, any_user=True, summary="Log out (ends the session)")
@@ -121,7 +142,7 @@ async def create_user(request: web.Request) -> web.Response:
         if await s.scalar(select(User).where(User.username == body.username)) is not None:
             raise ApiError(409, "Tên đăng nhập đã tồn tại (user exists)", {"username": "already exists"})
         user = User(username=body.username, role=body.role.value, full_name=body.full_name,
-                    password_hash=hash_password(body.password))
+                    password_hash=await hash_password_async(body.password))
         s.add(user)
         await s.commit()
         request[AUDIT_DETAIL] = {"username": body.username, "role": body.role.value}
@@ -157,17 +178,17 @@ def _user_id(request: web.Request) -> int:
 async def change_password(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordIn)
     p, limiter, ip = principal(request), request.app[LIMITER], client_ip(request)
-    if limiter.retry_after(ip, p.username) > 0:
-        raise ApiError(429, "Quá nhiều lần nhập sai mật khẩu (too many wrong passwords; wait)")
+    if body.new_password == body.old_password:
+        raise ApiError(400, "Mật khẩu mới phải khác (new password must differ)", {"new_password": "unchanged"})
+    reservation = await _reserve(request, limiter, ip, p.username)  # a stolen session must not guess freely
     async with request.app[DB].sessions() as s:
         user = await s.get(User, p.user_id)
         assert user is not None
-        if not verify_password(user.password_hash, body.old_password):
-            limiter.failed(ip, p.username)
+        if not await verify_password_async(user.password_hash, body.old_password):
+            await limiter.failed(reservation)
             raise ApiError(400, "Mật khẩu cũ không đúng (old password is wrong)", {"old_password": "wrong"})
-        if body.new_password == body.old_password:
-            raise ApiError(400, "Mật khẩu mới phải khác (new password must differ)", {"new_password": "unchanged"})
-        user.password_hash = hash_password(body.new_password)
+        await limiter.succeeded(reservation)
+        user.password_hash = await hash_password_async(body.new_password)
         current = token_hash(request.cookies.get(SESSION_COOKIE, "")) if p.via == "session" else None
         ended = await _end_sessions(s, user.id, keep=current)
         await s.commit()
@@ -226,7 +247,7 @@ async def reset_password(request: web.Request) -> web.Response:
         user = await s.get(User, uid)
         if user is None:
             raise ApiError(404, "Không tìm thấy người dùng (no such user)")
-        user.password_hash = hash_password(body.new_password)
+        user.password_hash = await hash_password_async(body.new_password)
         ended = await _end_sessions(s, user.id)
         await s.commit()
         request[AUDIT_DETAIL] = {"username": user.username, "sessions_ended": ended}

@@ -1,4 +1,4 @@
-"""Accounts: argon2 password hashing, session and API tokens, roles, login rate limiting.
+"""Accounts: argon2 password hashing, session and API tokens, roles (the login limiter: login_limiter.py).
 
 Tokens are random 32-byte values; only their SHA-256 is stored, so a copy of the database does not
 let anyone log in. Sessions carry a CSRF token that browsers must echo in ``X-CSRF-Token`` on every
@@ -7,10 +7,9 @@ state-changing request (scripts use ``Authorization: Bearer`` tokens and need no
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
-import time
-from collections import defaultdict, deque
 from enum import StrEnum
 
 from argon2 import PasswordHasher
@@ -77,6 +76,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    """:func:`verify_password` in a worker thread: argon2 takes ~0.1 s of CPU and must not stall the event loop."""
+    return await asyncio.to_thread(verify_password, password_hash, password)
+
+
+async def hash_password_async(password: str) -> str:
+    return await asyncio.to_thread(hash_password, password)
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -85,39 +93,3 @@ def token_hash(token: str) -> str:
     # surrogatepass: a header or cookie with undecodable bytes (surrogate-escaped by aiohttp) hashes to
     # something that matches no token, instead of raising UnicodeEncodeError
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class LoginLimiter:
-    """At most ``max_failures`` failed logins per window, per client address and per user name.
-
-    In memory: enough for one HQ process; an attacker who restarts HQ has bigger powers anyway.
-    """
-
-    def __init__(self, max_failures: int, window_s: float) -> None:
-        self.max = max_failures
-        self.window = window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def _recent(self, key: str) -> deque[float]:
-        q = self._failures[key]
-        cutoff = time.monotonic() - self.window
-        while q and q[0] < cutoff:
-            q.popleft()
-        return q
-
-    def retry_after(self, ip: str, username: str) -> float:
-        """Seconds until another attempt is allowed (0 = allowed now)."""
-        waits = []
-        for key in (f"ip:{ip}", f"user:{username.lower()}"):
-            q = self._recent(key)
-            if len(q) >= self.max:
-                waits.append(q[0] + self.window - time.monotonic())
-        return max(waits, default=0.0)
-
-    def failed(self, ip: str, username: str) -> None:
-        now = time.monotonic()
-        self._failures[f"ip:{ip}"].append(now)
-        self._failures[f"user:{username.lower()}"].append(now)
-
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(f"user:{username.lower()}", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hq_server.services.auth import Role, hash_password, new_token, token_hash
+from hq_server.services.auth import Role, hash_password_async, new_token, token_hash
 from hq_server.storage.tables import ApiToken, AuditEntry, User
 
 MIN_PASSWORD = 10
@@ -30,7 +30,7 @@ async def create_user(session: AsyncSession, username: str, password: str, role:
         raise UserError(f"role must be one of {', '.join(r.value for r in Role)}") from err
     if await session.scalar(select(User).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} already exists")
-    user = User(username=username, role=role, full_name=full_name, password_hash=hash_password(password))
+    user = User(username=username, role=role, full_name=full_name, password_hash=await hash_password_async(password))
     session.add(user)
     await session.flush()
     token = None

@@ -55,6 +55,19 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class LoginCounter(Base):
+    """Login attempts of one user name or one client address in the current window (the login limiter).
+
+    In the database, not in memory, so several HQ processes on one PostgreSQL share one limit, and each
+    attempt is reserved by one atomic upsert before its password is checked (hq_server/services/login_limiter.py).
+    """
+
+    __tablename__ = "login_counters"
+    key: Mapped[str] = mapped_column(sa.String(120), primary_key=True)  # "user:<name>" or "ip:<address>"
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
