@@ -29,6 +29,7 @@ from hq_server.routes import (
     settings,
     snapshots,
     speech,
+    zones,
 )
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
@@ -70,7 +71,8 @@ logger = logging.getLogger(__name__)
 BROKER_PORT = web.AppKey("broker_port", int)
 BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)
 """Port of the embedded broker's TLS listener for nodes (0: none)."""
-ROUTE_MODULES = (auth, bulletins, audio, fleet, settings, snapshots, detections, records, meta, speech, live, calendar)
+ROUTE_MODULES = (auth, bulletins, audio, fleet, zones, settings, snapshots, detections, records, meta, speech, live,
+                 calendar)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -64,6 +64,21 @@ async def admin_token(cfg: HqConfig, data_dir: Path) -> tuple[str, str]:
     return password, token
 
 
+async def wait_known_at_hq(base: str, token: str, node_ids: list[str], timeout: float = 60.0) -> None:
+    """Until HQ lists every node online (their zone claims registered): a zone HQ does not know is refused."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        while True:
+            async with http.get(f"{base}/api/v1/nodes") as resp:
+                online = {n["id"] for n in (await resp.json())["nodes"] if n["state"] == "online"}
+            if set(node_ids) <= online:
+                return
+            if loop.time() > deadline:
+                raise RuntimeError(f"HQ sees {sorted(online)} online, expected {sorted(node_ids)}")
+            await asyncio.sleep(0.2)
+
+
 async def send_and_track(base: str, token: str, text: str, zones: list[str], timeout: float) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers) as http:
@@ -109,6 +124,7 @@ async def run_demo(data_dir: Path, *, text: str = DEMO_TEXT, http_port: int = 80
         village = Village(data_dir / "village", COMMUNE, app[BROKER_PORT], cfg.key_path.with_suffix(".pub"),
                           sink="file", overrides={"audio__hq_url": base})
         await village.start(zones=zones, per_zone=per_zone)
+        await wait_known_at_hq(base, token, [a.config.node.id for a in village.agents])
         print(f"simulated village online: {', '.join(a.config.node.id for a in village.agents)}", flush=True)
         state = await send_and_track(base, token, text, ["thon-1"], timeout)
         print_deliveries(state)

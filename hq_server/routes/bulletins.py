@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,7 +18,8 @@ from hq_server.services.cap import MAX_CAP_BYTES, CapError, cap_to_bulletin
 from hq_server.services.occurrences import occurrence_json
 from hq_server.services.speech_record import record as record_speech
 from hq_server.services.speech_record import speech_json, voice_warning
-from hq_server.storage.tables import Bulletin, Camera, Delivery, DesiredSetting, Node, Occurrence, now
+from hq_server.services.targets import resolve_targets
+from hq_server.storage.tables import Bulletin, Delivery, Occurrence, Zone, now
 from hq_server.web import (
     AUDIO,
     AUDIT_DETAIL,
@@ -45,12 +46,13 @@ EDITABLE = ("awaiting_approval", "scheduled")
 class Targets(BaseModel):
     model_config = ConfigDict(extra="forbid")
     all: bool = False
-    zones: list[str] = Field(default_factory=list, max_length=200)
+    zones: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=200, description="Zone slugs or names ('thon-1' or 'Thôn 1')")
     nodes: list[str] = Field(default_factory=list, max_length=2000)
 
     @model_validator(mode="after")
     def _check(self) -> Targets:
-        bad = [x for x in [*self.zones, *self.nodes] if not valid_id(x)]
+        bad = [x for x in self.nodes if not valid_id(x)]
         if bad:
             raise ValueError(f"không hợp lệ (invalid ids): {', '.join(bad[:5])}")
         if not (self.all or self.zones or self.nodes):
@@ -155,7 +157,9 @@ async def _validated(request: web.Request, data: dict[str, Any]) -> BulletinIn:
 async def _apply(request: web.Request, b: Bulletin, body: BulletinIn, render: bool) -> None:
     cfg = request.app[CONFIG]
     b.title, b.kind, b.text, b.priority, b.status = body.title, body.kind, body.text, body.priority.value, body.status
-    b.relay_url, b.relay_end_at, b.targets = body.relay_url, body.relay_end_at, body.targets.model_dump()
+    async with request.app[DB].sessions() as s:
+        targets = await resolve_targets(s, body.targets.model_dump())
+    b.relay_url, b.relay_end_at, b.targets = body.relay_url, body.relay_end_at, targets
     b.send_at, b.recurrence = body.send_at, body.recurrence.model_dump(mode="json") if body.recurrence else None
     b.repeat, b.chime, b.volume, b.voice, b.rate = body.repeat, body.chime, body.volume, body.voice, body.rate
     life = lifetime(LifetimeRules.from_config(cfg.command_ttl_s, cfg.bulletins), max(body.send_at or now(), now()),
@@ -222,10 +226,7 @@ CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml")
 
 async def _known_zones(request: web.Request) -> set[str]:
     async with request.app[DB].sessions() as s:
-        zones = {z for node in (await s.scalars(select(Node))).all() for z in (node.zones or [])}
-        zones |= set((await s.scalars(select(DesiredSetting.scope_id).where(DesiredSetting.scope == "zone"))).all())
-        zones |= {z for z in (await s.scalars(select(Camera.zone))).all() if z}
-    return zones
+        return set((await s.scalars(select(Zone.slug))).all())
 
 
 async def _cap_referenced(request: web.Request, refs: list[tuple[str, str]]) -> list[Bulletin]:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hq_server.services import zones
 from hq_server.services.auth import Perm
-from hq_server.storage.tables import Camera, CameraEvent, DesiredSetting, Node, NodeEvent, now
+from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
 from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, parse_body, path_slug
-from loaxa_contract.topics import check_id, valid_id
+from loaxa_contract.topics import valid_id
 
 routes = Routes()
 
@@ -21,21 +22,17 @@ routes = Routes()
 class NodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["speaker", "camera", "mixed"] = "speaker"
-    zones: list[str] = Field(default_factory=list, max_length=20)
+    zones: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20, description="Zone slugs or names; HQ's assignment wins over the node's")
     location: str = Field(default="", max_length=200)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-
-    @field_validator("zones")
-    @classmethod
-    def _zones(cls, v: list[str]) -> list[str]:
-        return [check_id(z, "zone") for z in v]
 
 
 class CameraIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     node: str = Field(default="", max_length=64, description="The node that watches it ('' = none yet)")
-    zone: str | None = Field(default=None, max_length=64, description="A zone some node belongs to")
+    zone: str | None = Field(default=None, max_length=100, description="Zone slug or name")
     location: str = Field(default="", max_length=200)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
@@ -87,6 +84,7 @@ async def put_node(request: web.Request) -> web.Response:
     ident = _slug(request)
     body = await parse_body(request, NodeIn)
     async with request.app[DB].sessions() as s:
+        body.zones = (await zones.load(s)).resolve(body.zones, "zones")
         n = await s.get(Node, ident)
         created = n is None
         if n is None:
@@ -105,11 +103,12 @@ async def _check_camera_links(s: AsyncSession, body: CameraIn) -> None:
     if body.node and (not valid_id(body.node) or await s.get(Node, body.node) is None):
         errors["node"] = "không có máy trạm này; đăng ký bằng PUT /api/v1/nodes/{id} (no such node)"
     if body.zone is not None:
-        zones = {z for zs in (await s.scalars(select(Node.zones))).all() for z in (zs or [])}
-        zones |= set((await s.scalars(select(DesiredSetting.scope_id).where(DesiredSetting.scope == "zone"))).all())
-        if body.zone not in zones:
-            known = ", ".join(sorted(zones)[:20]) or "(none)"
-            errors["zone"] = f"không có khu vực này; các khu vực: {known} (no node is in this zone)"
+        registry = await zones.load(s)
+        found = registry.find(body.zone)
+        if found is None:
+            errors["zone"] = registry.unknown_message(body.zone)
+        else:
+            body.zone = found
     if errors:
         raise ApiError(400, "Dữ liệu không hợp lệ (invalid input)", errors)
 

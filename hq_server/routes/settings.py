@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hq_server.inputs import check_timezone
+from hq_server.services import zones
 from hq_server.services.auth import Perm
 from hq_server.services.node_settings import setting_json
 from hq_server.storage.tables import DesiredSetting, Node, NodeSetting
@@ -99,8 +100,14 @@ def _ident(request: web.Request) -> str:
     return path_slug(request)
 
 
+async def _zone(request: web.Request) -> str:
+    """The zone slug a path names (by slug or name); 400 with the closest known zones if none."""
+    async with request.app[DB].sessions() as s:
+        return (await zones.load(s)).resolve_one(request.match_info["id"], "zone")
+
+
 async def _put(request: web.Request, scope: str, kind: str, value: dict[str, Any]) -> web.Response:
-    ident = _ident(request)
+    ident = await _zone(request) if scope == "zone" else _ident(request)
     if scope == "node":
         async with request.app[DB].sessions() as s:
             if await s.get(Node, ident) is None:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hq_server.services import zones
 from hq_server.services.alerts import Alerter
 from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
 from loaxa_contract.models import CameraHealth, NodeHealth, NodeState
@@ -31,6 +32,7 @@ async def apply_state(session: AsyncSession, msg: NodeState) -> tuple[Node, bool
     node.kind = msg.kind
     if msg.zones or not node.registered:
         node.zones = list(msg.zones) if msg.zones else list(node.zones or [])
+    await zones.register_claimed(session, msg.zones, msg.node)
     node.agent_version = msg.agent_version or node.agent_version
     node.last_seen_at = now()
     changed = node.state != msg.state

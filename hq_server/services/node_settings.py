@@ -81,32 +81,50 @@ class NodeSettings:
     # ------------------------------------------------------------------ sending
 
     async def sync(self, node_ids: list[str], *, force: set[str] | None = None) -> int:
-        """Send each node's effective value unless it already applied exactly that (or ``force`` names the kind)."""
-        sent = 0
-        async with self._lock, self.sessions() as session:
-            for node_id in node_ids:
-                node = await session.get(Node, node_id)
-                if node is None:
-                    continue
-                for kind, (value, source) in (await self.effective(session, node)).items():
+        """Send each node's effective value unless it already applied exactly that (or ``force`` names the kind).
+
+        Rows and command log are committed before publishing: the node's ``played`` ack comes back within
+        milliseconds and must find its command.
+        """
+        outgoing: list[tuple[str, str, dict[str, Any]]] = []
+        async with self._lock:
+            async with self.sessions() as session:
+                for node_id in node_ids:
+                    node = await session.get(Node, node_id)
+                    if node is None:
+                        continue
+                    for kind, (value, source) in (await self.effective(session, node)).items():
+                        row = await session.get(NodeSetting, (node_id, kind))
+                        if row is None:
+                            row = NodeSetting(node_id=node_id, kind=kind, state="pending", attempts=0)
+                            session.add(row)
+                        elif row.value == value and row.state == "applied" and kind not in (force or set()):
+                            continue
+                        wire = self.orch.log_command(session, COMMAND_TYPE[kind], f"node:{node_id}", self.ttl_s,
+                                                     **value)
+                        row.value, row.source, row.command_id = value, source, wire["id"]
+                        row.state, row.reason, row.sent_at, row.applied_at = "sent", None, now(), None
+                        row.attempts += 1
+                        outgoing.append((node_id, kind, wire))
+                await session.commit()
+            return await self._publish(outgoing)
+
+    async def _publish(self, outgoing: list[tuple[str, str, dict[str, Any]]]) -> int:
+        sent, failed = 0, []
+        for node_id, kind, wire in outgoing:
+            try:
+                await self.orch.publish_wire(wire)
+                sent += 1
+            except LinkError as err:
+                logger.warning("%s for %s not sent: %s", kind, node_id, err)
+                failed.append((node_id, kind, wire["id"], f"broker unavailable: {err}"[:200]))
+        if failed:
+            async with self.sessions() as session:
+                for node_id, kind, command_id, reason in failed:
                     row = await session.get(NodeSetting, (node_id, kind))
-                    if row is None:
-                        row = NodeSetting(node_id=node_id, kind=kind, state="pending", attempts=0)
-                        session.add(row)
-                    elif row.value == value and row.state == "applied" and kind not in (force or set()):
-                        continue
-                    row.value, row.source = value, source
-                    try:
-                        row.command_id = await self.orch.send_command(
-                            session, COMMAND_TYPE[kind], f"node:{node_id}", self.ttl_s, **value)
-                    except LinkError as err:
-                        row.state, row.reason = "pending", f"broker unavailable: {err}"[:200]
-                        logger.warning("%s for %s not sent: %s", kind, node_id, err)
-                        continue
-                    row.state, row.reason, row.sent_at, row.applied_at = "sent", None, now(), None
-                    row.attempts += 1
-                    sent += 1
-            await session.commit()
+                    if row is not None and row.command_id == command_id and row.state == "sent":
+                        row.state, row.reason, row.attempts = "pending", reason, max(0, row.attempts - 1)
+                await session.commit()
         return sent
 
     async def on_online(self, node_id: str) -> None:

@@ -269,13 +269,27 @@ class Orchestrator:
 
         The caller commits ``session``; :class:`LinkError` if the broker did not take it.
         """
+        wire = self.log_command(session, command_type, target, ttl_s, **fields)
+        await session.flush()
+        await self.publish_wire(wire)
+        return wire["id"]
+
+    def log_command(self, session: AsyncSession, command_type: str, target: str, ttl_s: float,
+                    **fields: Any) -> dict[str, Any]:
+        """Sign a command and add it to the command log, unpublished: commit, then :meth:`publish_wire`.
+
+        For single-ack commands (settings, zone membership): a node answers within milliseconds, and an ack
+        whose command is not committed yet is not matched and would be lost.
+        """
         wire = self.signer.build(command_type, target=target, ttl_s=ttl_s, **fields)
         session.add(CommandLog(id=wire["id"], type=command_type, bulletin_id=None, target=target,
                                expires_at=datetime.fromisoformat(wire["expires_at"])))
-        await session.flush()
+        return wire
+
+    async def publish_wire(self, wire: dict[str, Any]) -> None:
+        """Publish a command logged by :meth:`log_command`; :class:`LinkError` if the broker did not take it."""
         await publish_command(self.link, self.s.commune, wire)
-        self.metrics.inc("loaxa_hq_commands_total", type=command_type)
-        return wire["id"]
+        self.metrics.inc("loaxa_hq_commands_total", type=wire["type"])
 
     async def dispatch(self, bulletin_id: str) -> bool:
         """Send a due bulletin to its targets; False if it was not sendable or the broker is down."""

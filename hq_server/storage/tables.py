@@ -334,3 +334,14 @@ class Detection(Base):
     picture_size: Mapped[int | None]
     alert_id: Mapped[int | None]
     alert_rule: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Zone(Base):
+    """A village / zone of the commune: the slug used in topics and a Vietnamese display name ("Thôn 1")."""
+
+    __tablename__ = "zones"
+    slug: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    created_by: Mapped[str] = mapped_column(sa.String(80), default="")  # a user, or node:ID for a node's claim
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)

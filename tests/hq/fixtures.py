@@ -53,6 +53,13 @@ class Hq:
             body = await resp.json() if resp.content_type == "application/json" else await resp.text()
             return resp.status, body
 
+    async def add_zones(self, *slugs: str) -> None:
+        """Register zones (``thon-1`` is named "Thôn 1"); a zone that exists already is fine."""
+        for slug in slugs:
+            name = f"Thôn {slug[5:]}" if slug.startswith("thon-") else slug
+            status, body = await self.call("POST", "/api/v1/zones", json={"slug": slug, "name": name})
+            assert status in (201, 409), body
+
     async def deliveries(self, bulletin_id: str) -> dict[str, dict[str, Any]]:
         status, body = await self.call("GET", f"/api/v1/bulletins/{bulletin_id}/deliveries")
         assert status == 200, body

@@ -72,6 +72,7 @@ async def test_naive_times_are_read_in_the_commune_time_zone(hq):
 
 
 async def test_a_bulletin_no_node_played_is_expired_with_a_reason_not_completed(hq):
+    await hq.add_zones("thon-1")
     assert (await hq.call("PUT", "/api/v1/nodes/loa-xa", role="technician", json={"zones": ["thon-1"]}))[0] == 201
     status, body = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={
         "text": TEXT, "targets": {"nodes": ["loa-xa"]}, "expires_at": in_s(1.5)})

@@ -129,6 +129,7 @@ def test_slug() -> None:
 
 
 async def test_api_imports_a_cap_alert_then_cancels_it(hq):
+    await hq.add_zones("thon-1")
     status, _ = await hq.call("PUT", "/api/v1/nodes/loa-1", role="technician", json={"zones": ["thon-1"]})
     assert status == 201
     xml = {"Content-Type": "application/cap+xml"}

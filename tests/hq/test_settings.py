@@ -6,6 +6,7 @@ ZONE = "/api/v1/zones/thon-1/programme"
 
 
 async def test_programme_validation_gives_field_level_errors(hq):
+    await hq.add_zones("thon-1")
     async def put(body, path=ZONE):
         return await hq.call("PUT", path, role="broadcaster", json=body)
 
@@ -24,8 +25,10 @@ async def test_programme_validation_gives_field_level_errors(hq):
     assert status == 400 and set(body["fields"]) == {"quiet_end", "timezone"}, body
     status, body = await put({"windows": [{"start": "06:00", "end": "07:00", "colour": "red"}]})
     assert status == 400 and "windows.0.colour" in body["fields"]
+    status, body = await put({"windows": [{"start": "06:00", "end": "07:00"}]}, "/api/v1/zones/thon-l/programme")
+    assert status == 400 and "'thon-1' (Thôn 1)" in body["fields"]["zone"], body  # did you mean
     status, body = await put({"windows": [{"start": "06:00", "end": "07:00"}]}, "/api/v1/zones/Thôn 1/programme")
-    assert status == 400 and "id" in body["fields"]
+    assert status == 200 and body["id"] == "thon-1", body  # by its Vietnamese name
     status, body = await hq.call("PUT", "/api/v1/zones/thon-1/volume", role="technician", json={"volume": 101})
     assert status == 400 and set(body["fields"]) == {"volume"}
 
@@ -42,6 +45,7 @@ async def test_programme_validation_gives_field_level_errors(hq):
 
 
 async def test_settings_roles_and_unknown_node(hq):
+    await hq.add_zones("thon-1")
     body = {"windows": [{"start": "06:00", "end": "07:00"}]}
     assert (await hq.call("PUT", ZONE, role="police", json=body))[0] == 403
     assert (await hq.call("PUT", "/api/v1/zones/thon-1/volume", role="police", json={"volume": 50}))[0] == 403

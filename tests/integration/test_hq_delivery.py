@@ -36,6 +36,7 @@ async def _scenario(hq: Hq, start_agent, tap) -> None:  # noqa: F811
     await start_agent("a-2", zones=["thon-1"])
     await start_agent("b-1", zones=["thon-2"])
     # registered by a technician, not running yet: b-2 comes back later, a-9 never does
+    await hq.add_zones("thon-1", "thon-2")
     for node, zone in (("b-2", "thon-2"), ("a-9", "thon-1")):
         status, body = await hq.call("PUT", f"/api/v1/nodes/{node}", role="technician",
                                      json={"zones": [zone], "location": "Nhà văn hoá", "lat": 21.0, "lon": 105.8})

@@ -171,6 +171,7 @@ async def test_unknown_bulletin_held_by_a_node_is_cancelled(hq, start_agent, tap
 
 async def test_node_back_online_gets_one_resend_from_two_triggers(hq, start_agent, tap):  # noqa: F811
     """Its `online` state and its reconnect report both ask for the missing bulletin: it is sent once."""
+    await hq.add_zones("thon-2")
     status, body = await hq.call("PUT", "/api/v1/nodes/b-1", role="technician", json={"zones": ["thon-2"]})
     assert status == 201, body
     status, body = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={

@@ -36,6 +36,7 @@ async def _wait_applied(h: Hq, node: str, kind: str, not_command: str | None = N
 
 async def test_programme_and_volume_reach_nodes_and_are_reconciled(hq, start_agent, tap):  # noqa: F811
     a1 = await start_agent("a-1", zones=["thon-1"])
+    await hq.add_zones("thon-1")
     status, body = await hq.call("PUT", "/api/v1/nodes/b-1", role="technician", json={"zones": ["thon-1"]})
     assert status == 201, body
     await wait_async(lambda: _online(hq, "a-1"), 20, "a-1 online")
