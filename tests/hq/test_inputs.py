@@ -175,6 +175,7 @@ async def test_unexpected_errors_are_logged_and_answered_as_json(hq, caplog) -> 
 
 
 async def test_valid_requests_still_work(hq) -> None:
+    await hq.add_zones("thon-1")
     assert (await hq.call("PUT", "/api/v1/nodes/loa-1", role="technician", json={"zones": ["thon-1"]}))[0] == 201
     status, body = await hq.call("PUT", "/api/v1/cameras/cam-1", role="technician",
                                  json={"node": "loa-1", "zone": "thon-1"})

@@ -65,6 +65,7 @@ async def _request(hq, role: str = "police") -> dict:
 
 async def _register(hq, **camera: str) -> tuple[int, dict]:
     """The camera's node first (a camera may only point at a node HQ knows), then the camera."""
+    await hq.add_zones("thon-1")
     status, body = await hq.call("PUT", f"/api/v1/nodes/{NODE}", role="technician",
                                  json={"kind": "camera", "zones": ["thon-1"]})
     assert status in (200, 201), body

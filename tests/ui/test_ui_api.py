@@ -28,12 +28,14 @@ async def test_normalise_and_preview(hq: Hq) -> None:
     async with hq.client.get(body["url"]) as resp:
         assert resp.status == 200 and resp.content_type == "audio/wav" and len(await resp.read()) > 1000
     # sending the same text reuses the hear-test rendering
+    assert (await hq.call("PUT", "/api/v1/nodes/ghost", role="technician", json={}))[0] == 201
     status, created = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={
         "text": "Xin chào bà con thôn Một.", "targets": {"nodes": ["ghost"]}})
     assert status == 201 and created["bulletin"]["audio_sha256"] == body["sha256"]
 
 
 async def test_calendar_lists_series_by_day_and_zone(hq: Hq) -> None:
+    await hq.add_zones("thon-1", "thon-2")
     tomorrow = datetime.now(TZ).date() + timedelta(days=1)
     status, body = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={
         "title": "Vệ sinh", "text": "Mời bà con vệ sinh đường làng.", "targets": {"zones": ["thon-2"]},
@@ -76,6 +78,7 @@ async def _events(hq: Hq, bid: str, until: str, timeout: float = 30.0) -> list[t
 
 
 async def test_event_stream_and_resend_to_failed(hq: Hq) -> None:
+    await hq.add_zones("thon-9")
     status, body = await hq.call("PUT", "/api/v1/nodes/ghost", role="technician", json={"zones": ["thon-9"]})
     assert status == 201
     expires = datetime.now(UTC) + timedelta(seconds=3)
