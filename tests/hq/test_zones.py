@@ -110,7 +110,7 @@ async def test_migration_registers_the_zones_already_in_use(tmp_path):
 
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(to("0010"))
+            await conn.run_sync(to("0011"))
             now = datetime.now(UTC).replace(tzinfo=None)
             await conn.execute(text("INSERT INTO nodes (id, kind, zones, location, registered, state, state_since, "
                                     "agent_version, offline_alerted) VALUES ('loa-1', 'speaker', '[\"thon-1\", "
