@@ -233,6 +233,11 @@ class EdgeAgent:
 
     async def _bulletin(self, command: CommandBase) -> None:
         assert isinstance(command, BulletinCommand)
+        if self.config.node.kind == "camera":  # reached through a zone or `all` topic: nothing to play it on
+            logger.warning("bulletin %s refused: this is a camera-only node", command.bulletin_id)
+            await self.acks.ack(command.id, AckStage.REJECTED, bulletin_id=command.bulletin_id, reason="not_a_speaker",
+                                detail="camera-only node: no loudspeaker")
+            return
         if await self.player.renew(command):  # HQ extending a series this node already holds
             return
         await self.player.submit(command)

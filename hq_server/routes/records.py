@@ -95,7 +95,11 @@ async def broadcasts(request: web.Request) -> web.Response:
         oq = select(Occurrence, Bulletin).join(Bulletin, Bulletin.id == Occurrence.bulletin_id).where(
             Occurrence.state == "played")
         occurrence_rows = (await s.execute(oq.where(Bulletin.created_at >= since) if since else oq)).all()
-        zones = {n.id: (n.zones or []) for n in (await s.scalars(select(Node))).all()}
+        nodes = (await s.scalars(select(Node))).all()
+    zones = {n.id: (n.zones or []) for n in nodes}
+    cameras = {n.id for n in nodes if n.kind == "camera"}  # no loudspeaker: never part of broadcast figures
+    rows = [(d, b) for d, b in rows if d.node_id not in cameras]
+    occurrence_rows = [(o, b) for o, b in occurrence_rows if o.node_id not in cameras]
     stats: dict[str, dict[str, float]] = defaultdict(lambda: {"bulletins": 0, "played": 0, "minutes": 0.0,
                                                               "failures": 0})
     seen: dict[str, set[str]] = defaultdict(set)

@@ -79,6 +79,9 @@ class OrchestratorSettings:
 
 
 def covers(targets: dict[str, Any], node: Node) -> bool:
+    """Whether a bulletin's targets reach ``node``; never a camera-only node (it has no loudspeaker)."""
+    if node.kind == "camera":
+        return False
     if targets.get("all"):
         return True
     if node.id in (targets.get("nodes") or []):
@@ -91,6 +94,11 @@ def command_targets(targets: dict[str, Any]) -> list[str]:
     if targets.get("all"):
         return ["all"]
     return [f"zone:{z}" for z in targets.get("zones") or []] + [f"node:{n}" for n in targets.get("nodes") or []]
+
+
+async def _camera_only(session: AsyncSession, node_id: str) -> bool:
+    node = await session.get(Node, node_id)
+    return node is not None and node.kind == "camera"
 
 
 def _missed_renewal(b: Bulletin, delivery: Delivery) -> bool:
@@ -211,6 +219,10 @@ class Orchestrator:
                 return
             delivery = await session.scalar(select(Delivery).where(
                 Delivery.bulletin_id == bulletin_id, Delivery.node_id == ack.node))
+            if delivery is None and await _camera_only(session, ack.node):
+                logger.info("ack %s of %s from camera-only node %s not tracked (%s)", ack.stage.value, bulletin_id,
+                            ack.node, ack.reason or "-")
+                return
             if delivery is None:  # a node HQ did not know yet, reached through its zone or `all`
                 delivery = Delivery(bulletin_id=bulletin_id, node_id=ack.node, state="pending",
                                     command_id=ack.command_id, attempts=1)
