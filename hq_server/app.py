@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from hq_server import sse
 from hq_server.config import HqConfig, broker_tls_files, https_context, tls_listener
 from hq_server.inputs import MAX_JSON_BYTES
 from hq_server.routes import (
@@ -23,6 +24,7 @@ from hq_server.routes import (
     calendar,
     detections,
     fleet,
+    fleet_live,
     live,
     meta,
     records,
@@ -34,6 +36,7 @@ from hq_server.routes import (
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
 from hq_server.services.detections import DetectionService
+from hq_server.services.health_history import HealthHistory
 from hq_server.services.login_limiter import LoginLimiter
 from hq_server.services.metrics import Metrics
 from hq_server.services.node_settings import NodeSettings
@@ -72,7 +75,7 @@ BROKER_PORT = web.AppKey("broker_port", int)
 BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)
 """Port of the embedded broker's TLS listener for nodes (0: none)."""
 ROUTE_MODULES = (auth, bulletins, audio, fleet, zones, settings, snapshots, detections, records, meta, speech, live,
-                 calendar)
+                 calendar, fleet_live)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -145,6 +148,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
                                     recurrence_renew_before=timedelta(days=cfg.bulletins.recurrence_renew_before_days))
     orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
     orch.ack_handlers["snapshot"] = on_snapshot_ack
+    orch.health_hooks.append(HealthHistory(app[DB].sessions).record)
     DetectionService(orch, app[DB].sessions, alerter, cfg.detections, base, app[DETECTION_PICTURES]).register()
     app[ORCH] = orch
     app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)
@@ -173,6 +177,7 @@ def create_app(cfg: HqConfig) -> web.Application:
         add_routes(app, module.routes)
         meta.OPENAPI_SPECS.extend(s for s in module.routes.specs if s not in meta.OPENAPI_SPECS)
     live.install(app)
+    sse.install(app)
     setup_ui(app)
     return app
 

@@ -169,6 +169,22 @@ class AlertSection(Section):
     node_offline_after_s: float = Field(default=300, ge=0, description="Alert when a node is offline this long")
 
 
+class UiSection(Section):
+    map_tile_url: str | None = Field(
+        default=None, max_length=500, pattern=r"^https?://.*\{z\}.*\{x\}.*\{y\}",
+        description="Map tiles under the nodes' positions, as a {z}/{x}/{y} URL template of a tile server you may "
+                    "use (your own, or the province's); omit: positions on a plain background, no Internet needed")
+    map_tile_attribution: str = Field(default="", max_length=200, description="Credit shown under tiled maps")
+
+
+class LiveViewSection(Section):
+    max_s: float = Field(default=180, ge=10, le=900, description="A live view ends by itself after this long")
+    idle_s: float = Field(default=30, ge=5, le=300, description="...or this long after its last viewer left")
+    width: int = Field(default=320, ge=160, le=1280, description="Frame width in pixels (height keeps the ratio)")
+    fps: float = Field(default=2.0, gt=0, le=10, description="Frames per second the node sends")
+    jpeg_quality: int = Field(default=60, ge=20, le=95, description="JPEG quality of each frame")
+
+
 class HqConfig(Section):
     commune: str = Field(description="Commune id (slug), the topic root below loaxa/v1/")
     data_dir: Path = Field(default=Path("var/hq"), description="Keys, database, rendered audio, broker data")
@@ -184,6 +200,9 @@ class HqConfig(Section):
     detections: DetectionSection = Field(default_factory=DetectionSection)
     metrics_public: bool = Field(default=False, description="Serve /metrics without authentication")
     provisioning: ProvisioningSection = Field(default_factory=ProvisioningSection)
+    ui: UiSection = Field(default_factory=UiSection)
+    live_view: LiveViewSection = Field(default_factory=LiveViewSection,
+                                       description="On-demand camera live view, sized for 4G")
 
     _slug = field_validator("commune")(lambda v: check_id(v, "commune"))
 

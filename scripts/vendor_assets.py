@@ -35,6 +35,8 @@ PACKAGES: list[tuple[str, str, list[str]]] = [
         "files/be-vietnam-pro-latin-400-normal.woff2", "files/be-vietnam-pro-vietnamese-400-normal.woff2",
         "files/be-vietnam-pro-latin-600-normal.woff2", "files/be-vietnam-pro-vietnamese-600-normal.woff2",
         "LICENSE"]),
+    # uPlot: small time-series charts (node health, camera history, statistics); ~22 KB gzip, no dependencies.
+    ("uplot", "1.6.32", ["dist/uPlot.iife.min.js", "dist/uPlot.min.css", "LICENSE"]),
 ]
 
 

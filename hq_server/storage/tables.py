@@ -345,3 +345,31 @@ class Zone(Base):
     created_by: Mapped[str] = mapped_column(sa.String(80), default="")  # a user, or node:ID for a node's claim
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class NodeSample(Base):
+    """One health report of a node, kept for the technician's charts (24 h / 7 days; older rows are pruned)."""
+
+    __tablename__ = "node_samples"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(default=now)
+    cpu_temp_c: Mapped[float | None]
+    disk_free_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    clock_offset_ms: Mapped[float | None]
+    volume: Mapped[int | None]
+    queue_length: Mapped[int | None]
+    relay_on: Mapped[bool | None]
+    audio_device_ok: Mapped[bool | None]
+    problems: Mapped[int] = mapped_column(default=0)  # how many problems the node reported
+    __table_args__ = (sa.Index("ix_node_samples_node_at", "node_id", "at"),)
+
+
+class HqSetting(Base):
+    """A setting operators change in the web UI (alert webhook, voice order, default programme); wins over hq.yaml."""
+
+    __tablename__ = "hq_settings"
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_by: Mapped[str] = mapped_column(sa.String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=now)

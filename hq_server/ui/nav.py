@@ -63,6 +63,8 @@ def nav_for(request: web.Request, principal: Principal, gettext: Gettext) -> lis
 
 
 def home_for(app: web.Application, principal: Principal) -> str | None:
-    """Where a user lands after logging in: their role's first page, None if no page serves their role yet."""
+    """Where a user lands after logging in: their role's own first page (a technician the loudspeakers, the
+    police post the cameras; the broadcast pages only for those who broadcast), None if no page serves them."""
     items = available(app, principal)
-    return items[0].path if items else None
+    own = [i for i in items if i.group != "broadcast"] if not allowed(principal.role, Perm.BULLETIN_WRITE) else []
+    return (own or items)[0].path if items else None

@@ -78,3 +78,13 @@ def natural_key(name: str) -> list[object]:
 
 def names(villages: list[Village]) -> dict[str, str]:
     return {v.id: v.name for v in villages}
+
+
+async def zone_names(session: AsyncSession) -> dict[str, str]:
+    """Every zone HQ knows (on nodes, cameras, programme/volume settings) → its Vietnamese display name."""
+    from hq_server.storage.tables import Camera, DesiredSetting
+
+    slugs = {z for zs in (await session.scalars(select(Node.zones))).all() for z in (zs or [])}
+    slugs |= {z for z in (await session.scalars(select(Camera.zone))).all() if z}
+    slugs |= set((await session.scalars(select(DesiredSetting.scope_id).where(DesiredSetting.scope == "zone"))).all())
+    return {z: display_name(z) for z in sorted(slugs, key=lambda z: natural_key(display_name(z)))}

@@ -48,11 +48,11 @@ async def switch_language(request: web.Request) -> web.StreamResponse:
 @routes.route("GET", "/", perm=None, any_user=True, html=True, summary="Start page (today, or the role's page)")
 async def home(request: web.Request) -> web.StreamResponse:
     p = principal(request)
-    if allowed(p.role, Perm.BULLETIN_READ):
+    target = home_for(request.app, p)
+    if allowed(p.role, Perm.BULLETIN_WRITE) or (target == "/" and allowed(p.role, Perm.BULLETIN_READ)):
         from hq_server.ui.pages.broadcast import today
 
         return await today(request)
-    target = home_for(request.app, p)
     if target and target != "/":
         raise web.HTTPFound(target)
     _ = gettext_for(request)
