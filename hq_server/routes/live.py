@@ -26,7 +26,7 @@ from hq_server.services.auth import Perm
 from hq_server.storage.tables import Delivery, Node
 from hq_server.ui import delivery_text as dt
 from hq_server.ui.fmt import fmt_datetime, fmt_time
-from hq_server.ui.villages import display_name
+from hq_server.ui.villages import registry_names
 from hq_server.web import DB, ApiError, Routes, json_response, parse_body
 from loaxa_common.i18n import normalise_language, translations
 
@@ -55,12 +55,13 @@ async def snapshot(session: AsyncSession, bulletin_id: str, lang: str) -> dict[s
     b = await _bulletin_or_404(session, bulletin_id)
     ds = (await session.scalars(select(Delivery).where(Delivery.bulletin_id == b.id).order_by(Delivery.node_id))).all()
     nodes = {n.id: n for n in (await session.scalars(select(Node).where(Node.id.in_([d.node_id for d in ds])))).all()}
+    names = await registry_names(session)
     summary: dict[str, int] = {}
     rows = []
     for d in ds:
         summary[d.state] = summary.get(d.state, 0) + 1
         zones = list(nodes[d.node_id].zones or []) if d.node_id in nodes else []
-        rows.append({"node": d.node_id, "villages": [display_name(z) for z in zones], "state": d.state,
+        rows.append({"node": d.node_id, "villages": [names.get(z, z) for z in zones], "state": d.state,
                      "state_text": dt.state_label(d.state, _), "tone": dt.STATE_TONE.get(d.state, "wait"),
                      "reason": d.reason, "reason_text": dt.reason_text(d.reason, _), "attempts": d.attempts,
                      "started_at": d.started_at.isoformat() if d.started_at else None,

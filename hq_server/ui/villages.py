@@ -1,10 +1,9 @@
 """Villages (zones) as the broadcaster knows them: Vietnamese names, loudspeakers, online counts.
 
-Until HQ has a zones registry with display names, the list is derived from the nodes' zones and a
-name is made from the zone id: ids carry no diacritics, so only the kind of place gets its Vietnamese
-word and the rest is capitalised ("thon-1" → "Thôn 1", "xom-dong" → "Xóm Dong"). The
-matching helpers are pure: diacritics-insensitive search and "did you mean" suggestions, so a
-misspelled village is never silently chosen.
+Names come from HQ's zone registry (``zones`` table: slug + display name, e.g. ``thon-1`` → "Thôn 1"), the
+one place villages are named; a zone a node claimed that nobody has named yet shows its slug until a
+technician names it. The matching helpers are pure: diacritics-insensitive search and "did you mean"
+suggestions, so a misspelled village is never silently chosen.
 """
 
 from __future__ import annotations
@@ -16,19 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hq_server.storage.tables import Node
-
-# Vietnamese words for the usual kinds of village unit, as they appear at the start of a zone id
-_KINDS = {"thon": "Thôn", "xom": "Xóm", "ap": "Ấp", "ban": "Bản", "to": "Tổ", "khu": "Khu", "lang": "Làng",
-          "buon": "Buôn", "khom": "Khóm", "doi": "Đội", "cum": "Cụm", "xa": "Xã", "phuong": "Phường"}
-
-
-def display_name(zone_id: str) -> str:
-    words = [w for w in zone_id.replace("_", "-").split("-") if w]
-    if not words:
-        return zone_id
-    head = _KINDS.get(words[0].lower(), words[0].capitalize())
-    return " ".join([head, *(w.upper() if len(w) <= 2 and not w.isdigit() else w.capitalize() for w in words[1:])])
+from hq_server.storage.tables import Node, Zone
 
 
 def fold(text: str) -> str:
@@ -58,14 +45,21 @@ def suggest(query: str, villages: list[Village], n: int = 3) -> list[Village]:
     return [by_fold[c] for c in close]
 
 
+async def registry_names(session: AsyncSession) -> dict[str, str]:
+    """Every zone of the registry → its display name."""
+    return {z.slug: z.name for z in (await session.scalars(select(Zone))).all()}
+
+
 async def load(session: AsyncSession) -> list[Village]:
+    """Villages that have loudspeakers, named from the registry, with their nodes and how many are online."""
+    registry = await registry_names(session)
     nodes = (await session.scalars(select(Node).order_by(Node.id))).all()
     out: dict[str, Village] = {}
     for n in nodes:
         if n.kind == "camera":
             continue
         for z in n.zones or []:
-            v = out.setdefault(z, Village(z, display_name(z)))
+            v = out.setdefault(z, Village(z, registry.get(z, z)))
             v.nodes.append(n.id)
             v.online += n.state == "online"
     return sorted(out.values(), key=lambda v: natural_key(v.name))
@@ -81,10 +75,8 @@ def names(villages: list[Village]) -> dict[str, str]:
 
 
 async def zone_names(session: AsyncSession) -> dict[str, str]:
-    """Every zone HQ knows (on nodes, cameras, programme/volume settings) → its Vietnamese display name."""
-    from hq_server.storage.tables import Camera, DesiredSetting
-
-    slugs = {z for zs in (await session.scalars(select(Node.zones))).all() for z in (zs or [])}
-    slugs |= {z for z in (await session.scalars(select(Camera.zone))).all() if z}
-    slugs |= set((await session.scalars(select(DesiredSetting.scope_id).where(DesiredSetting.scope == "zone"))).all())
-    return {z: display_name(z) for z in sorted(slugs, key=lambda z: natural_key(display_name(z)))}
+    """Every zone HQ knows → its display name, in natural order ("Thôn 2" before "Thôn 10")."""
+    names = await registry_names(session)
+    for zs in (await session.scalars(select(Node.zones))).all():  # a node's zone missing from the registry
+        names.update({z: z for z in zs or [] if z not in names})
+    return dict(sorted(names.items(), key=lambda kv: natural_key(kv[1])))

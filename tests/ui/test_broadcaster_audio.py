@@ -33,6 +33,7 @@ NODES = ("thon1-loa-a", "thon1-loa-b")
 
 
 async def two_loudspeakers(hq: Hq, start_agent) -> None:
+    await hq.add_zones("thon-1")
     for node in NODES:
         await start_agent(node, zones=["thon-1"])
     await nodes_online(hq, *NODES)

@@ -32,6 +32,7 @@ async def nodes_online(hq: Hq, *names: str, timeout: float = 30.0) -> None:
 
 
 async def village_fleet(hq: Hq, start_agent) -> None:
+    await hq.add_zones("thon-1", "thon-2")  # named "Thôn 1", "Thôn 2" in HQ's registry
     await start_agent("thon1-loa-a", zones=["thon-1"])
     await start_agent("thon1-loa-b", zones=["thon-1"])
     await start_agent("thon2-loa-a", zones=["thon-2"])

@@ -36,6 +36,7 @@ async def test_node_history_series_and_availability(hq: Hq) -> None:
 
 
 async def test_fleet_stream_sends_the_node_list(hq: Hq) -> None:
+    await hq.add_zones("thon-2")
     async with hq.app[DB].sessions() as s:
         s.add(Node(id="loa-2", zones=["thon-2"], state="offline", state_since=now()))
         await s.commit()

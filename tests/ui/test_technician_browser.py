@@ -20,6 +20,7 @@ POSITIONS = {"thon1-loa-a": (21.0285, 105.8542), "thon2-loa-a": (21.0321, 105.86
 
 
 async def village_nodes(hq: Hq, start_agent) -> dict:
+    await hq.add_zones("thon-1", "thon-2")
     agents = {"thon1-loa-a": await start_agent("thon1-loa-a", zones=["thon-1"]),
               "thon2-loa-a": await start_agent("thon2-loa-a", zones=["thon-2"])}
     await nodes_online(hq, *agents)
