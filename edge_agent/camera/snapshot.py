@@ -24,9 +24,12 @@ class UploadError(CameraError):
 
 
 def safe_upload_url(url: str) -> str:
-    """The URL without credentials or query string (which may carry an upload token)."""
+    """The URL without credentials, query string or the one-time token after ``/upload/`` in the path."""
     parts = urlsplit(redact(url))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    path = parts.path
+    if "/upload/" in path:
+        path = path[: path.index("/upload/") + len("/upload/")] + "…"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 async def upload_snapshot(
