@@ -15,7 +15,6 @@ camera is sampled every ``detection.sample_interval_s``. Confirmed events go to 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +34,7 @@ from edge_agent.camera.capture import (
 from edge_agent.camera.config import CameraConfig
 from edge_agent.camera.detector import CameraDetector, DetectedEvent
 from edge_agent.camera.health import Gray, HealthTracker, Sample
+from loaxa_common.aio import cancel_all
 from loaxa_contract.models import CameraHealth
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,10 @@ class _Worker:
             return Sample.offline(datetime.now(UTC), error), []
         future = self.monitor.executor.submit(sample_and_detect, cfg, self.previous_gray, self.detector)
         try:
-            result, events = await asyncio.wait_for(asyncio.wrap_future(future), _deadline(cfg))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that lands as the capture
+            # ends, the worker loop then outlives stop() and stop() waits forever (loaxa_common.aio)
+            async with asyncio.timeout(_deadline(cfg)):
+                result, events = await asyncio.wrap_future(future)
         except TimeoutError:
             self.hung = future
             logger.warning("camera %s: capture of %s hung beyond %.0f s", cfg.id, cfg.safe_url, _deadline(cfg))
@@ -190,7 +193,8 @@ class _Worker:
         async with self.lock:
             future = self.monitor.executor.submit(grab)
             try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), cfg.open_timeout_s + cfg.read_timeout_s + 5)
+                async with asyncio.timeout(cfg.open_timeout_s + cfg.read_timeout_s + 5):
+                    return await asyncio.wrap_future(future)
             except TimeoutError:
                 raise SnapshotError(f"camera {cfg.id}: snapshot timed out") from None
             except CameraError as err:
@@ -240,11 +244,8 @@ class CameraMonitor:
         logger.info("camera monitor started for %d cameras", len(self.workers))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for error in await cancel_all(self._tasks, timeout=10.0):
+            logger.error("camera monitor: %s", error)
         self._tasks.clear()
         # Do not wait for a hung OpenCV call: its thread ends at its own timeout.
         self.executor.shutdown(wait=False, cancel_futures=True)
