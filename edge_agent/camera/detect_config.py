@@ -142,7 +142,7 @@ class DetectionConfig(BaseModel):
 
     enabled: bool = Field(default=True, description="Off keeps the settings but detects nothing")
     events: list[DetectionKind] = Field(
-        default_factory=lambda: ["person"],
+        default_factory=lambda: list[DetectionKind](["person"]),
         min_length=1,
         description="Kinds that raise an event: 'person' (people detection) and/or 'motion' (anything moving)",
     )

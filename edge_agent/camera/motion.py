@@ -95,7 +95,7 @@ class MotionDetector:
             return norm, (0.0, 0.0), 0
         if dist > self.settings.max_shift_percent / 100 * norm.shape[1]:
             return None
-        m = np.float32([[1, 0, -dx], [0, 1, -dy]])
+        m = np.array([[1, 0, -dx], [0, 1, -dy]], np.float32)
         moved = cv2.warpAffine(norm, m, (norm.shape[1], norm.shape[0]), borderMode=cv2.BORDER_REPLICATE)
         return moved, (float(dx), float(dy)), int(np.ceil(dist)) + 1
 

@@ -63,7 +63,7 @@ class PeopleDetector:
             )
         self.settings = settings
         self.hog = cv2.HOGDescriptor()
-        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())  # type: ignore[attr-defined]
 
     def detect(self, frame: np.ndarray, motion: Sequence[Box]) -> list[Box]:
         """People found in ``frame`` (BGR, full size) around the ``motion`` boxes, best score first."""
@@ -86,15 +86,15 @@ class PeopleDetector:
         if crop.shape[1] < 64 or crop.shape[0] < _WIN_H:
             return []
         rects, weights = self.hog.detectMultiScale(crop, winStride=(8, 8), padding=(8, 8), scale=s.scale)
-        found = sorted(
-            ((tuple(int(v) for v in r), float(wt)) for r, wt in zip(rects, np.ravel(weights), strict=False)
-             if float(wt) >= s.min_score),
+        found: list[tuple[tuple[int, int, int, int], float]] = sorted(
+            (((int(r[0]), int(r[1]), int(r[2]), int(r[3])), float(wt))
+             for r, wt in zip(rects, np.ravel(weights), strict=False) if float(wt) >= s.min_score),
             key=lambda item: -item[1],
         )
         kept: list[tuple[tuple[int, int, int, int], float]] = []
         for rect, score in found:
             if all(_overlap(rect, k) < 0.6 for k, _ in kept):
-                kept.append((rect, score))  # type: ignore[arg-type]
+                kept.append((rect, score))
         return [
             Box.from_pixels(x0 + x / factor, y0 + y / factor, w / factor, h / factor, fw, fh, round(score, 3))
             for (x, y, w, h), score in kept

@@ -25,7 +25,14 @@ from edge_agent.control.acks import AckReporter
 from loaxa_common.files import atomic_write_bytes
 from loaxa_contract import codec, topics
 from loaxa_contract.errors import ContractError
-from loaxa_contract.models import AckStage, CommandBase, DetectionBox, DetectionEvent, DetectionPictureCommand
+from loaxa_contract.models import (
+    AckStage,
+    CommandBase,
+    DetectionBox,
+    DetectionEvent,
+    DetectionKind,
+    DetectionPictureCommand,
+)
 from loaxa_link.mqtt import LinkError
 
 logger = logging.getLogger(__name__)
@@ -41,8 +48,9 @@ def to_contract(event: DetectedEvent) -> DetectionEvent:
     ident = f"{event.at.strftime('%Y%m%dT%H%M%S')}-{event.camera}-{secrets.token_hex(3)}"
     boxes = [DetectionBox(x=round(b.x, 4), y=round(b.y, 4), w=round(b.w, 4), h=round(b.h, 4), score=b.score)
              for b in event.boxes[:32]]
-    return DetectionEvent(id=ident[:64], camera=event.camera, kind=event.kind, at=event.at, score=event.score,
-                          boxes=boxes, width=event.width, height=event.height, picture=bool(event.jpeg))
+    return DetectionEvent(id=ident[:64], camera=event.camera, kind=DetectionKind(event.kind), at=event.at,
+                          score=event.score, boxes=boxes, width=event.width, height=event.height,
+                          picture=bool(event.jpeg))
 
 
 class DetectionStore:

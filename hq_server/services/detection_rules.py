@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from loaxa_contract.topics import check_id
 
 _WINDOW_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+Kind = Literal["person", "motion"]
 KIND_WORDS = {"person": "Phát hiện người", "motion": "Phát hiện chuyển động"}
 
 
@@ -43,7 +44,7 @@ class AlertRule(BaseModel):
 
     name: str = Field(min_length=1, max_length=64, description="Shown in logs and the API (e.g. 'cho-dem')")
     cameras: list[str] = Field(default_factory=list, description="Camera ids; empty = every camera")
-    kinds: list[Literal["person", "motion"]] = Field(default_factory=lambda: ["person"], min_length=1)
+    kinds: list[Kind] = Field(default_factory=lambda: list[Kind](["person"]), min_length=1)
     hours: list[str] = Field(default_factory=list, description="Local windows 'HH:MM-HH:MM'; empty = all day")
     timezone: str = Field(default="Asia/Ho_Chi_Minh")
     min_interval_s: float = Field(default=600, ge=0, le=86_400,
