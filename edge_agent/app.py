@@ -150,6 +150,10 @@ class EdgeAgent:
                                          publish_interval_s=config.camera_report_interval_s,
                                          on_event=self.detections.on_event)
             self.dispatcher.register("snapshot", self._snapshot, background=True)
+            from edge_agent.camera.live import LiveViews
+
+            self.live_views = LiveViews(list(config.cameras), node.id, self.acks.ack)
+            self.dispatcher.register("live_view", self.live_views.handle, background=True)
         self._clock_offset = CachedReading(clock_offset_ms, 300)
         self._health_due = asyncio.Event()
         self.problems = Problems()

@@ -26,6 +26,7 @@ from hq_server.routes import (
     fleet,
     fleet_live,
     live,
+    live_view,
     meta,
     records,
     settings,
@@ -75,7 +76,7 @@ BROKER_PORT = web.AppKey("broker_port", int)
 BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)
 """Port of the embedded broker's TLS listener for nodes (0: none)."""
 ROUTE_MODULES = (auth, bulletins, audio, fleet, zones, settings, snapshots, detections, records, meta, speech, live,
-                 calendar, fleet_live)
+                 calendar, fleet_live, live_view)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -178,6 +179,7 @@ def create_app(cfg: HqConfig) -> web.Application:
         meta.OPENAPI_SPECS.extend(s for s in module.routes.specs if s not in meta.OPENAPI_SPECS)
     live.install(app)
     sse.install(app)
+    live_view.install(app)
     setup_ui(app)
     return app
 

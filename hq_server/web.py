@@ -24,6 +24,7 @@ from hq_server.errors import ApiError
 from hq_server.inputs import MAX_JSON_BYTES, InputError, bounded_int, check_param, db_id, loads_limited
 from hq_server.services.audio import AudioStore
 from hq_server.services.auth import Perm, allowed, token_hash
+from hq_server.services.live_view import LiveHub
 from hq_server.services.login_limiter import LoginLimiter
 from hq_server.services.metrics import Metrics
 from hq_server.services.node_settings import NodeSettings
@@ -48,6 +49,7 @@ LIMITER = web.AppKey("login_limiter", LoginLimiter)
 SNAPSHOTS = web.AppKey("snapshots", SnapshotStore)
 DETECTION_PICTURES = web.AppKey("detection_pictures", SnapshotStore)  # same file store, own directory
 SETTINGS = web.AppKey("node_settings", NodeSettings)
+LIVE = web.AppKey("live_views", LiveHub)
 HtmlErrors = Callable[[web.Request, int, str], Awaitable[web.StreamResponse]]
 HTML_ERRORS = web.AppKey("html_errors", HtmlErrors)  # set by the web UI: how a page shows an error
 
@@ -81,6 +83,7 @@ class RouteSpec:
     body: type[BaseModel] | None = None
     authenticated_only: bool = False  # any logged-in user, no particular permission
     html: bool = False  # a web UI page: errors answer as pages (401 → the login page), not JSON
+    audited: bool = True  # False only for machine traffic audited elsewhere (a live view's frames)
 
 
 @dataclass
@@ -88,9 +91,9 @@ class Routes:
     specs: list[RouteSpec] = field(default_factory=list)
 
     def route(self, method: str, path: str, *, perm: Perm | None, summary: str, body: type[BaseModel] | None = None,
-              any_user: bool = False, html: bool = False) -> Callable[[Handler], Handler]:
+              any_user: bool = False, html: bool = False, audit: bool = True) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            self.specs.append(RouteSpec(method, path, fn, perm, summary, body, any_user, html))
+            self.specs.append(RouteSpec(method, path, fn, perm, summary, body, any_user, html, audit))
             return fn
 
         return deco
@@ -267,7 +270,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 @web.middleware
 async def audit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Write every state-changing request to the audit log: who, when, what, from where, outcome."""
-    if request.method not in UNSAFE:
+    route_spec: RouteSpec | None = getattr(request.match_info.route, "_loaxa_spec", None)
+    if request.method not in UNSAFE or (route_spec is not None and not route_spec.audited):
         return await handler(request)
     status = 500
     try:

@@ -205,6 +205,20 @@ class DetectionPictureCommand(CommandBase):
     upload_url: str = Field(max_length=2048)
 
 
+class LiveViewCommand(CommandBase):
+    """Show one camera live at HQ for a while: the node POSTs low-rate JPEG frames, one per request, to
+    ``upload_url`` (a one-time session URL) until ``duration_s`` has passed or HQ answers that the view ended.
+    The camera's own address and credentials stay on the node."""
+
+    type: Literal["live_view"] = "live_view"
+    camera: Slug
+    upload_url: str = Field(max_length=2048)
+    duration_s: float = Field(gt=0, le=900, description="Stop sending after this long")
+    fps: float = Field(gt=0, le=10, description="Frames per second to send")
+    width: int = Field(ge=80, le=1920, description="Frame width in pixels; the height keeps the picture's ratio")
+    quality: int = Field(default=60, ge=10, le=95, description="JPEG quality")
+
+
 Command = Annotated[
     BulletinCommand
     | CancelCommand
@@ -212,7 +226,8 @@ Command = Annotated[
     | SetVolumeCommand
     | SetProgramScheduleCommand
     | SnapshotCommand
-    | DetectionPictureCommand,
+    | DetectionPictureCommand
+    | LiveViewCommand,
     Field(discriminator="type"),
 ]
 

@@ -1,6 +1,6 @@
 """Live fleet views for the web UI: node list/map event stream and a node's health over time.
 
-``GET /api/v1/fleet/events`` streams every node's state as the list and the map show it (labels in the
+``GET /api/v1/events/fleet`` streams every node's state as the list and the map show it (labels in the
 user's language), so a loudspeaker that goes offline turns red without a reload.
 ``GET /api/v1/nodes/{id}/history?span=24h|7d`` gives the chart series (online share, temperature, free
 disk, clock offset, volume, queue) per bucket, the node's availability and its events in the span.
@@ -38,7 +38,7 @@ async def fleet_snapshot(request: web.Request) -> dict[str, Any]:
     return {"nodes": [f.as_dict() for f in facts], "counts": counts, "total": len(facts)}
 
 
-@routes.route("GET", "/api/v1/fleet/events", perm=Perm.FLEET_READ,
+@routes.route("GET", "/api/v1/events/fleet", perm=Perm.FLEET_READ,
               summary="Server-sent events: 'nodes' (every node's state, figures and labels) whenever one changes")
 async def node_events(request: web.Request) -> web.StreamResponse:
     return await sse.follow(request, "nodes", lambda: fleet_snapshot(request))

@@ -40,12 +40,12 @@ async def test_fleet_stream_sends_the_node_list(hq: Hq) -> None:
     async with hq.app[DB].sessions() as s:
         s.add(Node(id="loa-2", zones=["thon-2"], state="offline", state_since=now()))
         await s.commit()
-    async with hq.client.get("/api/v1/fleet/events", headers=hq.headers("technician")) as resp:
+    async with hq.client.get("/api/v1/events/fleet", headers=hq.headers("technician")) as resp:
         assert resp.status == 200 and resp.content_type == "text/event-stream"
         name = (await resp.content.readline()).decode().strip()
         data = json.loads((await resp.content.readline()).decode().removeprefix("data: "))
     assert name == "event: nodes"
     assert data["counts"]["offline"] == 1 and data["nodes"][0]["id"] == "loa-2"
     assert data["nodes"][0]["state_text"] == "Mất kết nối" and data["nodes"][0]["villages"] == "Thôn 2"
-    status, _ = await hq.call("GET", "/api/v1/fleet/events", role="police")
+    status, _ = await hq.call("GET", "/api/v1/events/fleet", role="police")
     assert status == 403

@@ -1,7 +1,7 @@
 """The technician's pages: loudspeakers and nodes (list, map), one node (health over time, events, what it
 holds and played, villages, location, programme and volume).
 
-Pages are rendered from HQ's records and stay live through ``GET /api/v1/fleet/events``; every change goes
+Pages are rendered from HQ's records and stay live through ``GET /api/v1/events/fleet``; every change goes
 through the JSON API from the page's script (same checks, same audit as a technician's curl).
 """
 
