@@ -241,6 +241,7 @@ class AckStage(StrEnum):
     SCHEDULED = "scheduled"
     PLAYING = "playing"
     PLAYED = "played"
+    INTERRUPTED = "interrupted"  # a restart cut the playback; replayed (playing → played) or dropped next
     REJECTED = "rejected"
     FAILED = "failed"
     EXPIRED = "expired"
@@ -269,6 +270,9 @@ class Ack(Envelope):
     ended_at: AwareDatetime | None = None
     duration_s: float | None = None
     loudness_dbfs: float | None = None
+    occurrence: AwareDatetime | None = Field(
+        default=None, description="The scheduled instant of the series occurrence this ack is about (recurring "
+                                  "bulletins); HQ keys occurrences by its local date")
 
 
 class NodeState(Envelope):

@@ -5,6 +5,11 @@ owns the effects: rendering, the amplifier, the sink, the job store, the acks. O
 one item at a time; an emergency cancels the playing item, which is re-queued at its place (it will
 start again from the beginning: a half-heard notice is worse than a repeated one). A programme task
 holds the amplifier on through each programme window.
+
+Every play that falls due (a series occurrence) or starts (any bulletin) has a run record on disk
+(:mod:`edge_agent.programme.runs`) until its outcome is acked, so a restart knows what it cut and
+what was waiting; :mod:`edge_agent.programme.restore` decides it all at start-up, before the job
+store may fire anything (one owner for work that fell due while the node was down).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from edge_agent.playback.sinks import AudioSink
 from edge_agent.programme.fetch import FetchError
 from edge_agent.programme.queue import PlayQueue, QueueItem, preempts
 from edge_agent.programme.render import Renderer
+from edge_agent.programme.runs import Run, RunStore
 from edge_agent.programme.scheduler import BulletinScheduler
 from edge_agent.programme.store import BulletinStore
 from edge_agent.programme.stream_relay import StreamRelay
@@ -54,6 +60,7 @@ class Player:
         self.amplifier = amplifier
         self.acks = acks
         self.store = store
+        self.runs = RunStore(state_dir)
         self.relay = relay
         self.clock = clock
         self.grace = timedelta(seconds=misfire_grace_s)
@@ -64,7 +71,7 @@ class Player:
         self.programme = (Programme.from_command(SetProgramScheduleCommand.model_validate(saved["programme"]))
                           if saved.get("programme") else programme)
         self.volume: int = saved.get("volume", volume)
-        self._known: set[str] = set()
+        self.known: set[str] = set()
         self.current: QueueItem | None = None
         self._current_task: asyncio.Task[None] | None = None
         self._stop_reason: str | None = None
@@ -84,9 +91,12 @@ class Player:
                          Supervised("programme", self._programme_loop, self._worker_crashed)]
         for worker in self._workers:
             worker.start()
-        for cmd in self.store.all():  # restore what was accepted before a reboot
-            self._known.add(cmd.bulletin_id)
-            await self._admit(cmd, restored=True)
+        from edge_agent.programme.restore import restore  # restore drives this class: imported late
+
+        summary = await restore(self)
+        if self.scheduler is not None:
+            self.scheduler.resume()  # only now may jobs that fell due while the node was down fire
+        logger.info("restored at start-up: %s", summary)
 
     async def stop(self) -> None:
         """Workers first (nothing new starts), then the playing item; it is recovered at the next start."""
@@ -120,14 +130,14 @@ class Player:
 
     async def submit(self, cmd: BulletinCommand) -> None:
         bid = cmd.bulletin_id
-        if bid in self._known or self.store.is_done(bid):
+        if bid in self.known or self.store.is_done(bid):
             logger.info("bulletin %s already handled; duplicate delivery ignored", bid)
             return
-        self._known.add(bid)  # before any await: a concurrent duplicate must see it
+        self.known.add(bid)  # before any await: a concurrent duplicate must see it
         try:
             await asyncio.to_thread(self.store.put, cmd)  # durable first: "received" is a promise
         except BaseException:
-            self._known.discard(bid)
+            self.known.discard(bid)
             raise
         await self.acks.ack(cmd.id, AckStage.RECEIVED, bulletin_id=bid)
         # durable now: the broker may be acknowledged; rendering and scheduling continue in a task
@@ -163,7 +173,9 @@ class Player:
         acked = False
         for item in self.queue.remove(bulletin_id):
             acked = True
-            await self.acks.ack(item.command_id, AckStage.CANCELLED, bulletin_id=bulletin_id, reason="cancelled_by_hq")
+            await self.acks.ack(item.command_id, AckStage.CANCELLED, bulletin_id=bulletin_id, reason="cancelled_by_hq",
+                                occurrence=item.occurrence_at)
+            await self._end_run(item)
         unscheduled = self.scheduler is not None and self.scheduler.remove(bulletin_id)
         playing = self.current is not None and self.current.bulletin_id == bulletin_id
         if playing and self._current_task is not None:
@@ -172,7 +184,7 @@ class Player:
         else:
             if cmd is not None and not acked:
                 await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=bulletin_id, reason="cancelled_by_hq")
-            await self._finish(bulletin_id)
+            await self.finish(bulletin_id)
         self.on_change()
         return acked or unscheduled or playing or cmd is not None
 
@@ -194,43 +206,61 @@ class Player:
 
     # ------------------------------------------------------------------ admission and scheduling
 
-    def _item(self, cmd: BulletinCommand, *, start_at: datetime | None, timed: bool, occurrence: str = "") -> QueueItem:
+    def item_for(self, cmd: BulletinCommand, *, start_at: datetime | None, timed: bool, occurrence: str = "",
+                 replays: int = 0) -> QueueItem:
         expires = cmd.expires_at
         if cmd.kind == "relay" and cmd.relay is not None:
             expires = min(expires, cmd.relay.end_at)
-        return QueueItem(cmd.bulletin_id, cmd.id, cmd.priority.rank, cmd.seq, expires, start_at, timed, occurrence)
+        return QueueItem(cmd.bulletin_id, cmd.id, cmd.priority.rank, cmd.seq, expires, start_at, timed, occurrence,
+                         replays=replays)
 
-    async def _admit(self, cmd: BulletinCommand, *, restored: bool = False) -> None:
+    async def _admit(self, cmd: BulletinCommand) -> None:
+        await self.admit(cmd)
+
+    async def admit(self, cmd: BulletinCommand, *, restored: bool = False) -> str:
+        """Prepare, then schedule or queue an accepted bulletin; what happened, for the restore log.
+
+        ``restored``: at start-up, with the job store still paused. A ``play_at`` whose job fell due
+        while the node was down is taken over here (its job removed, the item queued once), never
+        left to fire late as well.
+        """
         bid, now = cmd.bulletin_id, self.clock()
         if cmd.expires_at <= now:
-            await self._expire(cmd, "expired_before_play", f"expired at {cmd.expires_at.isoformat()}")
-            return
+            await self.expire(cmd, "expired_before_play", f"expired at {cmd.expires_at.isoformat()}")
+            return "expired"
         if cmd.kind != "relay" and not await self._prepare(cmd, announce=not restored):
-            return
-        if bid not in self._known:
-            return  # cancelled while it was being prepared
+            return "failed"
+        if bid not in self.known:
+            return "cancelled"  # cancelled while it was being prepared
         assert self.scheduler is not None
+        outcome = "queued"
         if cmd.recurrence is not None:
+            outcome = "recurring"
             if not (restored and self.scheduler.has(bid)):
                 nxt = self.scheduler.add_recurrence(bid, cmd.recurrence)
                 if nxt is None:
-                    await self._expire(cmd, "no_future_occurrence", "the recurrence has no occurrence left")
-                    return
+                    await self.expire(cmd, "no_future_occurrence", "the recurrence has no occurrence left")
+                    return "expired"
                 await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=bid, detail=f"next {nxt.isoformat()}")
         elif cmd.play_at is not None:
             if now - cmd.play_at > self.grace:
-                await self._expire(cmd, "missed_schedule", f"play_at {cmd.play_at.isoformat()} passed")
-                return
+                self.scheduler.remove(bid)
+                await self.expire(cmd, "missed_schedule", f"play_at {cmd.play_at.isoformat()} passed")
+                return "expired"
             if not restored:
                 await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=bid, detail=cmd.play_at.isoformat())
             if cmd.play_at - self.queue.lead > now:
+                outcome = "timed"
                 if not (restored and self.scheduler.has(bid)):
                     self.scheduler.add_play_at(bid, cmd.play_at)
             else:
-                self._enqueue(self._item(cmd, start_at=cmd.play_at, timed=True))
+                if restored and self.scheduler.remove(bid):
+                    outcome = "fell due while down"
+                self.enqueue(self.item_for(cmd, start_at=cmd.play_at, timed=True))
         else:
-            self._enqueue(self._item(cmd, start_at=None, timed=False))
+            self.enqueue(self.item_for(cmd, start_at=None, timed=False))
         self.on_change()
+        return outcome
 
     async def _prepare(self, cmd: BulletinCommand, *, announce: bool) -> bool:
         try:
@@ -238,48 +268,75 @@ class Player:
         except (TtsError, FetchError, AudioError) as err:
             reason = "tts_failed" if isinstance(err, TtsError) else "audio_unavailable"
             await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=cmd.bulletin_id, reason=reason, detail=str(err))
-            await self._finish(cmd.bulletin_id)
+            await self.finish(cmd.bulletin_id)
             return False
         if announce:
             await self.acks.ack(cmd.id, AckStage.RENDERED, bulletin_id=cmd.bulletin_id, detail=detail)
         return True
 
-    async def _expire(self, cmd: BulletinCommand, reason: str, detail: str) -> None:
+    async def expire(self, cmd: BulletinCommand, reason: str, detail: str) -> None:
         await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=cmd.bulletin_id, reason=reason, detail=detail)
-        await self._finish(cmd.bulletin_id)
+        await self.finish(cmd.bulletin_id)
 
-    def _enqueue(self, item: QueueItem) -> None:
-        self.queue.push(item)
+    def enqueue(self, item: QueueItem) -> bool:
+        """Queue ``item`` unless the same play (bulletin, occurrence) is already queued or playing."""
+        playing = self.current is not None and self.current.key == item.key
+        if playing or not self.queue.push(item):
+            logger.warning("bulletin %s%s is already %s; not queued twice", item.bulletin_id,
+                           f" (occurrence {item.occurrence})" if item.occurrence else "",
+                           "playing" if playing else "queued")
+            return False
         if preempts(item, self.current) and self._current_task is not None:
             logger.warning("emergency %s preempts %s", item.bulletin_id, self.playing)
             self._stop_reason = "preempted"
             self._current_task.cancel()
         self._wake.set()
         self.on_change()
+        return True
 
-    async def _finish(self, bulletin_id: str) -> None:
+    async def _end_run(self, item: QueueItem) -> None:
+        """The play's outcome is acked: its run record goes (an occurrence's series goes on)."""
+        await asyncio.to_thread(self.runs.remove, self._run_of(item, "due"))
+
+    def _run_of(self, item: QueueItem, state: str, started_at: datetime | None = None) -> Run:
+        return Run(item.bulletin_id, item.command_id, item.occurrence, state,  # type: ignore[arg-type]
+                   started_at, item.replays)
+
+    async def finish(self, bulletin_id: str) -> None:
         """Terminal for this bulletin unless a recurrence still has occurrences to come."""
         if self.scheduler is not None and self.scheduler.has(bulletin_id):
             return
         if bulletin_id in self.queue:
             return
         await asyncio.to_thread(self.store.finish, bulletin_id)
-        self._known.discard(bulletin_id)  # after: a duplicate arriving meanwhile must still be refused
+        self.known.discard(bulletin_id)  # after: a duplicate arriving meanwhile must still be refused
 
     # SchedulerHost
     async def on_due(self, bulletin_id: str, start_at: str | None, occurrence: str) -> None:
+        """A job fired: a ``play_at`` (``start_at`` given) or a series occurrence (its scheduled instant).
+
+        An occurrence starts at its own instant (so it sorts before anything timed later) and gets a
+        ``due`` run record first: a restart before it has played still knows it is owed.
+        """
         cmd = self.store.get(bulletin_id)
         if cmd is None:
             return
-        start = datetime.fromisoformat(start_at) if start_at else None
-        self._enqueue(self._item(cmd, start_at=start, timed=True, occurrence=occurrence))
+        if cmd.recurrence is None:
+            start = datetime.fromisoformat(start_at) if start_at else None
+            self.enqueue(self.item_for(cmd, start_at=start, timed=True))
+            return
+        item = self.item_for(cmd, start_at=datetime.fromisoformat(occurrence), timed=True, occurrence=occurrence)
+        await asyncio.to_thread(self.runs.put, self._run_of(item, "due"))
+        self.enqueue(item)
 
     async def on_missed(self, bulletin_id: str, scheduled: datetime) -> None:
         cmd = self.store.get(bulletin_id)
         if cmd is not None:
+            occurrence = scheduled if cmd.recurrence is not None else None
             await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=bulletin_id, reason="missed_schedule",
-                                detail=f"run at {scheduled.isoformat()} missed beyond the grace period")
-            await self._finish(bulletin_id)
+                                detail=f"run at {scheduled.isoformat()} missed beyond the grace period",
+                                occurrence=occurrence)
+            await self.finish(bulletin_id)
 
     # ------------------------------------------------------------------ the worker
 
@@ -289,8 +346,10 @@ class Player:
             now = self.clock()
             for item in self.queue.pop_expired(now):
                 await self.acks.ack(item.command_id, AckStage.EXPIRED, bulletin_id=item.bulletin_id,
-                                    reason="expired_in_queue", detail=f"expired at {item.expires_at.isoformat()}")
-                await self._finish(item.bulletin_id)
+                                    reason="expired_in_queue", detail=f"expired at {item.expires_at.isoformat()}",
+                                    occurrence=item.occurrence_at)
+                await self._end_run(item)
+                await self.finish(item.bulletin_id)
             item = self.queue.next_ready(now, self.programme)
             if item is None:
                 wake = self.queue.wake_at(now, self.programme)
@@ -326,8 +385,10 @@ class Player:
             await self._interrupted(item, cmd)
         except Exception as err:
             logger.exception("bulletin %s failed", bid)
-            await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=bid, reason="playback_error", detail=str(err))
-            await self._finish(bid)
+            await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=bid, reason="playback_error", detail=str(err),
+                                occurrence=item.occurrence_at)
+            await self._end_run(item)
+            await self.finish(bid)
         finally:
             self.amplifier.release(bid)
 
@@ -338,19 +399,59 @@ class Player:
         if reason == "preempted":
             item.preempted += 1
             self.queue.push(item)
+            await asyncio.to_thread(self.runs.put, self._run_of(item, "due", item.cut_started_at))
             await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=item.bulletin_id, reason="preempted",
-                                detail="interrupted by an emergency; re-queued to play again from the start")
+                                detail="interrupted by an emergency; re-queued to play again from the start",
+                                occurrence=item.occurrence_at)
             return
-        await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=item.bulletin_id, reason="cancelled_by_hq")
-        await self._finish(item.bulletin_id)
+        await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=item.bulletin_id, reason="cancelled_by_hq",
+                            occurrence=item.occurrence_at)
+        await self._end_run(item)
+        await self.finish(item.bulletin_id)
+
+    async def _yield_to_earlier(self, item: QueueItem) -> bool:
+        """Wait until ``item``'s amplifier must go on; True (item put back) if a play due earlier arrived.
+
+        A timed item is taken ``lead_s`` before its start (to render it); a series occurrence or a
+        ``play_at`` due before it may arrive meanwhile, and must not wait behind a later play time.
+        Nothing has been acked for ``item`` yet, so it just goes back to the queue.
+        """
+        if item.start_at is None:
+            return False
+        while True:
+            now = self.clock()
+            if self.queue.has_before(item, now, self.programme):
+                self.queue.push(item)
+                logger.info("%s goes back to the queue: a play due earlier arrived", item.bulletin_id)
+                return True
+            remaining = (item.start_at - timedelta(seconds=self.amplifier.ready_in()) - now).total_seconds()
+            if remaining <= 0.04:
+                return False
+            self._wake.clear()
+            await wait_event(self._wake, remaining - 0.02)
 
     async def _begin(self, item: QueueItem, cmd: BulletinCommand) -> datetime | None:
-        """Amplifier on (warm), synchronised start; returns the instant this item must be cut, if any."""
-        detail = item.start_at.isoformat() if item.start_at else None
-        await self.acks.ack(cmd.id, AckStage.PLAYING, bulletin_id=item.bulletin_id, detail=detail)
+        """Amplifier on (warm), synchronised start; returns the instant this item must be cut, if any.
+
+        The ``playing`` run record is on disk before the ``playing`` ack and the audio (written during
+        the warm-up): a restart from here on is reported as an interruption
+        (:mod:`edge_agent.programme.recovery`).
+        """
         if item.start_at is not None:
             await sleep_until(item.start_at - timedelta(seconds=self.amplifier.ready_in()), self.clock)
-        await self.amplifier.acquire(item.bulletin_id)
+        warming = asyncio.get_running_loop().create_task(self.amplifier.acquire(item.bulletin_id))
+        try:
+            item.cut_started_at = item.start_at if item.start_at and item.start_at > self.clock() else self.clock()
+            await asyncio.to_thread(self.runs.put, self._run_of(item, "playing", item.cut_started_at))
+            detail = item.start_at.isoformat() if item.start_at else None
+            if item.replays:
+                detail = f"replay after an interruption{f' ({detail})' if detail else ''}"
+            await self.acks.ack(cmd.id, AckStage.PLAYING, bulletin_id=item.bulletin_id, detail=detail,
+                                occurrence=item.occurrence_at)
+        except BaseException:
+            warming.cancel()
+            raise
+        await warming
         if item.start_at is not None:
             await sleep_until(item.start_at, self.clock)
         window = self.programme.window_at(self.clock())
@@ -358,6 +459,8 @@ class Player:
 
     async def _perform_audio(self, item: QueueItem, cmd: BulletinCommand) -> None:
         wav = await asyncio.to_thread(self.renderer.render, cmd, self.volume)
+        if await self._yield_to_earlier(item):
+            return
         cut_at = await self._begin(item, cmd)
         play = self.sink.play(wav, label=item.bulletin_id)
         started = utcnow()
@@ -370,25 +473,38 @@ class Player:
                 await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, reason="cut_at_window_end",
                                     started_at=started, ended_at=utcnow(),
                                     duration_s=round((utcnow() - started).total_seconds(), 3),
-                                    detail="the programme window ended during playback")
-                await self._finish(item.bulletin_id)
+                                    detail="the programme window ended during playback", occurrence=item.occurrence_at)
+                await self._end_run(item)
+                await self.finish(item.bulletin_id)
                 return
         await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, started_at=report.started_at,
                             ended_at=report.ended_at, duration_s=round(report.duration_s, 3),
-                            loudness_dbfs=round(report.loudness_dbfs, 1),
-                            detail=f"occurrence {item.occurrence}" if item.occurrence else None)
-        await self._finish(item.bulletin_id)
+                            loudness_dbfs=round(report.loudness_dbfs, 1), detail=self._played_detail(item),
+                            occurrence=item.occurrence_at)
+        await self._end_run(item)
+        await self.finish(item.bulletin_id)
+
+    @staticmethod
+    def _played_detail(item: QueueItem) -> str | None:
+        parts = [f"occurrence {item.occurrence}"] if item.occurrence else []
+        if item.replays:
+            parts.append("replayed from the start after an interruption")
+        return "; ".join(parts) or None
 
     async def _perform_relay(self, item: QueueItem, cmd: BulletinCommand) -> None:
         assert cmd.relay is not None
+        if await self._yield_to_earlier(item):
+            return
         await self._begin(item, cmd)
         end = min(cmd.relay.end_at, cmd.expires_at)
         report = await self.relay.run(cmd.relay.url, end, item.bulletin_id)
         await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, started_at=report.started_at,
                             ended_at=report.ended_at, duration_s=round(report.seconds, 3),
                             loudness_dbfs=round(report.loudness_dbfs, 1),
-                            detail=f"relayed {report.seconds:.1f}s, {report.reconnects} reconnect(s)")
-        await self._finish(item.bulletin_id)
+                            detail=f"relayed {report.seconds:.1f}s, {report.reconnects} reconnect(s)",
+                            occurrence=item.occurrence_at)
+        await self._end_run(item)
+        await self.finish(item.bulletin_id)
 
     # ------------------------------------------------------------------ programme windows → amplifier
 

@@ -28,12 +28,23 @@ class QueueItem:
     expires_at: datetime
     start_at: datetime | None = None  # synchronised start instant
     timed: bool = False  # from play_at / recurrence: not gated by programme windows
-    occurrence: str = ""
+    occurrence: str = ""  # ISO instant of a series occurrence; "" for a one-off bulletin
     preempted: int = field(default=0, compare=False)
+    replays: int = field(default=0, compare=False)  # replays after interruptions by a restart
+    cut_started_at: datetime | None = field(default=None, compare=False)  # when its audio last started
 
     @property
     def gated(self) -> bool:
         return not self.timed and self.rank < EMERGENCY
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """One play: a bulletin, or one occurrence of a series. Never queued twice."""
+        return self.bulletin_id, self.occurrence
+
+    @property
+    def occurrence_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.occurrence) if self.occurrence else None
 
 
 def preempts(incoming: QueueItem, playing: QueueItem | None) -> bool:
@@ -56,8 +67,12 @@ class PlayQueue:
     def __contains__(self, bulletin_id: str) -> bool:
         return any(i.bulletin_id == bulletin_id for i in self.items)
 
-    def push(self, item: QueueItem) -> None:
+    def push(self, item: QueueItem) -> bool:
+        """Add ``item``; False (and nothing added) if the same play is already queued."""
+        if any(i.key == item.key for i in self.items):
+            return False
         self.items.append(item)
+        return True
 
     def remove(self, bulletin_id: str) -> list[QueueItem]:
         gone = [i for i in self.items if i.bulletin_id == bulletin_id]
@@ -86,6 +101,11 @@ class PlayQueue:
         best = min(ready, key=_sort_key)
         self.items.remove(best)
         return best
+
+    def has_before(self, item: QueueItem, now: datetime, programme: Programme) -> bool:
+        """True if a queued play that is ready now comes before ``item`` in the policy order."""
+        key = _sort_key(item)
+        return any(_sort_key(i) < key for i in self.items if not self.blocked(i, now, programme))
 
     def wake_at(self, now: datetime, programme: Programme) -> datetime | None:
         """When the queue should be looked at again if nothing changes."""

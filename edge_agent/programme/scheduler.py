@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -46,7 +46,7 @@ class SchedulerHost(Protocol):
     async def on_missed(self, bulletin_id: str, scheduled: datetime) -> None: ...
 
 
-_HOSTS: dict[str, SchedulerHost] = {}
+_HOSTS: dict[str, BulletinScheduler] = {}
 
 JOB_FUNC = "edge_agent.scheduler:fire"
 """What stored jobs call: a compatibility module at the path used since the first release (on-disk contract)."""
@@ -125,10 +125,30 @@ class BulletinScheduler:
             timezone=timezone,
         )
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
+        self._scheduled: dict[str, datetime] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        _HOSTS[self.node_id] = self.host
-        self.scheduler.start()
+        """Open the job store *paused*: the player's restore decides first what fell due while the node
+        was down (one owner), then :meth:`resume` lets the remaining jobs fire."""
+        _HOSTS[self.node_id] = self
+        self.scheduler.start(paused=True)
+
+    def resume(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.resume()
+
+    async def on_due(self, bulletin_id: str, start_at: str | None, fired_at: str) -> None:
+        """Called by :func:`fire`: hand the job to the player with the occurrence's *scheduled* instant
+        (a job fired late after a reboot still belongs to its own occurrence)."""
+        scheduled = self._scheduled.pop(bulletin_id, None)
+        await self.host.on_due(bulletin_id, start_at, scheduled.isoformat() if scheduled else fired_at)
+
+    def fell_due(self, bulletin_id: str, now: datetime) -> bool:
+        """True if the bulletin's job should already have fired (the node was down when it was due)."""
+        job = self.scheduler.get_job(job_id(bulletin_id))
+        return job is not None and job.next_run_time is not None and job.next_run_time <= now
 
     def stop(self) -> None:
         if self.scheduler.running:
@@ -165,10 +185,16 @@ class BulletinScheduler:
     def job_count(self) -> int:
         return len(self.scheduler.get_jobs())
 
+    def _on_submitted(self, ev: JobSubmissionEvent) -> None:
+        if ev.job_id.startswith("b:") and ev.scheduled_run_times:
+            self._scheduled[ev.job_id[2:]] = ev.scheduled_run_times[-1]  # coalesced: the one that runs
+
     def _on_missed(self, ev: JobExecutionEvent) -> None:
         if not ev.job_id.startswith("b:"):
             return
         bid = ev.job_id[2:]
         logger.warning("bulletin %s missed its run at %s beyond the grace period", bid, ev.scheduled_run_time)
-        asyncio.get_running_loop().create_task(self.host.on_missed(bid, ev.scheduled_run_time),
-                                               name=f"missed:{bid}")
+        task = asyncio.get_running_loop().create_task(self.host.on_missed(bid, ev.scheduled_run_time),
+                                                      name=f"missed:{bid}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

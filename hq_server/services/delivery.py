@@ -21,6 +21,7 @@ class DeliveryState(StrEnum):
     RECEIVED = "received"
     SCHEDULED = "scheduled"
     PLAYING = "playing"
+    INTERRUPTED = "interrupted"  # a restart of the node cut the playback; replayed or dropped next
     PLAYED = "played"
     FAILED = "failed"
     EXPIRED = "expired"
@@ -39,7 +40,7 @@ class DeliveryState(StrEnum):
 TERMINAL = frozenset({DeliveryState.PLAYED, DeliveryState.FAILED, DeliveryState.EXPIRED,
                       DeliveryState.OFFLINE, DeliveryState.CANCELLED})
 _RANK = {DeliveryState.PENDING: 0, DeliveryState.RECEIVED: 1, DeliveryState.SCHEDULED: 2,
-         DeliveryState.PLAYING: 3, **dict.fromkeys(TERMINAL, 4)}
+         DeliveryState.PLAYING: 3, DeliveryState.INTERRUPTED: 4, **dict.fromkeys(TERMINAL, 5)}
 
 _FROM_ACK: dict[AckStage, DeliveryState] = {
     AckStage.RECEIVED: DeliveryState.RECEIVED,
@@ -47,6 +48,7 @@ _FROM_ACK: dict[AckStage, DeliveryState] = {
     AckStage.SCHEDULED: DeliveryState.SCHEDULED,
     AckStage.PLAYING: DeliveryState.PLAYING,
     AckStage.PLAYED: DeliveryState.PLAYED,
+    AckStage.INTERRUPTED: DeliveryState.INTERRUPTED,
     AckStage.REJECTED: DeliveryState.FAILED,
     AckStage.FAILED: DeliveryState.FAILED,
     AckStage.EXPIRED: DeliveryState.EXPIRED,
@@ -61,13 +63,31 @@ class Transition:
     changed: bool
 
 
+INTERRUPTED = "interrupted"
+"""Reason recorded while a delivery is ``interrupted`` (the node's restart cut the playback)."""
+REPLAYED = "replayed after an interruption"
+"""Reason kept with ``played`` when the node replayed the bulletin after an interruption."""
+INTERRUPTION_DROPS = frozenset({"interrupted_again", "interrupted_expired", "interrupted_late"})
+"""The node's reasons for not replaying an interrupted bulletin (see the node's recovery policy)."""
+
+
 def apply_ack(current: DeliveryState, stage: AckStage, reason: str | None = None) -> Transition:
-    """The state after an ack of ``stage``; unchanged when the ack is stale, duplicate or irrelevant."""
+    """The state after an ack of ``stage``; unchanged when the ack is stale, duplicate or irrelevant.
+
+    An interruption is part of the record: ``playing → interrupted`` (the node restarted mid-play),
+    then the replay's ``playing`` changes nothing (it ranks below) and ``played`` keeps the reason
+    "replayed after an interruption"; a bulletin the node did not replay ends ``expired``/``failed``
+    with the node's reason code (``interrupted_late`` …).
+    """
     target = _FROM_ACK.get(stage)
     if target is None or current.terminal or target.rank <= current.rank:
         return Transition(current, None, False)
     if stage == AckStage.REJECTED:
         reason = f"rejected: {reason or 'unknown'}"
+    elif stage == AckStage.INTERRUPTED:
+        reason = INTERRUPTED
+    elif stage == AckStage.PLAYED and current == DeliveryState.INTERRUPTED:
+        reason = REPLAYED
     return Transition(target, reason, True)
 
 
@@ -107,27 +127,31 @@ def needs_resend(current: DeliveryState) -> bool:
 # A recurring bulletin is one delivery per node (accepted → scheduled, held until the bulletin expires
 # after its last occurrence) plus one *occurrence* per (node, local date) that the node plays.
 
-OCCURRENCE_STAGES = {AckStage.PLAYING: "playing", AckStage.PLAYED: "played"}
-_OCC_RANK = {"playing": 0, "missed": 1, "played": 1}
+OCCURRENCE_STAGES = {AckStage.PLAYING: "playing", AckStage.INTERRUPTED: "interrupted", AckStage.PLAYED: "played"}
+_OCC_RANK = {"playing": 0, "interrupted": 1, "missed": 2, "played": 2}
+OCCURRENCE_MISSED = frozenset({"missed_schedule", *INTERRUPTION_DROPS})
+"""Reasons of an ``expired``/``failed`` ack that concern one occurrence, not the whole series."""
 
 
 def recurring_ack(current: DeliveryState, stage: AckStage, reason: str | None = None) -> tuple[Transition, str | None]:
     """(delivery transition, occurrence state or None) for an ack of a recurring bulletin.
 
-    ``playing``/``played`` are about one occurrence: the delivery stays ``scheduled`` (more to come).
-    An occurrence missed beyond the node's grace period (``expired``/``missed_schedule``) is ``missed``
-    and does not end the delivery. Everything else (rejected, failed, cancelled, no occurrence left)
-    ends the delivery as for a one-off bulletin.
+    ``playing``/``interrupted``/``played`` are about one occurrence: the delivery stays ``scheduled``
+    (more to come). An occurrence missed beyond the node's grace period (``expired``/``missed_schedule``)
+    or not replayed after an interruption (``interrupted_late`` …) is ``missed`` and does not end the
+    delivery. Everything else (rejected, failed, cancelled, no occurrence left) ends the delivery as
+    for a one-off bulletin.
     """
     if stage in OCCURRENCE_STAGES:
         return apply_ack(current, AckStage.SCHEDULED), OCCURRENCE_STAGES[stage]
-    if stage == AckStage.EXPIRED and reason == "missed_schedule":
+    if stage in (AckStage.EXPIRED, AckStage.FAILED) and reason in OCCURRENCE_MISSED:
         return Transition(current, None, False), "missed"
     return apply_ack(current, stage, reason), None
 
 
 def occurrence_advances(current: str | None, new: str) -> bool:
-    """An occurrence only moves forward: playing → played / missed; a duplicate ack changes nothing."""
+    """An occurrence only moves forward: playing → interrupted → played / missed; a duplicate ack changes
+    nothing."""
     return current is None or (_OCC_RANK[new] > _OCC_RANK[current])
 
 

@@ -1,8 +1,9 @@
 """Occurrences of recurring bulletins: one row per (bulletin, node, local date), from the node's acks.
 
-The node acks ``playing``/``played`` once per occurrence (``detail: "occurrence …"``) on the same command
-id; HQ keys each by the local date (Asia/Ho_Chi_Minh) of ``started_at`` (else the ack's time), because a
-recurrence plays at most once a day (its ``at`` is one time of day). Decisions are pure
+The node acks ``playing``/``played`` once per occurrence (``occurrence``: its scheduled instant) on the
+same command id, and ``interrupted`` when a restart cut one (then ``played`` for its replay, or a drop);
+HQ keys each by the local date (Asia/Ho_Chi_Minh) of ``occurrence`` (older nodes: ``started_at``, else
+the ack's time), because a recurrence plays at most once a day (its ``at`` is one time of day). Decisions are pure
 (:func:`hq_server.services.delivery.recurring_ack`); this module only stores them.
 """
 
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hq_server.services.delivery import occurrence_advances
+from hq_server.services.delivery import INTERRUPTED, INTERRUPTION_DROPS, REPLAYED, occurrence_advances
 from hq_server.storage.tables import Occurrence, now
 from loaxa_contract.models import Ack, AckStage
 
@@ -22,7 +23,8 @@ LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def occurrence_key(ack: Ack) -> str:
-    return (ack.started_at or ack.ts).astimezone(LOCAL).date().isoformat()
+    """The node names the occurrence (its scheduled instant); older nodes: when it started, else the ack."""
+    return (ack.occurrence or ack.started_at or ack.ts).astimezone(LOCAL).date().isoformat()
 
 
 async def record(session: AsyncSession, bulletin_id: str, ack: Ack, state: str) -> Occurrence:
@@ -35,11 +37,15 @@ async def record(session: AsyncSession, bulletin_id: str, ack: Ack, state: str) 
         session.add(row)
     elif not occurrence_advances(row.state, state):
         return row
+    interrupted = row.state == "interrupted"
     row.state, row.command_id, row.updated_at = state, ack.command_id, now()
     if ack.stage == AckStage.PLAYED:
         row.started_at, row.ended_at, row.duration_s = ack.started_at, ack.ended_at, ack.duration_s
-    elif ack.stage == AckStage.EXPIRED:
-        row.reason = (ack.detail or ack.reason or "")[:200]
+        row.reason = REPLAYED if interrupted else None
+    elif ack.stage == AckStage.INTERRUPTED:
+        row.reason = INTERRUPTED
+    elif ack.stage in (AckStage.EXPIRED, AckStage.FAILED):
+        row.reason = (ack.reason if ack.reason in INTERRUPTION_DROPS else ack.detail or ack.reason or "")[:200]
     return row
 
 

@@ -19,11 +19,11 @@ def _(s: str) -> str:  # extraction marker; translated by the caller's gettext
 STATE_LABELS = {
     "pending": _("Sending"), "received": _("Received"), "scheduled": _("Scheduled"), "playing": _("Playing"),
     "played": _("Played"), "failed": _("Failed"), "expired": _("Expired"), "offline": _("Loudspeaker offline"),
-    "cancelled": _("Cancelled"), "missed": _("Missed"),
+    "cancelled": _("Cancelled"), "missed": _("Missed"), "interrupted": _("Interrupted"),
 }
 # CSS tone of each state: colour is never the only signal (the label is always written)
 STATE_TONE = {"pending": "wait", "received": "wait", "scheduled": "wait", "playing": "live", "played": "ok",
-              "failed": "bad", "expired": "bad", "offline": "bad", "cancelled": "off"}
+              "failed": "bad", "expired": "bad", "offline": "bad", "cancelled": "off", "interrupted": "wait"}
 FAILED_STATES = frozenset({"failed", "expired", "offline"})
 
 BULLETIN_STATES = {
@@ -51,6 +51,11 @@ _CODES = {
     "cut_at_window_end": _("cut at the end of the programme window"),
     "unsupported_command": _("loudspeaker software too old"),
     "preempted": _("interrupted by an emergency bulletin; will resume"),
+    "interrupted": _("the loudspeaker restarted while playing (power cut?)"),
+    "replayed after an interruption": _("played again from the start after the loudspeaker restarted"),
+    "interrupted_again": _("interrupted again while being replayed; not played a third time"),
+    "interrupted_expired": _("interrupted by a restart; expired before the loudspeaker was back"),
+    "interrupted_late": _("interrupted by a restart; the loudspeaker was back too late to replay it"),
 }
 _STOPPED = re.compile(r"^stopped at '(\w+)' before expiry$")
 _ENDED = re.compile(r"^recurrence ended: (\d+) occurrence\(s\) played$")

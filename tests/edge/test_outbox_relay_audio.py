@@ -152,7 +152,7 @@ async def test_submit_stores_the_bulletin_before_acknowledging_it(tmp_path):
 
     rep.outbox.put = disk_full
     player = Player.__new__(Player)  # only submit's ordering is exercised here
-    player.store, player.acks, player._known = store, rep, set()
+    player.store, player.acks, player.known = store, rep, set()
     cmd = BulletinCommand(id="c1", seq=1, target="all", bulletin_id="b1", text="Xin chào",
                           expires_at=utcnow() + timedelta(minutes=5))
     with pytest.raises(OSError):

@@ -84,3 +84,28 @@ def test_recurring_occurrences_do_not_finish_the_delivery():
     assert recurring_expiry(S.SCHEDULED, True, 3).state == S.PLAYED
     assert recurring_expiry(S.SCHEDULED, True, 0).state == S.EXPIRED
     assert recurring_expiry(S.PENDING, False, 0).state == S.OFFLINE
+
+
+def test_an_interruption_stays_in_the_record_until_replayed_or_dropped():
+    t = apply_ack(S.PLAYING, A.INTERRUPTED, "node_restarted")
+    assert (t.state, t.reason, t.changed) == (S.INTERRUPTED, "interrupted", True)
+    assert not apply_ack(S.INTERRUPTED, A.PLAYING).changed  # the replay starts: still shown interrupted
+    replayed = apply_ack(S.INTERRUPTED, A.PLAYED)
+    assert (replayed.state, replayed.reason) == (S.PLAYED, "replayed after an interruption")
+    late = apply_ack(S.INTERRUPTED, A.EXPIRED, "interrupted_late")
+    assert (late.state, late.reason) == (S.EXPIRED, "interrupted_late")
+    again = apply_ack(S.INTERRUPTED, A.FAILED, "interrupted_again")
+    assert (again.state, again.reason) == (S.FAILED, "interrupted_again")
+    assert not needs_resend(S.INTERRUPTED) and not S.INTERRUPTED.terminal
+    assert on_expiry(S.INTERRUPTED, True).state == S.EXPIRED  # never counted as played
+
+
+def test_an_interrupted_occurrence_is_replayed_or_missed_and_the_series_goes_on():
+    t, occ = recurring_ack(S.SCHEDULED, A.INTERRUPTED, "node_restarted")
+    assert (t.state, occ) == (S.SCHEDULED, "interrupted")
+    for reason in ("interrupted_late", "interrupted_expired", "interrupted_again", "missed_schedule"):
+        stage = A.FAILED if reason == "interrupted_again" else A.EXPIRED
+        t, occ = recurring_ack(S.SCHEDULED, stage, reason)
+        assert (t.state, t.changed, occ) == (S.SCHEDULED, False, "missed")
+    assert occurrence_advances("playing", "interrupted") and occurrence_advances("interrupted", "played")
+    assert occurrence_advances("interrupted", "missed") and not occurrence_advances("played", "interrupted")

@@ -8,13 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from loaxa_contract import topics
-from loaxa_contract.models import AckStage
+from loaxa_contract.models import AckStage, utcnow
 from tests.conftest import COMMUNE, REPO, bulletin, wait_until
 from tests.integration.speaker_helpers import FAST, in_s, local_hms, wire
 
@@ -137,3 +138,138 @@ async def test_command_recorded_but_not_acknowledged_is_a_duplicate_not_a_replay
     await tap.wait_stage(cmd["id"], AckStage.PLAYED, timeout=30)
     assert AckStage.REJECTED not in tap.stages(cmd["id"])
     assert tap.stages(cmd["id"]).count(AckStage.PLAYED) == 1
+
+
+def play_log(config, event: str = "end") -> list[str]:
+    """Files the file sink finished (``end``) or started (``start``), from its play.log."""
+    log = Path(config.audio.file_dir) / "play.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.split()[2] for line in lines if line.split()[1] == event]
+
+
+def played_files(agent) -> list[str]:
+    return play_log(agent.config)
+
+
+async def power_cut(agent) -> None:
+    """What a kill -9 leaves for the next start: no DISCONNECT, job store and state files as they are."""
+    await agent.link.kill()
+    await agent.stop()
+
+
+async def test_timed_bulletin_due_while_down_plays_once_after_a_restart_within_grace(start_agent, tap, signer):
+    """One owner: the restore queues it; the persisted job must not also fire late (it did: 5/5 twice)."""
+    settings = {**FAST, "schedule__misfire_grace_s": 60}
+    agent = await start_agent("loa-1", **settings)
+    play_at = in_s(4)
+    cmd = bulletin(signer, text="Đúng giờ sau khi mất điện.", bulletin_id="b-due", play_at=play_at.isoformat())
+    await tap.publish(ALL, wire(cmd))
+    await tap.wait_stage(cmd["id"], AckStage.SCHEDULED)
+    await power_cut(agent)
+    await wait_until(lambda: utcnow() > play_at + timedelta(seconds=0.5), 15, "play_at passed while down")
+
+    restarted = await start_agent(config=agent.config)
+    await tap.wait_stage(cmd["id"], AckStage.PLAYED, timeout=30)
+    await wait_until(lambda: restarted.player.store.get("b-due") is None and not restarted.player.queue_length
+                     and restarted.player.playing is None, 30, "the node is done with the bulletin")
+    assert tap.stages(cmd["id"]).count(AckStage.PLAYED) == 1
+    assert [f for f in played_files(restarted) if f.endswith("b-due.wav")] != []
+    assert len([f for f in played_files(restarted) if f.endswith("b-due.wav")]) == 1
+
+
+MINUTE_TEXT = "Thông báo của Ủy ban nhân dân xã về lịch tiêm phòng cho đàn gia súc trong thôn. " * 3
+
+
+async def test_sigkill_mid_play_is_reported_interrupted_then_replayed_once(make_node_config, broker, tap, signer,
+                                                                          tmp_path):
+    cfg = make_node_config("loa-1", port=broker.port, **FAST)
+    config_path = tmp_path / "node.yaml"
+    config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True))
+    log = tmp_path / "agent.log"
+    proc = spawn(config_path, log)
+    try:
+        await wait_online(tap, signer)
+        cmd = bulletin(signer, text=MINUTE_TEXT, bulletin_id="b-cut")
+        await tap.publish(ALL, wire(cmd))
+        playing = await tap.wait_stage(cmd["id"], AckStage.PLAYING, timeout=30)
+        await wait_until(lambda: play_log(cfg, "start"), 10, "audio started")
+        proc.send_signal(signal.SIGKILL)  # power cut in the middle of the bulletin
+        proc.wait(10)
+        assert play_log(cfg, "end") == []
+        proc = spawn(config_path, log)
+
+        cut = await tap.wait_stage(cmd["id"], AckStage.INTERRUPTED, timeout=30)
+        assert cut.reason == "node_restarted" and abs((cut.started_at - playing.ts).total_seconds()) < 5
+        played = await tap.wait_stage(cmd["id"], AckStage.PLAYED, timeout=60)
+        assert "after an interruption" in played.detail
+        stages = tap.stages(cmd["id"])
+        assert stages.index(AckStage.INTERRUPTED) < len(stages) - 1 - stages[::-1].index(AckStage.PLAYING)
+        assert stages.count(AckStage.PLAYED) == 1
+        assert [f.endswith("b-cut.wav") for f in play_log(cfg, "start")] == [True, True]  # cut, then whole
+        assert len(play_log(cfg, "end")) == 1
+        await wait_until(lambda: "restored at start-up" in log.read_text(), 10, "restore logged")
+        assert "1 interrupted, replayed" in log.read_text()
+    finally:
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def test_occurrence_cut_mid_play_is_reported_and_replayed_not_left_playing(start_agent, tap, signer):
+    agent = await start_agent("loa-1", **{**FAST, "schedule__misfire_grace_s": 60})
+    cmd = bulletin(signer, text=MINUTE_TEXT, bulletin_id="b-series",
+                   recurrence={"kind": "daily", "at": local_hms(in_s(3))})
+    await tap.publish(ALL, wire(cmd))
+    playing = await tap.wait_stage(cmd["id"], AckStage.PLAYING, timeout=30)
+    assert playing.occurrence is not None
+    await wait_until(lambda: play_log(agent.config, "start"), 10, "audio started")
+    await power_cut(agent)
+
+    await start_agent(config=agent.config)
+    cut = await tap.wait_stage(cmd["id"], AckStage.INTERRUPTED, timeout=30)
+    played = await tap.wait_stage(cmd["id"], AckStage.PLAYED, timeout=60)
+    assert cut.occurrence == playing.occurrence == played.occurrence  # HQ files all three under one day
+    assert tap.stages(cmd["id"]).count(AckStage.PLAYED) == 1
+
+
+async def test_occurrence_due_behind_a_playing_bulletin_survives_a_power_cut(start_agent, tap, signer):
+    agent = await start_agent("loa-1", **{**FAST, "schedule__misfire_grace_s": 60})
+    long = bulletin(signer, text=MINUTE_TEXT, bulletin_id="b-long")
+    series = bulletin(signer, text="Bản tin hằng ngày.", bulletin_id="b-daily",
+                      recurrence={"kind": "daily", "at": local_hms(in_s(4))})
+    await tap.publish(ALL, wire(long))
+    await tap.publish(ALL, wire(series))
+    await tap.wait_stage(long["id"], AckStage.PLAYING, timeout=30)
+    await tap.wait_stage(series["id"], AckStage.SCHEDULED, timeout=30)
+    await wait_until(lambda: any(i.bulletin_id == "b-daily" for i in agent.player.queue.items), 15,
+                     "the occurrence fell due and waits behind the long bulletin")
+    await power_cut(agent)
+
+    await start_agent(config=agent.config)
+    daily = await tap.wait_stage(series["id"], AckStage.PLAYED, timeout=60)
+    replay = await tap.wait_stage(long["id"], AckStage.PLAYED, timeout=90)
+    assert daily.occurrence is not None and daily.started_at < replay.started_at  # due first, plays first
+    assert tap.stages(series["id"]).count(AckStage.PLAYED) == 1
+    assert tap.stages(long["id"]).count(AckStage.INTERRUPTED) == 1
+
+
+async def test_an_occurrence_does_not_wait_behind_a_bulletin_timed_later(start_agent, tap, signer):
+    agent = await start_agent("loa-1", **{**FAST, "schedule__lead_s": 3.0})
+    due = in_s(5).replace(microsecond=0)
+    series = bulletin(signer, text="Hằng ngày.", bulletin_id="b-occ",
+                      recurrence={"kind": "daily", "at": local_hms(due)})
+    later = bulletin(signer, text="Hẹn giờ.", bulletin_id="b-later", play_at=(due + timedelta(seconds=2)).isoformat())
+    await tap.publish(ALL, wire(series))
+    await tap.publish(ALL, wire(later))
+    occ = await tap.wait_stage(series["id"], AckStage.PLAYED, timeout=30)
+    timed = await tap.wait_stage(later["id"], AckStage.PLAYED, timeout=30)
+    assert occ.started_at < timed.started_at, (occ.started_at, timed.started_at)
+    assert agent.player.queue_length == 0
