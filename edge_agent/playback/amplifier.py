@@ -30,8 +30,9 @@ from loaxa_contract.models import utcnow
 logger = logging.getLogger(__name__)
 
 
-SWITCH_MARGIN_S = 0.05
-"""Time allowed for switching the relay on (thread hop + gpioset) ahead of the warm-up."""
+SWITCH_MARGIN_S = 0.25
+"""Time allowed for switching the relay on (a gpioset subprocess from a worker thread, on a busy Pi)
+ahead of the warm-up."""
 
 
 class RelayError(RuntimeError):

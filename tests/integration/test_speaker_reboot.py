@@ -124,9 +124,9 @@ async def test_command_cut_before_it_was_recorded_is_delivered_again_and_played(
 async def test_command_recorded_but_not_acknowledged_is_a_duplicate_not_a_replay(start_agent, tap, signer):
     """Power cut after the node recorded the command as seen but before its PUBACK left: the broker
     re-sends it; the node ignores the copy (no ``rejected`` ack) and plays the stored bulletin once."""
-    agent = await start_agent("loa-1", **FAST)
+    agent = await start_agent("loa-1", **{**FAST, "schedule__misfire_grace_s": 120})
     agent.link._client.ack = lambda mid, qos: None  # the PUBACK never leaves the node
-    cmd = bulletin(signer, text="Đã ghi nhận.", play_at=in_s(6).isoformat())
+    cmd = bulletin(signer, text="Đã ghi nhận.", play_at=in_s(8).isoformat())
     await tap.publish(ALL, wire(cmd))
     await tap.wait_stage(cmd["id"], AckStage.SCHEDULED)
     await wait_until(lambda: cmd["id"] in agent.gate.replay.seen, 10, "command recorded as seen")
