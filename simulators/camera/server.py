@@ -30,6 +30,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from simulators.camera.actors import ActorError
 from simulators.camera.scene import ACTIONS, FAULTS, SceneCamera
 
 logger = logging.getLogger(__name__)
@@ -202,6 +203,8 @@ class CameraSimulator:
             await asyncio.to_thread(self.set_action, cam_id, action, None if seconds is None else float(seconds))
         except ValueError as err:
             raise web.HTTPBadRequest(text=str(err)) from None
+        except ActorError as err:  # e.g. scikit-image (the person's photo) not installed
+            raise web.HTTPServiceUnavailable(text=str(err)) from None
         return web.json_response({"camera": cam_id, "action": action})
 
     async def _set_fault(self, request: web.Request) -> web.Response:
