@@ -90,6 +90,17 @@ class DetectionStore:
         except FileNotFoundError:
             return None
 
+    def camera_of(self, event_id: str) -> str | None:
+        """The camera of a kept event (from its pending or sent file), or None."""
+        for state in ("pending", "sent"):
+            path = self.directory / f"{event_id}.{state}.json"
+            if "/" not in event_id and path.exists():
+                try:
+                    return codec.decode_model(path.read_bytes(), DetectionEvent).camera
+                except (OSError, ContractError):
+                    return None
+        return None
+
     def prune(self) -> None:
         ids = sorted({p.name.split(".")[0] for p in self.directory.glob("*.json")})
         for old in ids[: max(0, len(ids) - self.keep)]:
@@ -138,6 +149,11 @@ class DetectionReporter:
         """``detection_picture``: upload the kept JPEG of ``event_id`` to the one-time URL, ack the outcome."""
         assert isinstance(command, DetectionPictureCommand)
         jpeg = await asyncio.to_thread(self.store.picture, command.event_id)
+        camera = await asyncio.to_thread(self.store.camera_of, command.event_id)
+        if jpeg is not None and camera != command.camera:
+            await self.acks.ack(command.id, AckStage.FAILED, reason="wrong_camera",
+                                detail=f"event {command.event_id!r} is of camera {camera!r}, not {command.camera!r}")
+            return
         if jpeg is None:
             await self.acks.ack(command.id, AckStage.FAILED, reason="unknown_event",
                                 detail=f"no picture of event {command.event_id!r} on this node")

@@ -83,6 +83,9 @@ async def test_picture_of_an_unknown_event_is_a_failed_ack_with_a_reason(tmp_pat
     assert [(a.command_id, a.stage.value, a.reason) for a in acks] == [("c-1", "failed", "unknown_event")]
     await rep.on_event(detected(datetime.now(UTC)))
     event = codec.decode_model(link.sent[-1][1], DetectionEvent)
+    await rep.handle_picture(cmd.model_copy(update={"id": "c-0", "event_id": event.id, "camera": "cho-xa"}))
+    last = codec.decode_model(link.sent[-1][1], Ack)
+    assert (last.command_id, last.stage.value, last.reason) == ("c-0", "failed", "wrong_camera")
     cmd2 = cmd.model_copy(update={"id": "c-2", "event_id": event.id})
     await rep.handle_picture(cmd2)  # nothing listens on port 9: the upload fails, said in the ack
     last = codec.decode_model(link.sent[-1][1], Ack)
