@@ -24,24 +24,29 @@ sys.path.insert(0, str(REPO))
 from hq_server.signer import CommandSigner  # noqa: E402
 from loaxa_contract import codec, signing, topics  # noqa: E402
 from loaxa_contract.models import Ack, AckStage, utcnow  # noqa: E402
+from loaxa_link.credentials import CredentialStore  # noqa: E402
 from loaxa_link.mosquitto import Mosquitto  # noqa: E402
 from loaxa_link.mqtt import LinkConfig, MqttLink  # noqa: E402
-from simulators.nodes import simulated_node_settings, write_node_yaml  # noqa: E402
+from simulators.nodes import SimulatedLogins, simulated_node_settings, write_node_yaml  # noqa: E402
 
 COMMUNE = "xa-bench"
 
 
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-edge-mem-"))
-    broker = Mosquitto(tmp / "broker").start()
+    credentials = CredentialStore(tmp / "credentials", COMMUNE)
+    broker = Mosquitto(tmp / "broker", credentials).start()  # password file + ACL, as in production
+    logins = SimulatedLogins(credentials, tmp / "secrets", tmp / "broker")
     priv, pub = signing.generate_keypair(tmp / "keys")
     signer = CommandSigner(priv, tmp / "seq")
     write_node_yaml(tmp / "node.yaml", simulated_node_settings(
-        tmp, node_id="loa-1", commune=COMMUNE, zones=["thon-1"], port=broker.port, hq_public_key=pub))
+        tmp, node_id="loa-1", commune=COMMUNE, zones=["thon-1"], port=broker.port, hq_public_key=pub,
+        **logins.ensure({"loa-1": ["thon-1"]})["loa-1"]))
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(tmp / "node.yaml")],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     acks: list[Ack] = []
-    tap = MqttLink(LinkConfig(port=broker.port, client_id="bench-tap",
+    user, password = credentials.hq_login()
+    tap = MqttLink(LinkConfig(port=broker.port, client_id="bench-tap", username=user, password=password,
                               subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)]),
                    on_message=lambda t, p: acks.append(codec.decode_model(p, Ack)))
     await tap.start()

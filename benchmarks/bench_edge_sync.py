@@ -23,9 +23,10 @@ sys.path.insert(0, str(REPO))
 from hq_server.signer import CommandSigner  # noqa: E402
 from loaxa_contract import codec, signing, topics  # noqa: E402
 from loaxa_contract.models import Ack, AckStage, utcnow  # noqa: E402
+from loaxa_link.credentials import CredentialStore  # noqa: E402
 from loaxa_link.mosquitto import Mosquitto  # noqa: E402
 from loaxa_link.mqtt import LinkConfig, MqttLink  # noqa: E402
-from simulators.nodes import simulated_node_settings, write_node_yaml  # noqa: E402
+from simulators.nodes import SimulatedLogins, simulated_node_settings, write_node_yaml  # noqa: E402
 
 COMMUNE = "xa-bench"
 NODES = ("loa-1", "loa-2")
@@ -33,19 +34,22 @@ NODES = ("loa-1", "loa-2")
 
 async def main(rounds: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-edge-sync-"))
-    broker = Mosquitto(tmp / "broker").start()
+    credentials = CredentialStore(tmp / "credentials", COMMUNE)
+    broker = Mosquitto(tmp / "broker", credentials).start()  # password file + ACL, as in production
+    logins = SimulatedLogins(credentials, tmp / "secrets", tmp / "broker")
     priv, pub = signing.generate_keypair(tmp / "keys")
     signer = CommandSigner(priv, tmp / "seq")
     procs = []
     for node in NODES:
         write_node_yaml(tmp / f"{node}.yaml", simulated_node_settings(
             tmp, node_id=node, commune=COMMUNE, zones=["thon-1"], port=broker.port, hq_public_key=pub,
-            amplifier__warmup_s=0.3, amplifier__hold_s=0.5))
+            amplifier__warmup_s=0.3, amplifier__hold_s=0.5, **logins.ensure({node: ["thon-1"]})[node]))
         procs.append(subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config",
                                        str(tmp / f"{node}.yaml")], cwd=REPO, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
     acks: list[Ack] = []
-    tap = MqttLink(LinkConfig(port=broker.port, client_id="bench-tap",
+    user, password = credentials.hq_login()
+    tap = MqttLink(LinkConfig(port=broker.port, client_id="bench-tap", username=user, password=password,
                               subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)]),
                    on_message=lambda t, p: acks.append(codec.decode_model(p, Ack)))
     await tap.start()

@@ -22,8 +22,10 @@ from hq_server.send import AckCollector
 from hq_server.signer import CommandSigner
 from loaxa_contract import signing, topics
 from loaxa_contract.models import AckStage
+from loaxa_link.credentials import CredentialStore
 from loaxa_link.mosquitto import Mosquitto
 from loaxa_link.mqtt import LinkConfig, MqttLink
+from simulators.nodes import SimulatedLogins
 from simulators.village import Village
 
 COMMUNE = "xa-bench"
@@ -32,10 +34,12 @@ COMMUNE = "xa-bench"
 async def run(nodes: int, zones: int) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="loaxa-fleet-"))
     priv, pub = signing.generate_keypair(tmp / "keys")
-    broker = Mosquitto(tmp / "broker").start()
+    credentials = CredentialStore(tmp / "credentials", COMMUNE)
+    broker = Mosquitto(tmp / "broker", credentials).start()  # password file + ACL, as in production
     proc = psutil.Process()
     rss0 = proc.memory_info().rss
-    village = Village(tmp / "village", COMMUNE, broker.port, pub, sink="null")
+    village = Village(tmp / "village", COMMUNE, broker.port, pub, sink="null",
+                      logins=SimulatedLogins(credentials, tmp / "secrets", tmp / "broker"))
     try:
         t0 = time.perf_counter()
         await village.start(zones=zones, per_zone=max(1, nodes // zones))
@@ -43,7 +47,8 @@ async def run(nodes: int, zones: int) -> dict[str, float]:
         signer = CommandSigner(priv, tmp / "seq")
         wire = signer.build("bulletin", target="all", ttl_s=600, bulletin_id="bench", text="Thông báo thử nghiệm.")
         collector = AckCollector(wire["id"])
-        hq = MqttLink(LinkConfig(port=broker.port, client_id="bench-hq",
+        user, password = credentials.hq_login()
+        hq = MqttLink(LinkConfig(port=broker.port, client_id="bench-hq", username=user, password=password,
                                  subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)]),
                       on_message=collector.feed)
         await hq.start()

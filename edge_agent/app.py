@@ -295,7 +295,7 @@ class EdgeAgent:
         """Camera health is retained state: when offline it is skipped, and republished on reconnect."""
         if not self.link.connected:
             return
-        topic = topics.camera_health(self.config.node.commune, report.camera)
+        topic = topics.camera_health(self.config.node.commune, self.config.node.id, report.camera)
         try:
             await self.link.publish(topic, codec.encode(report), retain=True)
         except LinkError as err:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from hq_server import sse
+from hq_server.broker import broker_dir, credential_store, hq_login
 from hq_server.config import HqConfig, broker_tls_files, https_context, tls_listener
 from hq_server.inputs import MAX_JSON_BYTES
 from hq_server.routes import (
@@ -114,11 +115,12 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         app[BROKER_PORT] = cfg.broker.port
         yield
         return
-    broker = Mosquitto(cfg.data_dir / "broker", port=cfg.embedded_broker.port, tls=tls_listener(cfg))
+    broker = Mosquitto(broker_dir(cfg), credential_store(cfg), port=cfg.embedded_broker.port, tls=tls_listener(cfg))
     await asyncio.to_thread(broker.start)
     app[BROKER_PORT] = broker.port
     app[BROKER_TLS_PORT] = broker.tls.port if broker.tls else 0
-    logger.info("embedded Mosquitto on 127.0.0.1:%s", broker.port)
+    logger.info("embedded Mosquitto on 127.0.0.1:%s (password file and ACL from %s)", broker.port,
+                broker.credentials.root)
     yield
     await asyncio.to_thread(broker.stop)
 
@@ -133,9 +135,9 @@ def _signer(cfg: HqConfig) -> CommandSigner:
 async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     host = cfg.broker.host if cfg.broker else "127.0.0.1"
+    username, password = hq_login(cfg)
     link_cfg = LinkConfig(host=host, port=app[BROKER_PORT], client_id=f"loaxa-hq-{cfg.commune}",
-                          username=cfg.broker.username if cfg.broker else None,
-                          password=cfg.broker_password(), **broker_tls_files(cfg),
+                          username=username, password=password, **broker_tls_files(cfg),
                           subscriptions=Orchestrator.subscriptions(cfg.commune))
     a = cfg.alerts
     alerter = Alerter(app[DB].sessions, a.webhook_url, a.webhook_timeout_s, cfg.commune, a.webhook_attempts,

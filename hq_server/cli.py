@@ -1,4 +1,4 @@
-"""``hq-server``: keygen, send, run."""
+"""``hq-server``: keygen, send, run, create-user, node-credential."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 import uuid
 from pathlib import Path
 
-from hq_server import check_cli, tls_cli
+from hq_server import check_cli, credential_cli, tls_cli
+from hq_server.broker import hq_login
 from hq_server.config import HqConfig, broker_tls_files, load_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
 from hq_server.signer import CommandSigner
@@ -54,15 +55,17 @@ def _parser() -> argparse.ArgumentParser:
 
     tls_cli.add_parsers(sub)
     check_cli.add_parser(sub)
+    credential_cli.add_parser(sub)
     return p
 
 
 def link_config_for(cfg: HqConfig, client_id: str, subscriptions: list[str]) -> LinkConfig:
+    username, password = hq_login(cfg)
     if cfg.broker:
-        return LinkConfig(host=cfg.broker.host, port=cfg.broker.port, client_id=client_id, username=cfg.broker.username,
-                          password=cfg.broker_password(), subscriptions=subscriptions, **broker_tls_files(cfg))
+        return LinkConfig(host=cfg.broker.host, port=cfg.broker.port, client_id=client_id, username=username,
+                          password=password, subscriptions=subscriptions, **broker_tls_files(cfg))
     return LinkConfig(host="127.0.0.1", port=cfg.embedded_broker.port, client_id=client_id,
-                      subscriptions=subscriptions)
+                      username=username, password=password, subscriptions=subscriptions)
 
 
 async def _send(args: argparse.Namespace, cfg: HqConfig) -> int:
@@ -147,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_send(args, cfg))
         if args.cmd == "create-user":
             return asyncio.run(_create_user(args, cfg))
+        if args.cmd == "node-credential":
+            return credential_cli.run(args, cfg)
         if args.cmd == "run":
             from hq_server.app import run_server  # the full server (aiohttp) lives there
 

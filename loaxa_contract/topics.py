@@ -2,7 +2,12 @@
 
 All topics live under ``loaxa/v1/{commune}/``. Both sides build topics only through this module, and
 the edge agent generates its subscriptions from :func:`node_command_filters`, so a topic cannot be
-spelled two ways.
+spelled two ways. The broker's ACL is generated from this table too (``loaxa_link.credentials``):
+every topic a node publishes lives under ``node/{node}/``, so the broker alone proves which node
+published a message, and HQ takes the node id from the topic, never from the payload.
+
+To add a topic, add a :class:`TopicKind` and one :class:`TopicSpec` row; ``publisher`` (``node`` or
+``hq``) decides who the ACL lets write it (a node-published row must start with ``node/{node}/``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ class TopicKind(StrEnum):
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One row of the table: the path below the commune, who publishes, retained or not."""
+    """One row of the table: the path below the commune, who publishes (``node`` / ``hq``), retained or not."""
 
     kind: TopicKind
     path: str  # ``{key}`` placeholders: one, or several built by name (``build(..., node=, camera=)``)
@@ -47,8 +52,8 @@ TOPICS: dict[TopicKind, TopicSpec] = {
         TopicSpec(TopicKind.ZONE_CMD, "zone/{zone}/cmd", "hq", False),
         TopicSpec(TopicKind.ALL_CMD, "all/cmd", "hq", False),
         TopicSpec(TopicKind.NODE_ACK, "node/{node}/ack", "node", False),
-        TopicSpec(TopicKind.CAMERA_HEALTH, "camera/{camera}/health", "node", True),
-        # under the node: the broker's ACL (pattern node/%u/#) proves which node published it
+        # camera topics are under the node: the broker's ACL (pattern node/%u/…) proves which node published
+        TopicSpec(TopicKind.CAMERA_HEALTH, "node/{node}/camera/{camera}/health", "node", True),
         TopicSpec(TopicKind.CAMERA_EVENT, "node/{node}/camera/{camera}/event", "node", False),
     )
 }
@@ -115,8 +120,9 @@ def node_ack(commune: str, node: str) -> str:
     return build(TopicKind.NODE_ACK, commune, node)
 
 
-def camera_health(commune: str, camera: str) -> str:
-    return build(TopicKind.CAMERA_HEALTH, commune, camera)
+def camera_health(commune: str, node: str, camera: str) -> str:
+    """Retained health of one camera, under the node that watches it (only that node may publish it)."""
+    return build(TopicKind.CAMERA_HEALTH, commune, node=node, camera=camera)
 
 
 def camera_event(commune: str, node: str, camera: str) -> str:
@@ -151,6 +157,11 @@ class ParsedTopic:
     ident: str | None  # the last (most specific) id: the camera of a camera topic
     ids: dict[str, str] = field(default_factory=dict)  # every id by placeholder name ("node", "camera")
 
+    @property
+    def node(self) -> str | None:
+        """The node the topic belongs to: for node → HQ topics its sender (the broker's ACL proves it)."""
+        return self.ids.get("node")
+
 
 def parse(topic: str) -> ParsedTopic:
     """Parse a concrete topic back into its kind and ids; ``ValueError`` if it is not ours."""
@@ -179,8 +190,22 @@ def parse(topic: str) -> ParsedTopic:
 
 def filter_for(kind: TopicKind, commune: str) -> str:
     """Subscription filter for every instance of ``kind`` in a commune (``+`` for the id)."""
-    path = re.sub(r"\{\w+\}", "+", TOPICS[kind].path)
-    return f"{ROOT}/{commune}/{path}"
+    return pattern(kind, commune)
+
+
+def placeholders(kind: TopicKind) -> tuple[str, ...]:
+    """The id names in a topic's path, in order (``("node", "camera")``)."""
+    return tuple(_PLACEHOLDER_RE.findall(TOPICS[kind].path))
+
+
+def pattern(kind: TopicKind, commune: str, **fixed: str) -> str:
+    """Topic filter of ``kind`` with the ``fixed`` ids put in verbatim and every other id ``+``.
+
+    Values are not checked, so an ACL generator can put a broker substitution (Mosquitto's ``%u``) in
+    place of the node id; code building a real topic uses :func:`build`.
+    """
+    check_id(commune, "commune")
+    return f"{ROOT}/{commune}/" + _PLACEHOLDER_RE.sub(lambda m: fixed.get(m.group(1), "+"), TOPICS[kind].path)
 
 
 def node_command_filters(commune: str, node: str, zones: list[str]) -> list[str]:

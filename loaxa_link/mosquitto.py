@@ -1,26 +1,32 @@
 """Run Mosquitto as a child process on loopback, with a config generated in a data directory.
 
 Used by ``hq-server run`` when no broker is configured (the one-machine default), by the demo and
-by the test fixtures, so the three start the broker the same way. Mosquitto started as root drops to
-the user ``mosquitto``, which must own its data and log paths or it silently writes nothing; we
-chown them when running as root.
+by the test fixtures, so the three start the broker the same way: never anonymous. Its password file
+and ACL are rendered from a :class:`~loaxa_link.credentials.CredentialStore`; a change to the store
+reaches the running broker with :meth:`Mosquitto.reload` (or :func:`reload_running` from another
+process, found through the pid file): the files are rewritten and Mosquitto re-reads them on SIGHUP,
+without a restart. Mosquitto 2.0 disconnects a connected client whose user is no longer in the
+password file at that reload (measured), so a revoked node is cut off at once and refused after.
+
+Mosquitto started as root drops to the user ``mosquitto``, which must own its data and log paths or it
+silently writes nothing; we chown them when running as root.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loaxa_link.broker_conf import TlsListener
+from loaxa_link.credentials import CredentialStore, write_private
 
 logger = logging.getLogger(__name__)
 
@@ -35,44 +41,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _hash_password(password: str) -> str:
-    """Mosquitto's ``$7$`` PBKDF2-SHA512 password hash, so no ``mosquitto_passwd`` binary is needed."""
-    salt = os.urandom(12)
-    iterations = 101
-    dk = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
-
-
-def commune_acl(commune: str, hq_user: str, node_zones: dict[str, list[str]]) -> list[str]:
-    """Mosquitto ACL lines for a commune, as DESIGN.md requires.
-
-    HQ reads and writes everything under the commune. A node (its MQTT user name is its node id)
-    publishes only under its own ``node/{node}/…`` and ``camera/…``, and reads only its own, its
-    zones' and the commune-wide command topics.
-    """
-    root = f"loaxa/v1/{commune}"
-    lines = [f"user {hq_user}", f"topic readwrite {root}/#", ""]
-    for node, zones in sorted(node_zones.items()):
-        lines += [f"user {node}", f"topic read {root}/node/{node}/cmd", f"topic read {root}/all/cmd"]
-        lines += [f"topic read {root}/zone/{zone}/cmd" for zone in zones]
-        lines += [f"topic write {root}/node/{node}/#", f"topic write {root}/camera/#", ""]
-    return lines
-
-
 @dataclass
 class Mosquitto:
-    """A Mosquitto broker child process.
+    """A Mosquitto broker child process, authenticated by ``credentials`` (password file + ACL).
 
-    ``users`` maps user name → password; with it, anonymous access is off and ``acl`` lines
-    (Mosquitto ACL syntax) apply. ``autosave_on_changes`` is set so that queued QoS 1 messages for
-    offline persistent sessions survive a broker restart (the default saves every 30 minutes).
+    ``autosave_on_changes`` is set so that queued QoS 1 messages for offline persistent sessions
+    survive a broker restart (the default saves every 30 minutes).
     """
 
     data_dir: Path
+    credentials: CredentialStore
     host: str = "127.0.0.1"
     port: int = 0
-    users: dict[str, str] = field(default_factory=dict)
-    acl: list[str] = field(default_factory=list)
     binary: str = "mosquitto"
     proc: subprocess.Popen[bytes] | None = None
     tls: TlsListener | None = None
@@ -85,6 +65,10 @@ class Mosquitto:
     @property
     def log_path(self) -> Path:
         return self.data_dir / "mosquitto.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return pid_path(self.data_dir)
 
     def write_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -106,18 +90,8 @@ class Mosquitto:
             "max_queued_messages 10000",
             "persistent_client_expiration 14d",
         ]
-        if self.users:
-            pw = self.data_dir / "passwd"
-            pw.write_text("".join(f"{u}:{_hash_password(p)}\n" for u, p in self.users.items()))
-            pw.chmod(0o600)
-            lines += ["allow_anonymous false", f"password_file {pw}"]
-            if self.acl:
-                acl = self.data_dir / "acl"
-                acl.write_text("\n".join(self.acl) + "\n")
-                acl.chmod(0o600)
-                lines.append(f"acl_file {acl}")
-        else:
-            lines.append("allow_anonymous true")
+        passwd, acl = render_auth(self.data_dir, self.credentials)
+        lines += ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]
         lines += self._tls_lines()
         if os.geteuid() == 0 and not self._chown_for_broker():
             lines.append("user root")
@@ -182,6 +156,7 @@ class Mosquitto:
             [exe, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        write_private(self.pid_path, f"{self.proc.pid}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -215,7 +190,14 @@ class Mosquitto:
                 self.proc.wait()
         if self.proc.stderr:
             self.proc.stderr.close()
+        with contextlib.suppress(OSError):
+            if read_pid(self.data_dir) == self.proc.pid:
+                self.pid_path.unlink()
         self.proc = None
+
+    def reload(self, timeout: float = 10.0) -> bool:
+        """Apply the credential store to the running broker (see :func:`reload_running`)."""
+        return reload_running(self.data_dir, self.credentials, timeout)
 
     def restart(self) -> None:
         """Stop and start on the same port with the same persistence (broker outage in tests)."""
@@ -227,3 +209,84 @@ class Mosquitto:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ---------------------------------------------------------------- files shared with other processes
+
+
+def pid_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "mosquitto.pid"
+
+
+def read_pid(data_dir: Path) -> int | None:
+    try:
+        return int(pid_path(data_dir).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def running_pid(data_dir: Path) -> int | None:
+    """The pid of the Mosquitto serving ``data_dir`` (its pid file names a live ``mosquitto -c`` of our
+    config), else None. Checked through /proc so a recycled pid is never taken for our broker."""
+    pid = read_pid(data_dir)
+    if pid is None:
+        return None
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    conf = str(Path(data_dir) / "mosquitto.conf").encode()
+    if not argv or not argv[0].endswith(b"mosquitto") or conf not in argv:
+        return None
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+    return None if state == "Z" else pid
+
+
+def render_auth(data_dir: Path, credentials: CredentialStore) -> tuple[Path, Path]:
+    """Write the broker's ``passwd`` and ``acl`` files (0600) from the store; returns their paths.
+
+    As root the files are handed to the owner of ``data_dir`` (the ``mosquitto`` user the broker drops
+    to, which re-reads them on SIGHUP).
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    passwd, acl = data_dir / "passwd", data_dir / "acl"
+    write_private(passwd, credentials.passwd_text())
+    write_private(acl, credentials.acl_text())
+    if os.geteuid() == 0:
+        st = data_dir.stat()
+        for path in (passwd, acl):
+            with contextlib.suppress(OSError):
+                os.chown(path, st.st_uid, st.st_gid)
+    return passwd, acl
+
+
+def reload_running(data_dir: Path, credentials: CredentialStore, timeout: float = 10.0) -> bool:
+    """Render the store into ``data_dir`` and make the broker running there re-read it (SIGHUP).
+
+    Returns True once the broker has reloaded (its log says so: Mosquitto is single-threaded, so any
+    connection handled after that line sees the new files), False if no broker runs on ``data_dir``
+    (the files are still written: the next start uses them). Raises :class:`BrokerError` if the broker
+    did not confirm the reload within ``timeout``.
+    """
+    render_auth(data_dir, credentials)
+    pid = running_pid(data_dir)
+    if pid is None:
+        return False
+    log = Path(data_dir) / "mosquitto.log"
+    try:
+        offset = log.stat().st_size
+    except OSError:
+        offset = 0
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), open(log, "rb") as fh:
+            fh.seek(offset)
+            if b"Reloading config." in fh.read():
+                return True
+        time.sleep(0.01)
+    raise BrokerError(f"mosquitto (pid {pid}) did not confirm the reload within {timeout}s; see {log}")

@@ -18,10 +18,12 @@ import aiohttp
 from aiohttp import web
 
 from hq_server.app import BROKER_PORT, create_app
+from hq_server.broker import broker_dir, credential_store
 from hq_server.config import HqConfig
 from hq_server.services.users import create_user, user_count
 from hq_server.storage.db import Database
 from loaxa_common.process import stop_on_signals
+from simulators.nodes import SimulatedLogins
 from simulators.village import Village
 
 COMMUNE = "xa-demo"
@@ -121,8 +123,10 @@ async def run_demo(data_dir: Path, *, text: str = DEMO_TEXT, http_port: int = 80
         await web.TCPSite(runner, "127.0.0.1", http_port).start()
         base = f"http://127.0.0.1:{http_port}"
         print(f"HQ for commune {COMMUNE} on {base} (embedded Mosquitto on 127.0.0.1:{app[BROKER_PORT]})", flush=True)
+        # each simulated node gets its own broker login, as `hq-server node-credential add` issues one
+        logins = SimulatedLogins(credential_store(cfg), data_dir / "village" / "secrets", broker_dir(cfg))
         village = Village(data_dir / "village", COMMUNE, app[BROKER_PORT], cfg.key_path.with_suffix(".pub"),
-                          sink="file", overrides={"audio__hq_url": base})
+                          sink="file", overrides={"audio__hq_url": base}, logins=logins)
         await village.start(zones=zones, per_zone=per_zone)
         await wait_known_at_hq(base, token, [a.config.node.id for a in village.agents])
         print(f"simulated village online: {', '.join(a.config.node.id for a in village.agents)}", flush=True)

@@ -1,17 +1,22 @@
 """Simulated speaker nodes: the real edge agent, configured from the shipped example file.
 
 Only the hardware edges are simulated (sound card → file or null sink, amplifier → simulated relay);
-everything else is the agent a Raspberry Pi runs.
+everything else is the agent a Raspberry Pi runs, including its broker login: each simulated node gets
+its own credential from the commune's :class:`~loaxa_link.credentials.CredentialStore`, exactly as a
+technician issues one (:class:`SimulatedLogins`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from edge_agent.config import NodeConfig, parse_config
+from loaxa_link.credentials import CredentialStore, write_private
+from loaxa_link.mosquitto import reload_running
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "firmware_configs" / "demo" / "speaker-node.yaml"
 
@@ -51,3 +56,43 @@ def write_node_yaml(path: Path, settings: dict[str, Any]) -> Path:
     """Write node settings as the YAML file an ``edge-agent run --config`` process reads."""
     path.write_text(yaml.safe_dump(settings, allow_unicode=True), "utf-8")
     return path
+
+
+@dataclass
+class SimulatedLogins:
+    """Broker logins of simulated nodes: one credential per node in ``store``, the password in a 0600 file.
+
+    ``broker_dir`` is the data directory of the broker to reload after a change (found by its pid file;
+    nothing to reload if it is not running yet: it reads the store when it starts).
+    """
+
+    store: CredentialStore
+    secrets_dir: Path
+    broker_dir: Path | None = None
+
+    def password_file(self, node_id: str) -> Path:
+        return self.secrets_dir / f"{node_id}.password"
+
+    def ensure(self, nodes: dict[str, list[str] | None]) -> dict[str, dict[str, Any]]:
+        """Issue (or keep) a credential for each node with its zones, reload the broker once.
+
+        Zones ``None`` keep those of an existing credential. Returns each node's config overrides
+        (``broker__username``, ``broker__password_file``).
+        """
+        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        changed = False
+        for node_id, zones in nodes.items():
+            pw_file = self.password_file(node_id)
+            if self.store.get(node_id) is not None and pw_file.exists():
+                changed |= zones is not None and self.store.set_zones(node_id, zones)
+            else:
+                write_private(pw_file, self.store.add_node(node_id, zones or [], replace_existing=True) + "\n")
+                changed = True
+        if changed and self.broker_dir is not None:
+            reload_running(self.broker_dir, self.store)
+        return {n: {"broker__username": n, "broker__password_file": str(self.password_file(n))} for n in nodes}
+
+    def login(self, node_id: str, zones: list[str] | None = None) -> tuple[str, str]:
+        """(user, password) of ``node_id``, issuing its credential if needed (for hand-made node clients)."""
+        self.ensure({node_id: zones})
+        return node_id, self.password_file(node_id).read_text("utf-8").strip()

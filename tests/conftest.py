@@ -2,6 +2,11 @@
 
 Nothing here is mocked: the broker is the real ``mosquitto`` binary, speech is the real espeak-ng.
 Waits are on conditions with generous timeouts, never fixed sleeps.
+
+The broker runs as in production: no anonymous access, a password file and the commune's ACL rendered
+from ``broker_credentials``. ``make_node_config`` issues each node its own credential (and reloads the
+broker); HQ-side clients (``tap``, :func:`hq_link_config`) log in as HQ; a hand-made client that plays
+a node uses ``node_logins.login(node_id)``.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from edge_agent.config import NodeConfig
 from hq_server.signer import CommandSigner
 from loaxa_contract import codec, signing, topics
 from loaxa_contract.models import Ack, AckStage
+from loaxa_link.credentials import CredentialStore
 from loaxa_link.mosquitto import Mosquitto
 from loaxa_link.mqtt import LinkConfig, MqttLink
-from simulators.nodes import simulated_node_config
+from simulators.nodes import SimulatedLogins, simulated_node_config
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_NODE_CONFIG = REPO / "firmware_configs" / "demo" / "speaker-node.yaml"
@@ -48,11 +54,39 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+def broker_credentials(tmp_path: Path) -> CredentialStore:
+    """The test commune's broker logins (HQ's and one per node), as HQ keeps them."""
+    return CredentialStore(tmp_path / "broker-credentials", COMMUNE)
+
+
+@pytest.fixture
+def node_logins(tmp_path: Path, broker_credentials: CredentialStore) -> SimulatedLogins:
+    """Issues node credentials into ``broker_credentials`` and reloads the ``broker`` if it runs."""
+    return SimulatedLogins(broker_credentials, tmp_path / "node-secrets", broker_dir=tmp_path / "broker")
+
+
+@pytest.fixture
+def broker(tmp_path: Path, broker_credentials: CredentialStore) -> Iterator[Mosquitto]:
+    """Mosquitto with the production password file + ACL (``broker.credentials``)."""
     require_binary("mosquitto")
-    m = Mosquitto(tmp_path / "broker").start()
+    m = Mosquitto(tmp_path / "broker", broker_credentials).start()
     yield m
     m.stop()
+
+
+def hq_link_config(broker: Mosquitto, client_id: str | None = None, **kw: Any) -> LinkConfig:
+    """LinkConfig of an HQ-side client of the test broker (HQ's credential)."""
+    user, password = broker.credentials.hq_login()
+    return LinkConfig(port=broker.port, client_id=client_id or f"hq-side-{uuid.uuid4().hex[:6]}",
+                      username=user, password=password, **kw)
+
+
+def node_link_config(broker: Mosquitto, logins: SimulatedLogins, node_id: str, client_id: str | None = None,
+                     zones: list[str] | None = None, **kw: Any) -> LinkConfig:
+    """LinkConfig of a hand-made client logged in as node ``node_id`` (its own credential, its ACL)."""
+    user, password = logins.login(node_id, zones)
+    return LinkConfig(port=broker.port, client_id=client_id or f"{node_id}-{uuid.uuid4().hex[:6]}",
+                      username=user, password=password, **kw)
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +100,20 @@ def signer(hq_keys: tuple[Path, Path], tmp_path: Path) -> CommandSigner:
 
 
 @pytest.fixture
-def make_node_config(tmp_path: Path, hq_keys: tuple[Path, Path]) -> Callable[..., NodeConfig]:
-    """Node config from the shipped example file, pointed at the test broker and temp dirs."""
+def make_node_config(tmp_path: Path, hq_keys: tuple[Path, Path],
+                     node_logins: SimulatedLogins) -> Callable[..., NodeConfig]:
+    """Node config from the shipped example file, pointed at the test broker and temp dirs.
+
+    The node gets its own broker credential for its zones (issued into ``broker_credentials``, the
+    running ``broker`` reloaded) unless ``broker__username`` / ``broker__password*`` are overridden.
+    """
 
     def make(node_id: str = "loa-1", zones: list[str] | None = None, port: int = 1883, **overrides: Any) -> NodeConfig:
-        return simulated_node_config(tmp_path, node_id=node_id, commune=COMMUNE,
-                                     zones=zones if zones is not None else ["thon-1"], port=port,
-                                     hq_public_key=hq_keys[1], **{"broker__keepalive_s": 5, **overrides})
+        zones = zones if zones is not None else ["thon-1"]
+        own_login = any(k in overrides for k in ("broker__username", "broker__password", "broker__password_file"))
+        login = {} if own_login else node_logins.ensure({node_id: zones})[node_id]
+        return simulated_node_config(tmp_path, node_id=node_id, commune=COMMUNE, zones=zones, port=port,
+                                     hq_public_key=hq_keys[1], **{"broker__keepalive_s": 5, **login, **overrides})
 
     return make
 
@@ -80,10 +121,10 @@ def make_node_config(tmp_path: Path, hq_keys: tuple[Path, Path]) -> Callable[...
 class AckTap:
     """HQ-side view of acks: subscribes to every node's ack topic of the test commune."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, username: str | None = None, password: str | None = None) -> None:
         self.acks: list[Ack] = []
         self.link = MqttLink(
-            LinkConfig(port=port, client_id=f"tap-{uuid.uuid4().hex[:6]}",
+            LinkConfig(port=port, client_id=f"tap-{uuid.uuid4().hex[:6]}", username=username, password=password,
                        subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)]),
             on_message=self._feed,
         )
@@ -113,7 +154,7 @@ class AckTap:
 
 @pytest.fixture
 async def tap(broker: Mosquitto) -> AsyncIterator[AckTap]:
-    t = AckTap(broker.port)
+    t = AckTap(broker.port, *broker.credentials.hq_login())
     await t.link.start()
     await t.link.wait_ready(10)
     yield t

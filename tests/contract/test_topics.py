@@ -16,9 +16,10 @@ def _matches(filt: str, topic: str) -> bool:
 @pytest.mark.parametrize("kind", list(TopicKind))
 def test_every_topic_round_trips_and_matches_its_filter(kind: TopicKind) -> None:
     ident = None if kind == TopicKind.ALL_CMD else "thon-1"
-    if kind == TopicKind.CAMERA_EVENT:  # two ids, by name
+    if kind in (TopicKind.CAMERA_EVENT, TopicKind.CAMERA_HEALTH):  # two ids, by name
         topic = topics.build(kind, "xa-a", node="n-1", camera="thon-1")
         assert topics.parse(topic).ids == {"node": "n-1", "camera": "thon-1"}
+        assert topics.parse(topic).node == "n-1"
     else:
         topic = topics.build(kind, "xa-a", ident)
     parsed = topics.parse(topic)
@@ -39,6 +40,21 @@ def test_topic_table_matches_design() -> None:
         topics.build(TopicKind.CAMERA_EVENT, "c", "k")
     with pytest.raises(ValueError, match="valid id"):
         topics.camera_event("c", "n", "k/#")
+
+
+def test_every_node_published_topic_is_under_the_node_so_the_acl_proves_the_publisher() -> None:
+    for spec in TOPICS.values():
+        assert spec.publisher in ("node", "hq"), spec
+        if spec.publisher == "node":
+            assert spec.path.startswith("node/{node}/"), spec
+    cam = topics.camera_health("c", "loa-1", "cong-1")
+    assert cam == "loaxa/v1/c/node/loa-1/camera/cong-1/health"
+    assert (topics.parse(cam).node, topics.parse(cam).ids["camera"]) == ("loa-1", "cong-1")
+    with pytest.raises(ValueError):
+        topics.build(TopicKind.CAMERA_HEALTH, "c", "loa-1")  # the camera id is missing
+    with pytest.raises(ValueError):
+        topics.camera_health("c", "loa-1", "+")
+    assert topics.pattern(TopicKind.CAMERA_HEALTH, "c", node="%u") == "loaxa/v1/c/node/%u/camera/+/health"
 
 
 def test_node_listens_to_own_zone_and_all_topics() -> None:

@@ -24,6 +24,7 @@ from hq_server.config import HqConfig
 from hq_server.services.orchestrator import Orchestrator
 from hq_server.services.users import create_user
 from hq_server.web import DB, ORCH
+from loaxa_link.credentials import CredentialStore
 from loaxa_link.mosquitto import Mosquitto, free_port
 from tests.conftest import COMMUNE, wait_until
 
@@ -93,7 +94,12 @@ async def wait_async(predicate: Callable[[], Awaitable[bool]], timeout: float = 
 
 
 def hq_config(tmp_path: Path, key: Path, broker_port: int | None, db_url: str | None = None, http_port: int = 0,
-              **sections: Any) -> HqConfig:
+              broker_login: tuple[str, str] | None = None, **sections: Any) -> HqConfig:
+    """HQ config for the test broker on ``broker_port`` (None: HQ embeds its own).
+
+    HQ logs in with ``broker_login``, by default HQ's credential from the ``broker_credentials`` fixture's
+    store (same ``tmp_path``).
+    """
     data: dict[str, Any] = {
         "commune": COMMUNE, "data_dir": str(tmp_path / "hq"), "private_key": str(key),
         "http": {"host": "127.0.0.1", "port": http_port, "public_url": f"http://127.0.0.1:{http_port}"},
@@ -102,7 +108,8 @@ def hq_config(tmp_path: Path, key: Path, broker_port: int | None, db_url: str | 
         "database": {"url": db_url},
     }
     if broker_port is not None:
-        data["broker"] = {"port": broker_port}
+        user, password = broker_login or CredentialStore(tmp_path / "broker-credentials", COMMUNE).hq_login()
+        data["broker"] = {"port": broker_port, "username": user, "password": password}
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return HqConfig.model_validate(data)
@@ -116,7 +123,7 @@ async def start_hq(tmp_path: Path, hq_keys: tuple[Path, Path], broker: Mosquitto
     async def start(db_url: str | None = None, tokens: dict[str, str] | None = None, **sections: Any) -> Hq:
         """``tokens``: those of an earlier HQ on the same database (a restart: users exist already)."""
         port = free_port()
-        cfg = hq_config(tmp_path, hq_keys[0], broker.port, db_url, port, **sections)
+        cfg = hq_config(tmp_path, hq_keys[0], broker.port, db_url, port, broker.credentials.hq_login(), **sections)
         app = create_app(cfg)
         client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()

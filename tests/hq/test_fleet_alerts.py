@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -13,8 +12,8 @@ from hq_server.web import DB
 from loaxa_contract import codec, topics
 from loaxa_contract.models import CameraHealth, CameraStatus, NodeHealth, NodeState
 from loaxa_link.mosquitto import free_port
-from loaxa_link.mqtt import LinkConfig, MqttLink
-from tests.conftest import COMMUNE, wait_until
+from loaxa_link.mqtt import MqttLink
+from tests.conftest import COMMUNE, node_link_config, wait_until
 from tests.hq.fixtures import wait_async
 
 
@@ -34,23 +33,25 @@ async def _receiver() -> tuple[web.AppRunner, str, list[dict]]:
     return runner, f"http://127.0.0.1:{port}/hook", received
 
 
-async def _publisher(port: int) -> MqttLink:
-    link = MqttLink(LinkConfig(port=port, client_id=f"pub-{uuid.uuid4().hex[:6]}", session_expiry_s=0))
+async def _publisher(broker, node_logins, node: str) -> MqttLink:
+    """A client logged in as ``node`` (its own credential): it can publish only that node's topics."""
+    link = MqttLink(node_link_config(broker, node_logins, node, session_expiry_s=0))
     await link.start()
     await link.wait_ready(10)
     return link
 
 
-async def test_camera_status_changes_are_kept_and_alerted_to_the_webhook(start_hq, broker):
+async def test_camera_status_changes_are_kept_and_alerted_to_the_webhook(start_hq, broker, node_logins):
     runner, url, received = await _receiver()
     hq = await start_hq(alerts={"webhook_url": url})
-    pub = await _publisher(broker.port)
+    pub = await _publisher(broker, node_logins, "cam-node-1")
     try:
         t0 = datetime.now(UTC)
         for i, status in enumerate((CameraStatus.OK, CameraStatus.COVERED)):
             msg = CameraHealth(camera="cong-truong", node="cam-node-1", status=status, reachable=True,
                                since=t0 + timedelta(seconds=i), detail="lens covered" if i else None)
-            await pub.publish(topics.camera_health(COMMUNE, "cong-truong"), codec.encode(msg), retain=True)
+            await pub.publish(topics.camera_health(COMMUNE, "cam-node-1", "cong-truong"), codec.encode(msg),
+                              retain=True)
         await wait_until(lambda: len(received) >= 1, 20, "webhook POST")
         assert received[0]["kind"] == "camera_status" and received[0]["subject"] == "cong-truong"
         assert "ok → covered" in received[0]["message"] and received[0]["commune"] == COMMUNE
@@ -73,9 +74,9 @@ async def test_camera_status_changes_are_kept_and_alerted_to_the_webhook(start_h
         await runner.cleanup()
 
 
-async def test_nodes_learned_from_state_health_reboot_and_offline_alert(start_hq, broker):
+async def test_nodes_learned_from_state_health_reboot_and_offline_alert(start_hq, broker, node_logins):
     hq = await start_hq(alerts={"node_offline_after_s": 0})
-    pub = await _publisher(broker.port)
+    pub = await _publisher(broker, node_logins, "loa-7")
     try:
         state = topics.node_state(COMMUNE, "loa-7")
         await pub.publish(state, codec.encode(NodeState(node="loa-7", state="online", zones=["thon-3"])), retain=True)
@@ -107,7 +108,7 @@ async def test_nodes_learned_from_state_health_reboot_and_offline_alert(start_hq
         await pub.stop()
 
 
-async def test_webhook_is_retried_with_backoff_and_the_outcome_recorded(start_hq, broker):
+async def test_webhook_is_retried_with_backoff_and_the_outcome_recorded(start_hq, broker, node_logins):
     responses = [503, 503, 204]  # then, for the next alert: 400 (a permanent refusal)
     hits: list[float] = []
 
@@ -124,7 +125,7 @@ async def test_webhook_is_retried_with_backoff_and_the_outcome_recorded(start_hq
     await web.TCPSite(runner, "127.0.0.1", port).start()
     hq = await start_hq(alerts={"webhook_url": f"http://127.0.0.1:{port}/hook", "webhook_attempts": 4,
                                 "webhook_backoff_s": 0.1})
-    pub = await _publisher(broker.port)
+    pub = await _publisher(broker, node_logins, "cam-node-1")
     alerts: list[dict] = []
 
     async def settled(n: int) -> bool:
@@ -139,7 +140,7 @@ async def test_webhook_is_retried_with_backoff_and_the_outcome_recorded(start_hq
         for i, status in enumerate((CameraStatus.OK, CameraStatus.BLACK, CameraStatus.OK)):
             msg = CameraHealth(camera="cho-xa", node="cam-node-1", status=status, reachable=True,
                                since=t0 + timedelta(seconds=i))
-            await pub.publish(topics.camera_health(COMMUNE, "cho-xa"), codec.encode(msg), retain=True)
+            await pub.publish(topics.camera_health(COMMUNE, "cam-node-1", "cho-xa"), codec.encode(msg), retain=True)
             if i == 1:
                 await wait_async(lambda: settled(1), 20, "first alert delivered")
         await wait_async(lambda: settled(2), 20, "second alert settled")

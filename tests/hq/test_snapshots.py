@@ -5,7 +5,6 @@ with the edge's own uploader (``edge_agent.camera.snapshot.upload_snapshot``), o
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from hq_server.web import DB
 from loaxa_contract import codec, signing, topics
 from loaxa_contract.models import Ack, AckStage, SnapshotCommand
 from loaxa_link.mqtt import LinkConfig, MqttLink
-from tests.conftest import COMMUNE, wait_until
+from tests.conftest import COMMUNE, node_link_config, wait_until
 from tests.hq.fixtures import wait_async
 
 NODE, CAMERA = "cam-node-1", "cong-truong"
@@ -37,11 +36,11 @@ def _jpeg(seed: int = 0) -> bytes:
 class FakeNodeInbox:
     """Subscribes to the node's command topic exactly as a camera node does; keeps what arrives."""
 
-    def __init__(self, port: int, node: str) -> None:
+    def __init__(self, config: LinkConfig, node: str) -> None:
         self.received: list[dict] = []
-        self.link = MqttLink(LinkConfig(port=port, client_id=f"node-{uuid.uuid4().hex[:6]}", session_expiry_s=0,
-                                        subscriptions=topics.node_command_filters(COMMUNE, node, [])),
-                             on_message=lambda _t, payload: self.received.append(json.loads(payload)))
+        config.session_expiry_s = 0
+        config.subscriptions = topics.node_command_filters(COMMUNE, node, [])
+        self.link = MqttLink(config, on_message=lambda _t, payload: self.received.append(json.loads(payload)))
 
     async def command(self, command_id: str) -> dict:
         await wait_until(lambda: any(c["id"] == command_id for c in self.received), 20, f"command {command_id}")
@@ -49,8 +48,8 @@ class FakeNodeInbox:
 
 
 @pytest.fixture
-async def node_inbox(broker):
-    inbox = FakeNodeInbox(broker.port, NODE)
+async def node_inbox(broker, node_logins):
+    inbox = FakeNodeInbox(node_link_config(broker, node_logins, NODE), NODE)
     await inbox.link.start()
     await inbox.link.wait_ready(10)
     yield inbox

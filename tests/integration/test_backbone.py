@@ -172,12 +172,13 @@ async def test_offline_node_gets_command_from_persistent_session(start_agent, ta
 
 async def test_birth_and_last_will_are_retained(start_agent, broker):
     from loaxa_contract import codec
-    from loaxa_link.mqtt import LinkConfig, MqttLink
+    from loaxa_link.mqtt import MqttLink
+    from tests.conftest import hq_link_config
 
     agent = await start_agent("loa-1")
     states: list[NodeState] = []
-    watcher = MqttLink(LinkConfig(port=broker.port, client_id="watch",
-                                  subscriptions=[topics.filter_for(topics.TopicKind.NODE_STATE, COMMUNE)]),
+    watcher = MqttLink(hq_link_config(broker, "watch",
+                                      subscriptions=[topics.filter_for(topics.TopicKind.NODE_STATE, COMMUNE)]),
                        on_message=lambda t, p: states.append(codec.decode_model(p, NodeState)))
     await watcher.start()
     try:

@@ -1,5 +1,5 @@
 """A camera node end to end: real simulator streams → real OpenCV monitor in the edge agent →
-retained ``camera/{id}/health`` on a real Mosquitto; a signed ``snapshot`` command → JPEG upload."""
+retained ``node/{node}/camera/{id}/health`` on a real Mosquitto; a signed ``snapshot`` command → JPEG upload."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from aiohttp import web
 from loaxa_contract import codec, topics
 from loaxa_contract.models import AckStage, CameraHealth, CameraStatus
 from loaxa_link.mosquitto import free_port
-from loaxa_link.mqtt import LinkConfig, MqttLink
-from tests.conftest import COMMUNE, camera_fault, wait_until
+from loaxa_link.mqtt import MqttLink
+from tests.conftest import COMMUNE, camera_fault, hq_link_config, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +22,10 @@ async def test_camera_health_is_published_and_snapshot_uploaded(camera_sim, star
     fast = {"sample_interval_s": 1.0, "confirm_interval_s": 0.5, "open_timeout_s": 2.0, "read_timeout_s": 2.0}
     cameras = [{"id": "cong-truong", "url": a["url"], **fast}, {"id": "cho-xa", "url": b["url"], **fast}]
     seen: dict[str, list[CameraHealth]] = {"cong-truong": [], "cho-xa": []}
-    watcher = MqttLink(LinkConfig(port=broker.port, client_id="police-post",
-                                  subscriptions=[topics.filter_for(topics.TopicKind.CAMERA_HEALTH, COMMUNE)]),
-                       on_message=lambda t, p: seen[topics.parse(t).ident].append(codec.decode_model(p, CameraHealth)))
+    watcher = MqttLink(hq_link_config(broker, "police-post",
+                                      subscriptions=[topics.filter_for(topics.TopicKind.CAMERA_HEALTH, COMMUNE)]),
+                       on_message=lambda t, p: seen[topics.parse(t).ids["camera"]].append(
+                           codec.decode_model(p, CameraHealth)))
     uploads: list[tuple[str, bytes]] = []
 
     async def receive(request: web.Request) -> web.Response:

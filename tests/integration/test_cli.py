@@ -20,16 +20,21 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
-def _node_yaml(tmp_path: Path, port: int, pub: Path) -> Path:
+def _node_yaml(tmp_path: Path, port: int, pub: Path, logins) -> Path:
     return write_node_yaml(tmp_path / "node.yaml", simulated_node_settings(
-        tmp_path, node_id="loa-cli", commune=COMMUNE, zones=["thon-1"], port=port, hq_public_key=pub))
+        tmp_path, node_id="loa-cli", commune=COMMUNE, zones=["thon-1"], port=port, hq_public_key=pub,
+        **logins.ensure({"loa-cli": ["thon-1"]})["loa-cli"]))
 
 
-def test_keygen_then_send_to_a_running_agent(broker, tmp_path: Path) -> None:
+def _hq_broker(broker) -> dict:
+    user, password = broker.credentials.hq_login()
+    return {"host": "127.0.0.1", "port": broker.port, "username": user, "password": password}
+
+
+def test_keygen_then_send_to_a_running_agent(broker, tmp_path: Path, node_logins) -> None:
     hq_dir = tmp_path / "hq"
     hq_yaml = tmp_path / "hq.yaml"
-    hq_yaml.write_text(yaml.safe_dump({"commune": COMMUNE, "data_dir": str(hq_dir),
-                                       "broker": {"host": "127.0.0.1", "port": broker.port}}))
+    hq_yaml.write_text(yaml.safe_dump({"commune": COMMUNE, "data_dir": str(hq_dir), "broker": _hq_broker(broker)}))
     out = subprocess.run([BIN / "hq-server", "keygen", "--config", hq_yaml], capture_output=True, text=True,
                          timeout=30, check=True)
     assert "hq_ed25519.pub" in out.stdout
@@ -37,14 +42,15 @@ def test_keygen_then_send_to_a_running_agent(broker, tmp_path: Path) -> None:
                            timeout=30)
     assert again.returncode == 2 and "already exists" in again.stderr
 
-    node_yaml = _node_yaml(tmp_path, broker.port, hq_dir / "keys" / "hq_ed25519.pub")
+    node_yaml = _node_yaml(tmp_path, broker.port, hq_dir / "keys" / "hq_ed25519.pub", node_logins)
     agent = subprocess.Popen([BIN / "edge-agent", "run", "--config", node_yaml], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
         # the agent subscribes before it publishes its retained birth: wait for "online"
-        birth = subprocess.run(["mosquitto_sub", "-p", str(broker.port), "-C", "1", "-W", "30",
-                                "-t", f"loaxa/v1/{COMMUNE}/node/loa-cli/state"], capture_output=True, text=True,
-                               timeout=60)
+        user, password = broker.credentials.hq_login()
+        birth = subprocess.run(["mosquitto_sub", "-p", str(broker.port), "-u", user, "-P", password, "-C", "1",
+                                "-W", "30", "-t", f"loaxa/v1/{COMMUNE}/node/loa-cli/state"],
+                               capture_output=True, text=True, timeout=60)
         assert '"online"' in birth.stdout, (birth.stdout, birth.stderr)
         sent = subprocess.run(
             [BIN / "hq-server", "send", "--config", hq_yaml, "--target", "node:loa-cli", "--expect", "1",
@@ -71,7 +77,7 @@ def test_keygen_then_send_to_a_running_agent(broker, tmp_path: Path) -> None:
 def test_send_times_out_with_nonzero_exit_when_nobody_answers(broker, tmp_path: Path) -> None:
     hq_yaml = tmp_path / "hq.yaml"
     hq_yaml.write_text(yaml.safe_dump({"commune": COMMUNE, "data_dir": str(tmp_path / "hq"),
-                                       "broker": {"port": broker.port}}))
+                                       "broker": _hq_broker(broker)}))
     subprocess.run([BIN / "hq-server", "keygen", "--config", hq_yaml], check=True, capture_output=True, timeout=30)
     t0 = time.monotonic()
     sent = subprocess.run([BIN / "hq-server", "send", "--config", hq_yaml, "--text", "Không ai nghe",

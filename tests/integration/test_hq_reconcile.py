@@ -56,14 +56,15 @@ async def _commands(h: Hq, bulletin_id: str, command_type: str) -> list[CommandL
             .order_by(CommandLog.sent_at))).all())
 
 
-def _clear_session(port: int, client_id: str) -> None:
+def _clear_session(broker, client_id: str) -> None:
     """What a broker restart without persistence (or an expired session) does: the queued commands are gone."""
     connected = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    client.username_pw_set(*broker.credentials.hq_login())
     client.on_connect = lambda *_: connected.set()
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0
-    client.connect("127.0.0.1", port, 10, clean_start=True, properties=props)
+    client.connect("127.0.0.1", broker.port, 10, clean_start=True, properties=props)
     client.loop_start()
     try:
         assert connected.wait(10), "no CONNACK while clearing the session"
@@ -137,7 +138,7 @@ async def test_cancel_missed_by_an_offline_node_is_sent_again_on_reconnect(hq, s
     assert status == 200 and body["bulletin"]["state"] == "cancelled", body
     assert [c.target for c in await _commands(hq, rec, "cancel")] == ["zone:thon-1"]
     # the cancel waited in the node's persistent session; the session is lost (broker data wiped)
-    _clear_session(broker.port, f"loaxa-{COMMUNE}-a-1")
+    _clear_session(broker, f"loaxa-{COMMUNE}-a-1")
     assert (await hq.deliveries(rec))["a-1"]["state"] == "scheduled"  # the node never confirmed
 
     a1b = await start_agent(config=config)

@@ -7,34 +7,36 @@ import threading
 
 import pytest
 
-from loaxa_link.mqtt import LinkConfig, MqttLink, NotConnectedError
-from tests.conftest import wait_until
+from loaxa_link.mqtt import MqttLink, NotConnectedError
+from tests.conftest import COMMUNE, hq_link_config, wait_until
 
 pytestmark = pytest.mark.integration
 
 
+T = f"loaxa/v1/{COMMUNE}/test"  # inside the commune: the ACL gives HQ's credential nothing else
+
+
 async def test_session_survives_broker_restart_and_queued_message_arrives(broker):
     got: list[bytes] = []
-    sub = MqttLink(LinkConfig(port=broker.port, client_id="sub", subscriptions=["t/#"], reconnect_min_s=0.1,
-                              reconnect_max_s=0.5), on_message=lambda t, p: got.append(p))
-    pub = MqttLink(LinkConfig(port=broker.port, client_id="pub", reconnect_min_s=0.1, reconnect_max_s=0.5))
+    sub = MqttLink(hq_link_config(broker, "sub", subscriptions=[f"{T}/#"], reconnect_min_s=0.1, reconnect_max_s=0.5),
+                   on_message=lambda t, p: got.append(p))
+    pub = MqttLink(hq_link_config(broker, "pub", reconnect_min_s=0.1, reconnect_max_s=0.5))
     await sub.start()
     await pub.start()
     try:
         await sub.wait_ready(10)
         await pub.wait_ready(10)
         await sub.stop()  # subscriber offline; its persistent session holds what arrives
-        await pub.publish("t/1", b"while-offline")
+        await pub.publish(f"{T}/1", b"while-offline")
         broker.restart()  # queued message must survive the broker restart too (autosave_on_changes)
         await wait_until(lambda: not pub.connected, 10, "publisher notices the restart")
         with pytest.raises(NotConnectedError):
-            await pub.publish("t/2", b"x")
+            await pub.publish(f"{T}/2", b"x")
         await pub.wait_ready(20)
-        sub2 = MqttLink(LinkConfig(port=broker.port, client_id="sub", subscriptions=["t/#"]),
-                        on_message=lambda t, p: got.append(p))
+        sub2 = MqttLink(hq_link_config(broker, "sub", subscriptions=[f"{T}/#"]), on_message=lambda t, p: got.append(p))
         await sub2.start()
         await wait_until(lambda: b"while-offline" in got, 20, "queued message after restart")
-        await pub.publish("t/3", b"after")
+        await pub.publish(f"{T}/3", b"after")
         await wait_until(lambda: b"after" in got, 10, "live message after reconnect")
         assert pub.connects == 2 and pub.disconnects == 1
         await sub2.stop()
@@ -44,7 +46,7 @@ async def test_session_survives_broker_restart_and_queued_message_arrives(broker
 
 async def test_many_links_share_the_loop_without_threads(broker):
     before = threading.active_count()
-    links = [MqttLink(LinkConfig(port=broker.port, client_id=f"c{i}", subscriptions=[f"x/{i}"])) for i in range(50)]
+    links = [MqttLink(hq_link_config(broker, f"c{i}", subscriptions=[f"{T}/x/{i}"])) for i in range(50)]
     for link in links:
         await link.start()
     await asyncio.gather(*(link.wait_ready(20) for link in links))

@@ -151,6 +151,9 @@ async def test_broker_outage_loses_no_ack(start_agent, tap, signer, broker):
     cmd = bulletin(signer, text="Phát khi mất kết nối", play_at=in_s(3).isoformat())
     await tap.publish(ALL, wire(cmd))
     await tap.wait_stage(cmd["id"], AckStage.SCHEDULED)
+    # the tap can see `scheduled` before the node has its PUBACK; stopping the broker in between would
+    # make the node send it again after the outage (at-least-once), which is not what this test checks
+    await wait_until(lambda: agent.acks.pending == 0, 10, "acks before the outage confirmed by the broker")
     broker.stop()
     await wait_until(lambda: not agent.link.connected, 15, "agent notices the outage")
     outbox = agent.config.state_dir / "outbox"

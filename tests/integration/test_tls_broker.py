@@ -16,10 +16,11 @@ import pytest
 
 from loaxa_common.certs import issue_server_cert, make_ca
 from loaxa_link.broker_conf import TlsListener
+from loaxa_link.credentials import CredentialStore
 from loaxa_link.diagnose import explain
 from loaxa_link.mosquitto import Mosquitto
 from loaxa_link.mqtt import LinkConfig, MqttLink
-from tests.conftest import require_binary, wait_until
+from tests.conftest import COMMUNE, require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,13 @@ def pki(tmp_path: Path) -> Path:
 
 def _tls_broker(data_dir: Path, cert: Path, key: Path) -> Mosquitto:
     require_binary("mosquitto")
-    return Mosquitto(data_dir, tls=TlsListener(port=0, cert=cert, key=key, host="127.0.0.1")).start()
+    store = CredentialStore(data_dir.parent / f"{data_dir.name}-credentials", COMMUNE)
+    return Mosquitto(data_dir, store, tls=TlsListener(port=0, cert=cert, key=key, host="127.0.0.1")).start()
+
+
+def _login(broker: Mosquitto) -> dict[str, str]:
+    user, password = broker.credentials.hq_login()
+    return {"username": user, "password": password}
 
 
 @pytest.fixture
@@ -44,10 +51,12 @@ def tls_broker(tmp_path: Path, pki: Path) -> Iterator[Mosquitto]:
     m.stop()
 
 
-async def _attempt(port: int, ca: Path | None, host: str = "127.0.0.1") -> MqttLink:
+async def _attempt(port: int, ca: Path | None, host: str = "127.0.0.1",
+                   login: dict[str, str] | None = None) -> MqttLink:
     """Start a link, wait for it to connect or to record a failure; the caller stops it."""
     link = MqttLink(LinkConfig(host=host, port=port, client_id="tls-probe", tls_ca=str(ca) if ca else None,
-                               session_expiry_s=60, reconnect_min_s=0.2, reconnect_max_s=1, connect_timeout_s=5))
+                               session_expiry_s=60, reconnect_min_s=0.2, reconnect_max_s=1, connect_timeout_s=5,
+                               **(login or {})))
     await link.start()
     await wait_until(lambda: link.connected or link.last_error is not None, 20, "connect or a failure")
     return link
@@ -55,15 +64,16 @@ async def _attempt(port: int, ca: Path | None, host: str = "127.0.0.1") -> MqttL
 
 async def test_node_trusting_the_commune_ca_connects_and_exchanges(tls_broker: Mosquitto, pki: Path) -> None:
     got: list[bytes] = []
+    topic = f"loaxa/v1/{COMMUNE}/t/x"  # HQ's credential may use its commune's topics only
     sub = MqttLink(LinkConfig(port=tls_broker.tls.port, client_id="sub", tls_ca=str(pki / "ca.crt"),
-                              subscriptions=["t/x"]), on_message=lambda _t, p: got.append(p))
+                              subscriptions=[topic], **_login(tls_broker)), on_message=lambda _t, p: got.append(p))
     await sub.start()
     try:
         await sub.wait_ready(15)
-        pub = await _attempt(tls_broker.tls.port, pki / "ca.crt")
+        pub = await _attempt(tls_broker.tls.port, pki / "ca.crt", login=_login(tls_broker))
         try:
             assert pub.connected, pub.last_error
-            await pub.publish("t/x", b"qua TLS")
+            await pub.publish(topic, b"qua TLS")
             await wait_until(lambda: got == [b"qua TLS"], 10, "message over TLS")
         finally:
             await pub.stop()
@@ -140,9 +150,11 @@ async def test_hq_embedded_broker_serves_nodes_over_tls(tmp_path: Path, pki: Pat
 
     from edge_agent.app import EdgeAgent
     from hq_server.app import BROKER_TLS_PORT, create_app
+    from hq_server.broker import broker_dir, credential_store
     from hq_server.services.users import create_user
     from hq_server.web import DB, ORCH
     from loaxa_link.mosquitto import free_port
+    from simulators.nodes import SimulatedLogins
     from tests.hq.fixtures import PASSWORD, hq_config
 
     require_binary("espeak-ng")
@@ -157,8 +169,11 @@ async def test_hq_embedded_broker_serves_nodes_over_tls(tmp_path: Path, pki: Pat
         async with app[DB].sessions() as s:
             token = await create_user(s, "phat-thanh", PASSWORD, "broadcaster", with_token=True)
         await app[ORCH].link.wait_ready(15)
+        # the node's login is issued by this HQ (its own credential store), as `node-credential add` does
+        logins = SimulatedLogins(credential_store(cfg), tmp_path / "hq-node-secrets", broker_dir(cfg))
+        login = await asyncio.to_thread(logins.ensure, {"loa-tls": ["thon-1"]})
         node = make_node_config("loa-tls", ["thon-1"], port=app[BROKER_TLS_PORT], broker__host="127.0.0.1",
-                                broker__tls={"ca": str(pki / "ca.crt")})
+                                broker__tls={"ca": str(pki / "ca.crt")}, **login["loa-tls"])
         agent = EdgeAgent(node)
         await agent.start()
         try:

@@ -14,8 +14,8 @@ from tests.conftest import COMMUNE, bulletin, wait_until
 pytestmark = pytest.mark.integration
 
 
-async def test_zone_bulletin_reaches_exactly_that_zone(broker, tap, signer, hq_keys, tmp_path):
-    village = Village(tmp_path / "village", COMMUNE, broker.port, hq_keys[1], sink="null")
+async def test_zone_bulletin_reaches_exactly_that_zone(broker, tap, signer, hq_keys, tmp_path, node_logins):
+    village = Village(tmp_path / "village", COMMUNE, broker.port, hq_keys[1], sink="null", logins=node_logins)
     await village.start(zones=2, per_zone=10)
     try:
         zone_cmd = bulletin(signer, target="zone:thon-2", text="Thôn 2 họp lúc 19h.")
