@@ -22,7 +22,8 @@ from hq_server.services.users import create_user
 from hq_server.web import DB
 from loaxa_contract import codec, topics
 from loaxa_contract.models import DetectionEvent
-from loaxa_link.mosquitto import Mosquitto, commune_acl, free_port
+from loaxa_link.credentials import CredentialStore
+from loaxa_link.mosquitto import Mosquitto, free_port
 from loaxa_link.mqtt import LinkConfig, MqttLink
 from tests.conftest import COMMUNE, REPO, require_binary
 from tests.hq.fixtures import PASSWORD, ROLES, Hq, hq_config, wait_async
@@ -31,15 +32,17 @@ pytestmark = pytest.mark.integration
 
 ROAD = [[0.0, 0.7], [1.0, 0.7], [1.0, 1.0], [0.0, 1.0]]
 PRIVACY = [[0.8, 0.05], [0.98, 0.05], [0.98, 0.4], [0.8, 0.4]]
-USERS = {"hq": "hq-secret", "cam-node-1": "pw-cam-1", "cam-node-2": "pw-cam-2"}
+USERS = {"cam-node-1": "pw-cam-1", "cam-node-2": "pw-cam-2"}
 RULE = {"name": "cong-truong-dem", "cameras": ["cong-truong"], "kinds": ["person"], "min_interval_s": 600}
 
 
 @pytest.fixture
 def acl_broker(tmp_path) -> Iterator[Mosquitto]:
     require_binary("mosquitto")
-    m = Mosquitto(tmp_path / "acl-broker", users=USERS,
-                  acl=commune_acl(COMMUNE, "hq", {"cam-node-1": [], "cam-node-2": []})).start()
+    store = CredentialStore(tmp_path / "acl-credentials", COMMUNE)
+    for node, password in USERS.items():
+        store.add_node(node, password=password)
+    m = Mosquitto(tmp_path / "acl-broker", store).start()
     yield m
     m.stop()
 
@@ -48,7 +51,7 @@ def acl_broker(tmp_path) -> Iterator[Mosquitto]:
 async def acl_hq(tmp_path, hq_keys, acl_broker: Mosquitto) -> AsyncIterator[Hq]:
     port = free_port()
     cfg = hq_config(tmp_path, hq_keys[0], acl_broker.port, None, port,
-                    broker={"username": "hq", "password": USERS["hq"]}, detections={"rules": [RULE]})
+                    acl_broker.credentials.hq_login(), detections={"rules": [RULE]})
     app = create_app(cfg)
     client = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await client.start_server()

@@ -19,7 +19,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.app import EdgeAgent
 from loaxa_contract.models import AckStage
-from tests.conftest import require_binary
+from tests.conftest import COMMUNE, require_binary
 from tests.hq.fixtures import Hq, hq, start_hq, wait_async  # noqa: F401
 from tests.integration.speaker_helpers import FAST, in_s, local_hms
 
@@ -28,15 +28,16 @@ pytestmark = pytest.mark.integration
 HORIZON_S, RENEW_BEFORE_S = 20.0, 15.0  # renewed every ~5 s; the first command expires after 20 s
 
 
-def wipe_session(port: int, client_id: str) -> None:
+def wipe_session(broker, client_id: str) -> None:
     """Connect with a clean start and no session expiry: the broker forgets the node's queued commands."""
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    c.username_pw_set(*broker.credentials.hq_login())
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0
-    c.connect("127.0.0.1", port, 10, clean_start=True, properties=props)
+    c.connect("127.0.0.1", broker.port, 10, clean_start=True, properties=props)
     c.loop_start()
     try:
-        c.publish("loaxa/v1/none", b"", qos=1).wait_for_publish(10)
+        c.publish(f"loaxa/v1/{COMMUNE}/none", b"", qos=1).wait_for_publish(10)
     finally:
         c.disconnect()
         c.loop_stop()
@@ -75,7 +76,7 @@ async def test_open_ended_series_is_renewed_and_plays_after_its_first_expiry(sta
         await h.wait_delivery(bid, "a-2", "scheduled", timeout=30)
 
         await a2.stop()  # a-2 is away (and loses its broker session) while HQ renews the series
-        wipe_session(broker.port, a2.link.config.client_id)
+        wipe_session(broker, a2.link.config.client_id)
 
         async def renewed() -> bool:
             return (await _state(h, bid))["renewed_at"] is not None
