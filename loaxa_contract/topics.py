@@ -46,7 +46,8 @@ class TopicSpec:
 TOPICS: dict[TopicKind, TopicSpec] = {
     spec.kind: spec
     for spec in (
-        TopicSpec(TopicKind.NODE_STATE, "node/{node}/state", "node (birth) / broker (will)", True),
+        # the node publishes its birth ("online"); the broker publishes its last will ("offline")
+        TopicSpec(TopicKind.NODE_STATE, "node/{node}/state", "node", True),
         TopicSpec(TopicKind.NODE_HEALTH, "node/{node}/health", "node", False),
         TopicSpec(TopicKind.NODE_CMD, "node/{node}/cmd", "hq", False),
         TopicSpec(TopicKind.ZONE_CMD, "zone/{zone}/cmd", "hq", False),

@@ -252,6 +252,8 @@ def commune_acl(commune: str, node_zones: dict[str, tuple[str, ...]]) -> list[st
              "# every node: publish only its own topics, read the commands addressed to it or to all"]
     for spec in TOPICS.values():
         names = topics.placeholders(spec.kind)
+        if spec.publisher not in ("node", "hq"):
+            raise ValueError(f"topic {spec.path!r}: publisher must be 'node' or 'hq', not {spec.publisher!r}")
         if spec.publisher == "node":
             # a row outside node/{node}/ would let any node write it: the table must not have one
             if not spec.path.startswith("node/{node}/"):
