@@ -17,7 +17,7 @@ import pytest
 from loaxa_contract import codec, topics
 from loaxa_contract.models import Ack, AckStage, DetectionBox, DetectionEvent
 from loaxa_link.mqtt import LinkConfig, MqttLink
-from tests.conftest import COMMUNE, wait_until
+from tests.conftest import COMMUNE, node_link_config, wait_until
 from tests.hq.fixtures import Hq, wait_async
 
 pytestmark = pytest.mark.integration
@@ -30,11 +30,10 @@ RULES = [{"name": "truong", "cameras": ["cong-truong"], "kinds": ["person"], "mi
 class FakeNode:
     """The node's MQTT side: publishes events, collects the commands HQ sends it."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, config: LinkConfig) -> None:
         self.commands: list[dict[str, Any]] = []
-        self.link = MqttLink(LinkConfig(port=port, client_id="fake-cam-node",
-                                        subscriptions=[topics.node_cmd(COMMUNE, NODE)]),
-                             on_message=lambda _t, p: self.commands.append(json.loads(p)))
+        config.subscriptions = [topics.node_cmd(COMMUNE, NODE)]
+        self.link = MqttLink(config, on_message=lambda _t, p: self.commands.append(json.loads(p)))
 
     async def event(self, ident: str, camera: str = "cong-truong", kind: str = "person",
                     at: datetime | None = None, **kw: Any) -> None:
@@ -53,8 +52,8 @@ async def rules_hq(start_hq: Any) -> Hq:
 
 
 @pytest.fixture
-async def node(broker: Any) -> AsyncIterator[FakeNode]:
-    n = FakeNode(broker.port)
+async def node(broker: Any, node_logins: Any) -> AsyncIterator[FakeNode]:
+    n = FakeNode(node_link_config(broker, node_logins, NODE, client_id="fake-cam-node"))  # its own login
     await n.link.start()
     await n.link.wait_ready(10)
     yield n
