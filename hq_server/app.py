@@ -24,6 +24,7 @@ from hq_server.routes import (
     bulletins,
     calendar,
     detections,
+    enrol,
     fleet,
     fleet_live,
     live,
@@ -50,6 +51,7 @@ from hq_server.storage.db import Database
 from hq_server.ui.setup import setup_ui
 from hq_server.web import (
     AUDIO,
+    BROKER_TLS_PORT,
     CONFIG,
     DB,
     DETECTION_PICTURES,
@@ -74,10 +76,8 @@ from loaxa_link.mqtt import LinkConfig
 logger = logging.getLogger(__name__)
 
 BROKER_PORT = web.AppKey("broker_port", int)
-BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)
-"""Port of the embedded broker's TLS listener for nodes (0: none)."""
 ROUTE_MODULES = (auth, bulletins, audio, fleet, zones, settings, snapshots, detections, records, meta, speech, live,
-                 calendar, fleet_live, live_view)
+                 calendar, fleet_live, live_view, enrol)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

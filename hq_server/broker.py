@@ -21,6 +21,7 @@ from pathlib import Path
 from hq_server.config import HqConfig
 from loaxa_link.credentials import CredentialStore
 from loaxa_link.mosquitto import reload_running
+from loaxa_link.system_broker import render_shared, signal_reload
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ def credential_store(cfg: HqConfig) -> CredentialStore:
 
 
 def hq_login(cfg: HqConfig) -> tuple[str | None, str | None]:
-    """HQ's (user, password): from the ``broker:`` section for an external broker, else from the store."""
-    if cfg.broker is not None:
+    """HQ's (user, password): from the ``broker:`` section for an external broker it does not manage,
+    else (embedded, or ``broker.managed``) HQ's own credential from the store."""
+    if cfg.broker is not None and cfg.broker.managed is None:
         return cfg.broker.username, cfg.broker_password()
     return credential_store(cfg).hq_login()
 
@@ -48,12 +50,28 @@ def sync_broker(cfg: HqConfig, timeout: float = 10.0) -> bool:
     :func:`sync_broker_async`. With an external broker there is nothing HQ can reload: raises
     ``ValueError`` with what to do instead.
     """
+    if cfg.broker is not None and cfg.broker.managed is not None:
+        return _sync_managed(cfg, timeout)
     if cfg.broker is not None:
         raise ValueError("HQ dùng broker ngoài (broker: trong cấu hình): quản lý tài khoản MQTT trên broker đó "
                          "(HQ uses an external broker: manage its MQTT users there)")
     reloaded = reload_running(broker_dir(cfg), credential_store(cfg), timeout)
     logger.info("broker credentials %s", "reloaded by the running broker" if reloaded
                 else "written; the broker is not running and reads them when it starts")
+    return reloaded
+
+
+def _sync_managed(cfg: HqConfig, timeout: float) -> bool:
+    """A system Mosquitto set up by ``hq-server broker-config``: shared files, then SIGHUP when HQ may.
+
+    False when the reload is left to the ``loaxa-broker-reload.path`` unit (HQ may not signal it).
+    """
+    assert cfg.broker is not None and cfg.broker.managed is not None
+    m = cfg.broker.managed
+    render_shared(m.dir, credential_store(cfg))
+    reloaded = signal_reload(m.pid_file, m.log_file, timeout)
+    logger.info("broker credentials written to %s; %s", m.dir, "the broker reloaded" if reloaded
+                else "its reload is left to loaxa-broker-reload.path")
     return reloaded
 
 

@@ -1,4 +1,4 @@
-"""``hq-server``: keygen, send, run, create-user, node-credential."""
+"""``hq-server``: keygen, send, run, create-user, node-credential, provisioning, certificates, broker config."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from hq_server import check_cli, credential_cli, tls_cli
+from hq_server import broker_config_cli, check_cli, credential_cli, provision_cli, tls_cli
 from hq_server.broker import hq_login
 from hq_server.config import HqConfig, broker_tls_files, load_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     tls_cli.add_parsers(sub)
     check_cli.add_parser(sub)
     credential_cli.add_parser(sub)
+    provision_cli.add_parsers(sub)
+    broker_config_cli.add_parser(sub)
     return p
 
 
@@ -152,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_create_user(args, cfg))
         if args.cmd == "node-credential":
             return credential_cli.run(args, cfg)
+        if args.cmd in ("provision-node", "revoke-node"):
+            return provision_cli.run(args, cfg)
+        if args.cmd == "broker-config":
+            return broker_config_cli.run(args, cfg)
         if args.cmd == "run":
             from hq_server.app import run_server  # the full server (aiohttp) lives there
 

@@ -27,6 +27,14 @@ class ClientTlsSection(Section):
     key: Path | None = Field(default=None, description="Private key of the client certificate")
 
 
+class ManagedBrokerSection(Section):
+    dir: Path = Field(description="HQ writes this broker's password file and ACL here, from its credential store "
+                      "(hq-server broker-config points Mosquitto at them); readable by Mosquitto's group")
+    pid_file: Path | None = Field(default=None, description="Mosquitto's pid file: HQ sends it SIGHUP after each "
+                                  "change when allowed (else the loaxa-broker-reload.path unit reloads it)")
+    log_file: Path | None = Field(default=None, description="Mosquitto's log, to confirm that a reload happened")
+
+
 class BrokerSection(Section):
     host: str = Field(default="127.0.0.1", description="Broker host")
     port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 for TLS)")
@@ -34,6 +42,9 @@ class BrokerSection(Section):
     password: str | None = Field(default=None, description="HQ's MQTT password; prefer password_file")
     password_file: Path | None = Field(default=None, description="File holding HQ's MQTT password")
     tls: ClientTlsSection | None = Field(default=None, description="TLS to the broker; omit on loopback")
+    managed: ManagedBrokerSection | None = Field(default=None, description="HQ manages this broker's users "
+                                                 "(Debian's Mosquitto set up by hq-server broker-config): HQ logs "
+                                                 "in with its own credential and nodes are added/revoked live")
 
     @model_validator(mode="after")
     def _one_password(self) -> BrokerSection:

@@ -50,6 +50,7 @@ SNAPSHOTS = web.AppKey("snapshots", SnapshotStore)
 DETECTION_PICTURES = web.AppKey("detection_pictures", SnapshotStore)  # same file store, own directory
 SETTINGS = web.AppKey("node_settings", NodeSettings)
 LIVE = web.AppKey("live_views", LiveHub)
+BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)  # the embedded broker's TLS listener for nodes (0: none)
 HtmlErrors = Callable[[web.Request, int, str], Awaitable[web.StreamResponse]]
 HTML_ERRORS = web.AppKey("html_errors", HtmlErrors)  # set by the web UI: how a page shows an error
 
