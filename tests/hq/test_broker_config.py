@@ -51,7 +51,8 @@ def test_debian_drop_in_and_shared_files(tmp_path: Path) -> None:
     test_conf = tmp_path / "check.conf"
     test_conf.write_text(out.read_text().replace("listener 8883", f"listener {tls_port} 127.0.0.1").replace(
         "listener 1883 127.0.0.1", f"listener {loop_port} 127.0.0.1") + ("user root\n" if os.geteuid() == 0 else ""))
-    proc = subprocess.Popen([exe, "-c", test_conf], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([exe, "-c", test_conf], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path)  # the drop-in leaves the persistence location to Debian: cwd here
     try:
         deadline = time.monotonic() + 20
         while not all(_accepting(p) for p in (loop_port, tls_port)):
