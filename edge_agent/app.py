@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from edge_agent.config import NodeConfig
+from edge_agent.control import takeover
 from edge_agent.control.acks import AckReporter
 from edge_agent.control.dispatcher import Dispatcher
 from edge_agent.control.gate import CommandGate, PersistentReplayGuard
@@ -53,6 +54,7 @@ from loaxa_contract.models import (
     SetProgramScheduleCommand,
     SetVolumeCommand,
     SnapshotCommand,
+    utcnow,
 )
 from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
 from loaxa_speech.audio import RenderOptions, check_audio
@@ -66,6 +68,9 @@ if TYPE_CHECKING:
     from edge_agent.camera.reporting import DetectionReporter
 
 logger = logging.getLogger(__name__)
+
+TAKEOVER_QUIET_S = 1800.0
+"""A duplicate node id is no longer reported once the session has not been taken over for this long."""
 
 
 def make_relay_backend(config: NodeConfig) -> RelayBackend:
@@ -103,6 +108,9 @@ class EdgeAgent:
         self.state_topic = topics.node_state(node.commune, node.id)
         self.link = MqttLink(self._link_config(), on_message=self._on_message)
         self.link.on_connected = self._on_connected
+        self.link.on_taken_over = self._session_taken_over
+        self._last_takeover: float | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self.acks = AckReporter(node.id, topics.node_ack(node.commune, node.id), self.link.publish,
                                 lambda: self.link.connected, outbox=DiskOutbox(config.state_dir / "outbox"),
                                 health_topic=topics.node_health(node.commune, node.id))
@@ -217,6 +225,21 @@ class EdgeAgent:
     async def _stop_link(self) -> None:
         await self.link.stop(final=(self.state_topic, self._state_payload("offline")))
 
+    def _session_taken_over(self, count: int) -> None:
+        """Another device connected with this node's id: say so (health, HQ alert, doctor), don't fight."""
+        self._last_takeover = time.monotonic()
+        self.problems.report("duplicate_node_id", f"another device uses node id {self.config.node.id}: the broker "
+                                                  f"gave this node's session to it {count} time(s)")
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(takeover.record, self.config.state_dir, count, utcnow()), name="takeover-record")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    def _clear_stale_takeover(self) -> None:
+        if self._last_takeover is not None and time.monotonic() - self._last_takeover > TAKEOVER_QUIET_S:
+            self._last_takeover = None
+            self.problems.clear("duplicate_node_id")
+
     def _worker_crashed(self, name: str, err: BaseException, restarts: int) -> None:
         self.problems.report(f"worker_restarted:{name.split(':')[0]}",
                              f"{type(err).__name__}: {err} (restarted {restarts}x)")
@@ -321,7 +344,8 @@ class EdgeAgent:
         interval = self.config.health_interval_s
         while True:
             await wait_event(self._health_due, interval)
-            await asyncio.sleep(0.2)  # debounce a burst of changes into one report
+            await asyncio.sleep(0.2)
+            self._clear_stale_takeover()  # debounce a burst of changes into one report
             self._health_due.clear()
             try:
                 report = await asyncio.to_thread(self.health)

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edge_agent.config import ConfigError, load_config
+from edge_agent.config import ConfigError, hq_key_fingerprint, load_config
 from loaxa_common.cli_text import _
 from loaxa_common.config import read_yaml_mapping
 from loaxa_common.process import setup_logging, stop_on_signals
@@ -51,7 +51,7 @@ async def _say(config_path: Path, text: str, voice: str | None, rate: int | None
 
     from edge_agent.app import make_relay_backend, make_renderer, make_speech
     from edge_agent.playback.amplifier import Amplifier
-    from edge_agent.playback.sinks import make_sink
+    from edge_agent.playback.sinks import SinkError, make_sink
     from loaxa_contract.models import BulletinCommand, utcnow
 
     cfg = load_config(config_path)
@@ -67,6 +67,10 @@ async def _say(config_path: Path, text: str, voice: str | None, rate: int | None
         if amp:
             await amp.acquire("say")
         report = await sink.play(wav, label="say")
+    except SinkError as err:
+        print(_("error: the audio output failed: {error} (check it with edge-agent doctor)").format(error=err),
+              file=sys.stderr)
+        return 1
     finally:
         if amp:
             await amp.force_off()
@@ -105,6 +109,8 @@ def _check_config(path: Path, strict: bool) -> int:
     warnings = production_warnings(cfg, read_yaml_mapping(path))
     print(_("{path}: OK (node {node}, commune {commune})").format(path=path, node=cfg.node.id,
                                                                  commune=cfg.node.commune))
+    print(_("HQ key fingerprint: {fp} (must match what hq-server prints)").format(
+        fp=hq_key_fingerprint(cfg, str(path))))
     for w in warnings:
         print(_("WARNING {field}: {message}").format(field=w.field, message=w.message))
     if warnings:

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge_agent.camera.config import CameraConfig
-from loaxa_common.config import ConfigError, read_yaml_mapping, validate_config
+from loaxa_common.cli_text import _
+from loaxa_common.config import ConfigError, read_yaml_mapping, suggest, validate_config
 from loaxa_contract.models import ProgramWindow
 from loaxa_contract.topics import check_id
 
@@ -102,6 +103,20 @@ class TtsSection(Section):
     cache_max_mb: int = Field(default=200, ge=1, description="TTS cache size cap; least recently used evicted")
     max_chunk_chars: int = Field(default=300, ge=50, le=2000, description="Long texts are split at sentences")
 
+
+    @field_validator("engines")
+    @classmethod
+    def _known_engines(cls, names: list[str]) -> list[str]:
+        """A misspelt engine (``espeek``) is a config error now, not a node that falls silent later."""
+        from loaxa_speech.tts.registry import BUILT_IN_ENGINES
+
+        for name in names:
+            if name not in BUILT_IN_ENGINES and ":" not in name:
+                hint = suggest(name, list(BUILT_IN_ENGINES))
+                raise ValueError(_("unknown TTS engine {name!r}: use {known} or 'package.module:Class'")
+                                 .format(name=name, known=", ".join(BUILT_IN_ENGINES))
+                                 + ("; " + _("did you mean `{name}`?").format(name=hint) if hint else ""))
+        return names
 
 class AmplifierSection(Section):
     backend: Literal["simulated", "gpioset", "sysfs"] = Field(default="simulated",
@@ -206,6 +221,7 @@ def check_files(cfg: NodeConfig, source: str) -> None:
     if not key.is_file():
         raise ConfigError(f"{source}: security.hq_public_key: file {key} does not exist "
                           "(copy hq_ed25519.pub from HQ: hq-server keygen)")
+    hq_key_fingerprint(cfg, source)
     if cfg.broker.password_file and not cfg.broker.password_file.is_file():
         raise ConfigError(f"{source}: broker.password_file: file {cfg.broker.password_file} does not exist")
     tls = cfg.broker.tls
@@ -216,3 +232,16 @@ def check_files(cfg: NodeConfig, source: str) -> None:
                                   "(copy it from HQ's provisioning bundle)")
         if (tls.cert is None) != (tls.key is None):
             raise ConfigError(f"{source}: broker.tls: give both cert and key, or neither")
+
+
+def hq_key_fingerprint(cfg: NodeConfig, source: str) -> str:
+    """Parse HQ's public key (a garbage file is a config error, not a crash at ``run``); its fingerprint."""
+    from loaxa_contract import signing
+
+    try:
+        return signing.fingerprint(signing.load_public_key(cfg.security.hq_public_key))
+    except (OSError, ValueError) as err:
+        raise ConfigError(_("{source}: security.hq_public_key: {path} is not HQ's Ed25519 public key ({error}); "
+                            "copy hq_ed25519.pub from HQ again").format(source=source,
+                                                                         path=cfg.security.hq_public_key,
+                                                                         error=err)) from err

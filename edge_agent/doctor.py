@@ -1,7 +1,9 @@
 """``edge-agent doctor``: a technician's pass/fail list for one node, non-zero exit on any failure.
 
-Checks: config, HQ key, broker reachability and credentials (a real MQTT CONNECT), audio device,
-amplifier relay GPIO, disk space, clock synchronisation, TTS engines (each one synthesises a word),
+Checks: config, HQ key (its fingerprint, to compare with HQ's), broker reachability and credentials
+(a real MQTT CONNECT), duplicate node id (another device taking this node's broker session), audio
+device (opened for real: 0.1 s of silence), amplifier relay GPIO, disk space, clock synchronisation
+(unknown is a warning), TTS engines (each one synthesises a word), each camera (opened, one frame),
 state directory writable, job store readable.
 """
 
@@ -9,21 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.config import NodeConfig
+from edge_agent.config import NodeConfig, hq_key_fingerprint
 from edge_agent.config_lint import production_warnings
+from edge_agent.control import takeover
 from edge_agent.device.health import clock_offset_ms, disk_free_bytes
 from edge_agent.doctor_tls import check_tls_files
 from loaxa_common.cli_text import _
 from loaxa_link.diagnose import explain
 
 if TYPE_CHECKING:
+    from edge_agent.camera.config import CameraConfig
     from loaxa_link.mqtt import MqttLink
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
+DUPLICATE_RECENT = timedelta(days=1)
+"""A session takeover this recent means another device still uses this node's id."""
 
 
 @dataclass
@@ -91,9 +99,12 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str
         checks += [Check(f"config {w.field}", False, w.message, warn_only=True)
                    for w in production_warnings(config, raw)]
     checks += [Check(name, ok, detail, warn) for name, ok, detail, warn in check_tls_files(config)]
+    checks.append(_try("hq key", lambda: (True, _("fingerprint {fp} (must match what hq-server prints)").format(
+        fp=hq_key_fingerprint(config, "config")))))
     checks.append(asyncio.run(check_broker(config, broker_timeout)))
+    checks.append(_try("node id", lambda: check_node_id(config)))
     sink = make_sink(config.audio.sink, file_dir=config.audio.file_dir, alsa_device=config.audio.alsa_device)
-    checks.append(_try(f"audio ({config.audio.sink})", sink.available))
+    checks.append(_try(f"audio ({config.audio.sink})", sink.probe))
     checks.append(_try(f"amplifier relay ({config.amplifier.backend})", make_relay_backend(config).check))
 
     def disk() -> tuple[bool, str]:
@@ -116,7 +127,8 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str
         offset, how = clock_offset_ms()
         if offset is not None:
             return abs(offset) < 50, f"offset {offset:+.1f} ms ({how})"
-        return "NOT" not in how, how
+        return False, _("offset unknown: {how}; synchronised starts between loudspeakers need NTP (chrony)").format(
+            how=how)
 
     checks.append(_try("clock", clock, warn_only=True))
     for name in config.tts.engines:
@@ -132,7 +144,32 @@ def run_checks(config: NodeConfig, *, broker_timeout: float = 8.0, raw: dict[str
         # gTTS needs the Internet: a failure is a warning while an offline engine works
         checks.append(_try(f"tts {name}", speak, warn_only=(name == "gtts")))
     checks.append(_try("ffmpeg", lambda: (shutil.which("ffmpeg") is not None, shutil.which("ffmpeg") or "missing")))
+    checks += [_try(f"camera {cam.id}", lambda cam=cam: check_camera(cam)) for cam in config.cameras]
     return checks
+
+
+def check_node_id(config: NodeConfig, now: datetime | None = None) -> tuple[bool, str]:
+    """Another device with this node's id makes the broker hand the session back and forth; the agent
+    records each takeover (the doctor cannot connect with the node's own id without causing one)."""
+    seen = takeover.read(config.state_dir)
+    now = now or datetime.now(UTC)
+    if seen is None or now - seen.last_at > DUPLICATE_RECENT:
+        return True, _("no other device has taken this node's broker session (id {node})").format(node=config.node.id)
+    return False, _("another device uses the node id {node}: the broker gave this node's session to it {n} time(s), "
+                    "last at {at}; give each device its own id").format(node=config.node.id, n=seen.count,
+                                                                          at=seen.last_at.isoformat(timespec="seconds"))
+
+
+def check_camera(cam: CameraConfig) -> tuple[bool, str]:
+    """Open the camera's stream with its timeouts and read one frame (OpenCV, as the monitor does)."""
+    from edge_agent.camera.capture import configure_ffmpeg, grab_frame
+
+    configure_ffmpeg()
+    t0 = time.monotonic()
+    frame = grab_frame(cam)
+    height, width = frame.shape[:2]
+    return True, _("{url}: a {w}x{h} frame in {ms} ms").format(url=cam.safe_url, w=width, h=height,
+                                                             ms=int((time.monotonic() - t0) * 1000))
 
 
 def report(checks: list[Check]) -> tuple[str, int]:

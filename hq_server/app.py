@@ -42,6 +42,7 @@ from hq_server.services.detections import DetectionService
 from hq_server.services.health_history import HealthHistory
 from hq_server.services.login_limiter import LoginLimiter
 from hq_server.services.metrics import Metrics
+from hq_server.services.node_problems import NodeProblemAlerts
 from hq_server.services.node_settings import NodeSettings
 from hq_server.services.orchestrator import Orchestrator, OrchestratorSettings
 from hq_server.services.snapshots import SnapshotStore, on_snapshot_ack
@@ -129,7 +130,9 @@ def _signer(cfg: HqConfig) -> CommandSigner:
     if not cfg.key_path.exists():
         priv, pub = signing.generate_keypair(cfg.key_path.parent)
         logger.warning("generated HQ signing key %s; copy %s to every node", priv, pub)
-    return CommandSigner(cfg.key_path, cfg.data_dir / "seq")
+    signer = CommandSigner(cfg.key_path, cfg.data_dir / "seq")
+    logger.info("HQ key fingerprint %s (a node's check-config must print the same)", signing.fingerprint(signer.key))
+    return signer
 
 
 async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
@@ -152,6 +155,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
     orch.ack_handlers["snapshot"] = on_snapshot_ack
     orch.health_hooks.append(HealthHistory(app[DB].sessions).record)
+    orch.health_hooks.append(NodeProblemAlerts(app[DB].sessions, alerter).on_health)
     DetectionService(orch, app[DB].sessions, alerter, cfg.detections, base, app[DETECTION_PICTURES]).register()
     app[ORCH] = orch
     app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)

@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             out = args.out or (load_config(args.config).key_path.parent if args.config else Path("keys"))
             priv, pub = signing.generate_keypair(out)
             print(f"wrote {priv} (keep secret, HQ only) and {pub} (copy to every node)")
+            print(_("HQ key fingerprint: {fp}").format(fp=signing.fingerprint(signing.load_public_key(pub))))
             return 0
         if args.cmd in ("make-ca", "make-server-cert"):
             return tls_cli.run(args)

@@ -8,6 +8,7 @@ arrived (not over a re-serialised model), so a field the model would normalise c
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -77,6 +78,16 @@ def generate_keypair(directory: Path, name: str = "hq_ed25519") -> tuple[Path, P
         fh.write(pem)
     pub_path.write_bytes(public_pem(key.public_key()))
     return priv_path, pub_path
+
+
+def fingerprint(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """Short, comparable name of a key pair: first 16 bytes of SHA-256 over the raw public key, in hex
+    groups (``3f2a:9c1b:…``). HQ prints it at ``keygen`` and ``run``, a node's ``check-config`` and
+    ``doctor`` print it for the key they hold: a technician compares them by eye or over the phone."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    return ":".join(digest[i : i + 4] for i in range(0, 32, 4))
 
 
 def public_pem(key: Ed25519PublicKey) -> bytes:

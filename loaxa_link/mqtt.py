@@ -18,6 +18,7 @@ import random
 import select
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from loaxa_common.aio import cancel_all, cancel_and_wait
+from loaxa_link import takeover
 from loaxa_link.diagnose import explain
 from loaxa_link.inorder_acks import InOrderAcks, Token
 
@@ -89,6 +91,10 @@ class LinkConfig:
     """Last will (topic, payload), published retained by the broker when the link dies uncleanly."""
     birth: tuple[str, bytes] | None = None
     """Published retained on every successful connect (the ``online`` state)."""
+    takeover_backoff_s: float = 60.0
+    """After the broker handed the session to another client with the same id, wait this long (doubling
+    per takeover, up to ``takeover_backoff_max_s``) before reconnecting."""
+    takeover_backoff_max_s: float = 900.0
     manual_ack: bool = False
     """Acknowledge a QoS 1 message to the broker only when its handler has finished (MQTT 5 manual
     acknowledgement). The handler must make the message durable before it returns; a process killed
@@ -147,6 +153,14 @@ class MqttLink:
         self._sock = None
         self.connects = 0
         self.disconnects = 0
+        self.takeovers = 0
+        """Times another client with the same id took this session (see :mod:`loaxa_link.takeover`)."""
+        self._taken_over = False
+        self._connected_at: float | None = None
+        self._short_streak = 0
+        self._backoff_level = 0
+        self.on_taken_over: Callable[[int], None] | None = None
+        """Called (on the loop) with the count each time the session is taken over."""
         self.last_error: Exception | None = None
         """Why the last connection attempt failed (TLS, refused credentials, unreachable); None once connected."""
         self.on_connected: Callable[[bool], Awaitable[None] | None] | None = None
@@ -234,8 +248,22 @@ class MqttLink:
                                explain(err, self.config.host, self.config.port).message)
             if self._stopping:
                 return
+            if self._taken_over:
+                await asyncio.sleep(self._takeover_delay())
+                continue
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.config.reconnect_max_s)
+
+    def _takeover_delay(self) -> float:
+        """Back off instead of fighting: two clients with one id would otherwise take the session from
+        each other every second, forever (each reconnect kicks the other off)."""
+        self._taken_over = False
+        step = min(self.config.takeover_backoff_s * 2 ** max(0, self._backoff_level - 1),
+                   self.config.takeover_backoff_max_s)
+        delay = step * (0.75 + random.random() / 2)
+        logger.error("mqtt %s: another client connected with this client id and took the session over (%d time(s));"
+                     " waiting %.0fs before reconnecting", self.config.client_id, self.takeovers, delay)
+        return delay
 
     async def _connect_once(self) -> None:
         assert self._loop is not None
@@ -343,6 +371,7 @@ class MqttLink:
         if self._connected.is_set():  # paho may call on_connect twice; be idempotent
             return
         self._acks.new_connection()
+        self._connected_at = time.monotonic()
         self.connects += 1
         self._connected.set()
         assert self._loop is not None
@@ -377,6 +406,27 @@ class MqttLink:
             self.disconnects += 1
             if not self._stopping:
                 logger.warning("mqtt %s: disconnected (%s); will reconnect", self.config.client_id, reason_code)
+        if was and not self._stopping:
+            self._judge_lost_connection(reason_code, flags)
+
+    def _judge_lost_connection(self, reason_code: object, flags: object) -> None:
+        lasted = time.monotonic() - (self._connected_at or time.monotonic())
+        lost = takeover.LostConnection(lasted, getattr(reason_code, "value", None),
+                                       bool(getattr(flags, "is_disconnect_packet_from_server", False)))
+        verdict = takeover.classify(lost, self._short_streak, self._backoff_level > 0)
+        if verdict == takeover.Verdict.SHORT:
+            self._short_streak += 1
+            return
+        self._short_streak = 0
+        if verdict == takeover.Verdict.NORMAL:
+            if lasted >= takeover.STABLE_S:
+                self._backoff_level = 0
+            return
+        self._taken_over = True
+        self.takeovers += 1
+        self._backoff_level += 1
+        if self.on_taken_over is not None:
+            self.on_taken_over(self.takeovers)
 
     def _fail_pending(self, err: Exception) -> None:
         for fut in (*self._pending_pub.values(), *self._pending_sub.values()):

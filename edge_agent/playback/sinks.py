@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import re
 import shutil
+import subprocess
 import tempfile
+import wave
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,12 +42,22 @@ class PlayReport:
     completed: bool
 
 
+class SinkError(RuntimeError):
+    """The audio output failed (no sound card, device busy, aplay missing)."""
+
+
 class AudioSink(Protocol):
     name: str
 
     async def play(self, wav: bytes, *, label: str) -> PlayReport: ...
 
-    def available(self) -> tuple[bool, str]: ...
+    def available(self) -> tuple[bool, str]:
+        """Cheap and silent (health reports): can this output plausibly play?"""
+        ...
+
+    def probe(self) -> tuple[bool, str]:
+        """The technician's check: open the output for real (blocking; may take a second)."""
+        ...
 
 
 def _safe_label(label: str) -> str:
@@ -61,6 +74,9 @@ class NullSink:
 
     def available(self) -> tuple[bool, str]:
         return True, "null sink discards audio"
+
+    def probe(self) -> tuple[bool, str]:
+        return self.available()
 
 
 class FileSink:
@@ -100,6 +116,9 @@ class FileSink:
             return False, f"cannot create {self.directory}: {err}"
         return True, f"writing to {self.directory}"
 
+    def probe(self) -> tuple[bool, str]:
+        return self.available()
+
 
 class AlsaSink:
     """Plays through ``aplay -D device``; cancelling kills aplay."""
@@ -129,13 +148,53 @@ class AlsaSink:
         finally:
             tmp.unlink(missing_ok=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"aplay -D {self.device} failed ({proc.returncode}): {err.decode(errors='replace')}")
+            raise SinkError(f"aplay -D {self.device} failed ({proc.returncode}): {_aplay_error(err)}")
         return PlayReport(started, utcnow(), duration, dbfs, True)
 
     def available(self) -> tuple[bool, str]:
         if shutil.which("aplay") is None:
             return False, "aplay not installed (apt-get install alsa-utils)"
+        if self.device != "null" and not _sound_cards():
+            return False, f"no sound card (/proc/asound/cards lists none) for aplay device {self.device}"
         return True, f"aplay device {self.device}"
+
+    def probe(self) -> tuple[bool, str]:
+        """Play 0.1 s of silence through the device: what a bulletin would hit, minus the sound."""
+        ok, detail = self.available()
+        if shutil.which("aplay") is None:
+            return ok, detail
+        try:
+            out = subprocess.run(["aplay", "-q", "-D", self.device, "-"], input=_silence(), capture_output=True,
+                                 timeout=10, check=False)
+        except subprocess.TimeoutExpired:
+            return False, f"aplay -D {self.device} did not finish 0.1 s of silence within 10 s (device busy?)"
+        if out.returncode != 0:
+            return False, f"aplay -D {self.device} failed ({out.returncode}): {_aplay_error(out.stderr)}"
+        return True, f"aplay device {self.device} opened and played 0.1 s of silence"
+
+
+def _sound_cards(path: Path = Path("/proc/asound/cards")) -> bool:
+    try:
+        text = path.read_text()
+    except OSError:
+        return False
+    return bool(text.strip()) and "no soundcards" not in text
+
+
+def _silence(seconds: float = 0.1, rate: int = 22050) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\0\0" * int(seconds * rate))
+    return buf.getvalue()
+
+
+def _aplay_error(stderr: bytes) -> str:
+    """aplay's last line says what went wrong (ALSA prints several lines of configuration noise first)."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no message"
 
 
 def make_sink(kind: str, *, file_dir: Path, alsa_device: str) -> AudioSink:

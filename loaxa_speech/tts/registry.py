@@ -17,6 +17,10 @@ _CLOUD = {"google": ("google", "GoogleCloudEngine"), "azure": ("azure", "AzureSp
           "fpt": ("fpt", "FptEngine"), "viettel": ("viettel", "ViettelEngine"), "zalo": ("zalo", "ZaloEngine")}
 
 
+BUILT_IN_ENGINES = ("gtts", "espeak", "piper", *_CLOUD)
+"""Engine names a config may use as they are; anything else must be ``package.module:Class``."""
+
+
 def build_engine(name: str, options: dict[str, Any] | None = None) -> TtsEngine:
     opts = dict(options or {})
     if name == "gtts":
