@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hq_server import node_provisioning as prov
 from hq_server.config import HqConfig
+from hq_server.errors import ApiError
 from hq_server.provisioning import NodeRequest, write_bundle
 from loaxa_common.cli_text import _
 from loaxa_contract.topics import check_id
@@ -39,10 +40,14 @@ def run(args: argparse.Namespace, cfg: HqConfig) -> int:
         node = check_id(args.id, "node")
         if args.cmd == "revoke-node":
             return _revoke(cfg, node)
-        zones = tuple(check_id(z, "zone") for z in args.zone)
+        zones = tuple(asyncio.run(_resolve_zones(cfg, args.zone)))
         done = prov.provision(cfg, NodeRequest(node, zones, args.kind), replace=args.replace, code=args.code)
     except (CredentialError, prov.ProvisioningError) as err:
         print(_("error: {error}").format(error=err), file=sys.stderr)
+        return 1
+    except ApiError as err:  # an unknown zone, with the closest known ones
+        print(_("error: {error}").format(error="; ".join((err.fields or {}).values()) or err.message),
+              file=sys.stderr)
         return 1
     print(_("Broker login issued for node {node} ({state}).").format(
         node=node, state=_("applied to the running broker") if done.broker_applied
@@ -86,4 +91,19 @@ async def _forget(cfg: HqConfig, node: str) -> None:
         await prov.forget_revoked(link, db.sessions, cfg.commune, node)
     finally:
         await link.stop()
+        await db.close()
+
+
+async def _resolve_zones(cfg: HqConfig, refs: list[str]) -> list[str]:
+    """Zones by slug or name through HQ's zone registry, as the API does (unknown → the closest ones)."""
+    from hq_server.services import zones as zone_registry
+    from hq_server.storage.db import Database
+
+    if not refs:
+        return []
+    db = await Database(cfg.database_url).open()
+    try:
+        async with db.sessions() as session:
+            return (await zone_registry.load(session)).resolve(refs, "zone")
+    finally:
         await db.close()

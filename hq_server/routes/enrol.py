@@ -17,14 +17,15 @@ import asyncio
 import time
 import weakref
 from collections import deque
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from hq_server import node_provisioning as prov
 from hq_server.enrolment import EnrolmentError
 from hq_server.provisioning import NodeRequest
+from hq_server.services import zones as zone_registry
 from hq_server.services.auth import Perm
 from hq_server.web import (
     AUDIT_DETAIL,
@@ -40,7 +41,6 @@ from hq_server.web import (
     path_slug,
 )
 from loaxa_contract.enrolment import CA_PATH, ENROL_PATH, EnrolmentCodeError, parse_code
-from loaxa_contract.topics import check_id
 from loaxa_link.credentials import CredentialError
 
 routes = Routes()
@@ -53,13 +53,9 @@ _failures_by_app: weakref.WeakKeyDictionary[web.Application, dict[str, deque[flo
 class EnrolmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["speaker", "camera", "mixed"] = "speaker"
-    zones: list[str] = Field(default_factory=list, max_length=20)
+    zones: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20, description="Zones by slug or name (\"thon-1\", \"Thôn 1\")")
     replace: bool = Field(default=False, description="Issue a new login for a node that has one (new hardware)")
-
-    @field_validator("zones")
-    @classmethod
-    def _zones(cls, v: list[str]) -> list[str]:
-        return [check_id(z, "zone") for z in v]
 
 
 class CodeIn(BaseModel):
@@ -72,7 +68,9 @@ class CodeIn(BaseModel):
 async def create_enrolment(request: web.Request) -> web.Response:
     node = path_slug(request)
     body = await parse_body(request, EnrolmentIn)
-    req = NodeRequest(node=node, zones=tuple(body.zones), kind=body.kind)
+    async with request.app[DB].sessions() as session:
+        slugs = (await zone_registry.load(session)).resolve(body.zones, "zones")  # 400 with "did you mean"
+    req = NodeRequest(node=node, zones=tuple(slugs), kind=body.kind)
     try:
         done = await asyncio.to_thread(prov.provision, request.app[CONFIG], req, replace=body.replace, code=True,
                                        running_tls_port=request.app.get(BROKER_TLS_PORT) or None)
@@ -81,7 +79,7 @@ async def create_enrolment(request: web.Request) -> web.Response:
                        {"replace": "true to issue a new login"}) from err
     except prov.ProvisioningError as err:
         raise ApiError(409, f"Máy chủ xã chưa sẵn sàng cấp cấu hình (HQ cannot provision yet): {err}") from err
-    request[AUDIT_DETAIL] = {"node": node, "kind": body.kind, "zones": body.zones, "replace": body.replace}
+    request[AUDIT_DETAIL] = {"node": node, "kind": body.kind, "zones": slugs, "replace": body.replace}
     return json_response({"node": node, "code": done.code, "expires_at": done.expires_at,
                           "ca_fingerprint": done.bundle.ca_fingerprint,
                           "hq_key_fingerprint": done.bundle.hq_key_fingerprint,

@@ -174,8 +174,16 @@ async def test_empty_directory_to_secured_loudspeakers(tmp_path: Path, procs: Pr
 
     await wait_async(hq_up, 60, "HQ on HTTPS")
 
+    # the villages, in HQ's zone registry (a provisioned node's zones must be known: a typo is refused)
+    for name in ("Thôn 1", "Thôn 2"):
+        status, body = https(ca, "POST", f"{base}/api/v1/zones", tokens["technician"], {"name": name})
+        assert status == 201, body
+    typo = cli(BIN / "hq-server", "provision-node", "--config", hq_yaml, "--id", "loa-a", "--zone", "thon-l",
+               check=False)
+    assert typo.returncode == 1 and "thon-1" in typo.stderr, typo.stderr
+
     # 4a. node A: a bundle from the CLI (what install-node.sh --bundle installs in /etc/loaxa)
-    out = cli(BIN / "hq-server", "provision-node", "--config", hq_yaml, "--id", "loa-a", "--zone", "thon-1",
+    out = cli(BIN / "hq-server", "provision-node", "--config", hq_yaml, "--id", "loa-a", "--zone", "Thôn 1",
               "--kind", "speaker", "--out", root / "bundle-a").stdout
     assert "applied to the running broker" in out
     a_etc = root / "node-a" / "etc"

@@ -46,6 +46,9 @@ async def hq(tmp_path: Path, hq_keys) -> AsyncIterator[tuple[TestClient, Any, di
         for role in ("technician", "broadcaster"):
             tokens[role] = await create_user(s, f"{role}-1", PASSWORD, role, with_token=True) or ""
     await app[ORCH].link.wait_ready(15)
+    for name in ("Thôn 1",):
+        status, body = await _call(client, "POST", "/api/v1/zones", tokens["technician"], json={"name": name})
+        assert status == 201, body
     yield client, app, tokens
     await client.close()
 
@@ -62,7 +65,7 @@ async def test_code_redeemed_once_then_login_revoked(hq) -> None:
                                json={"zones": ["thon-1"]})
     assert status == 403  # broadcasters do not provision nodes
     status, body = await _call(client, "POST", "/api/v1/nodes/loa-9/enrolment", tokens["technician"],
-                               json={"zones": ["thon-1"], "kind": "mixed"})
+                               json={"zones": ["Thôn 1"], "kind": "mixed"})  # by name, as the UI shows it
     assert status == 201, body
     secret, pin = parse_code(body["code"])
     assert pin is not None and body["broker_applied"] is True
@@ -118,9 +121,9 @@ async def test_malformed_requests_are_4xx(hq) -> None:
         assert 400 <= status < 500
     status, _ = await _call(client, "POST", "/api/v1/nodes/Bad Id/enrolment", tokens["technician"], json={})
     assert 400 <= status < 500
-    status, _ = await _call(client, "POST", "/api/v1/nodes/loa-1/enrolment", tokens["technician"],
-                            json={"zones": ["Thôn 1"]})
-    assert status == 400
+    status, body = await _call(client, "POST", "/api/v1/nodes/loa-1/enrolment", tokens["technician"],
+                               json={"zones": ["thon-l"]})
+    assert status == 400 and "thon-1" in body["fields"]["zones.0"]  # "did you mean" from the zone registry
 
 
 async def test_revoked_node_shows_offline(hq, tmp_path: Path) -> None:
