@@ -30,6 +30,7 @@ from hq_server.routes import (
     live,
     live_view,
     meta,
+    police_live,
     records,
     settings,
     snapshots,
@@ -78,7 +79,7 @@ logger = logging.getLogger(__name__)
 
 BROKER_PORT = web.AppKey("broker_port", int)
 ROUTE_MODULES = (auth, bulletins, audio, fleet, zones, settings, snapshots, detections, records, meta, speech, live,
-                 calendar, fleet_live, live_view, enrol)
+                 calendar, fleet_live, live_view, enrol, police_live)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

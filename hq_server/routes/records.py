@@ -10,12 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hq_server.inputs import query_instant
 from hq_server.services.auth import Perm
-from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent, Occurrence
-from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, path_int, principal, query_int
+from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent, Occurrence, now
+from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, parse_json, path_int, principal, query_int
 
 routes = Routes()
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -52,20 +53,33 @@ async def alerts(request: web.Request) -> web.Response:
              "message": a.message, "delivered": a.delivered, "delivery_error": a.delivery_error,
              "delivery_attempts": a.delivery_attempts, "delivery_pending": a.delivery_pending,
              "last_attempt_at": a.last_attempt_at.isoformat() if a.last_attempt_at else None,
-             "acknowledged_by": a.acknowledged_by} for a in rows]})
+             "acknowledged_by": a.acknowledged_by, "acknowledged_note": a.acknowledged_note,
+             "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None} for a in rows]})
 
 
-@routes.route("POST", "/api/v1/alerts/{id}/acknowledge", perm=Perm.ALERT_WRITE, summary="Acknowledge an alert")
+class AcknowledgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=500, description="What the officer did or saw (kept with the alert)")
+
+
+@routes.route("POST", "/api/v1/alerts/{id}/acknowledge", perm=Perm.ALERT_WRITE, body=AcknowledgeIn,
+              summary="Acknowledge an alert, with an optional note (409 if someone already did)")
 async def acknowledge(request: web.Request) -> web.Response:
     alert_id = path_int(request)
+    body = AcknowledgeIn.model_validate(await parse_json(request)) if request.can_read_body else AcknowledgeIn()
     async with request.app[DB].sessions() as s:
         a = await s.get(Alert, alert_id)
         if a is None:
             raise ApiError(404, "Không tìm thấy cảnh báo (no such alert)")
-        a.acknowledged_by = principal(request).username
+        if a.acknowledged_by:
+            raise ApiError(409, f"Cảnh báo đã được {a.acknowledged_by} xác nhận (already acknowledged by "
+                                f"{a.acknowledged_by})")
+        a.acknowledged_by, a.acknowledged_at = principal(request).username, now()
+        a.acknowledged_note = " ".join(body.note.split()) or None
         await s.commit()
-    request[AUDIT_DETAIL] = {"alert": alert_id}
-    return json_response({"id": alert_id, "acknowledged_by": a.acknowledged_by})
+    request[AUDIT_DETAIL] = {"alert": alert_id, "note": (a.acknowledged_note or "")[:80]}
+    return json_response({"id": alert_id, "acknowledged_by": a.acknowledged_by, "acknowledged_note":
+                          a.acknowledged_note, "acknowledged_at": a.acknowledged_at.isoformat()})
 
 
 @routes.route("GET", "/api/v1/audit", perm=Perm.AUDIT_READ, summary="Audit log: who did what, when, from where")

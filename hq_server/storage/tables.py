@@ -239,6 +239,8 @@ class Alert(Base):
     delivery_pending: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # more tries due
     last_attempt_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(sa.String(64))
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_note: Mapped[str | None] = mapped_column(sa.String(500))  # what the officer did or saw
 
 
 class Snapshot(Base):
