@@ -56,8 +56,10 @@ async def test_police_cannot_open_broadcast_pages(hq: Hq) -> None:
     for path in ("/compose", "/history", "/calendar"):
         status, body, _ = await get(hq, path)
         assert status == 403 and "Không được phép" in body, path
-    status, body, _ = await get(hq, "/")
-    assert status == 200 and "Soạn bản tin" not in body
+    status, _, headers = await get(hq, "/")
+    assert status == 302 and headers["Location"] == "/cameras"  # the police post starts on its cameras
+    status, body, _ = await get(hq, "/cameras")
+    assert status == 200 and "Soạn bản tin" not in body and "Camera" in body
 
 
 async def test_static_files_are_hashed_and_immutable(hq: Hq) -> None:
