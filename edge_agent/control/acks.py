@@ -45,10 +45,19 @@ class AckReporter:
 
     async def ack(self, command_id: str, stage: AckStage, *, bulletin_id: str | None = None,
                   reason: str | None = None, detail: str | None = None, **extra: object) -> Ack:
-        ack = Ack(node=self.node_id, command_id=command_id, bulletin_id=bulletin_id, stage=stage,
-                  reason=reason, detail=detail[:1000] if detail else None, **extra)
-        level = logging.WARNING if stage in (AckStage.REJECTED, AckStage.FAILED, AckStage.EXPIRED) else logging.INFO
-        logger.log(level, "ack %s %s%s", command_id, stage.value, f" ({reason}: {detail})" if reason else "")
+        return await self.send(self.build(command_id, stage, bulletin_id=bulletin_id, reason=reason, detail=detail,
+                                          **extra))
+
+    def build(self, command_id: str, stage: AckStage, *, bulletin_id: str | None = None,
+              reason: str | None = None, detail: str | None = None, **extra: object) -> Ack:
+        return Ack(node=self.node_id, command_id=command_id, bulletin_id=bulletin_id, stage=stage,
+                   reason=reason, detail=detail[:1000] if detail else None, **extra)  # type: ignore[arg-type]
+
+    async def send(self, ack: Ack) -> Ack:
+        """Store ``ack`` in the outbox (durable), then try to send what waits there, in order."""
+        level = logging.WARNING if ack.stage in (AckStage.REJECTED, AckStage.FAILED, AckStage.EXPIRED) else logging.INFO
+        logger.log(level, "ack %s %s%s", ack.command_id, ack.stage.value,
+                   f" ({ack.reason}: {ack.detail})" if ack.reason else "")
         await asyncio.to_thread(self.outbox.put, ACK, codec.encode(ack), offline=not self._is_connected())
         await self.flush()
         return ack

@@ -33,6 +33,7 @@ from edge_agent.programme.windows import Programme
 from loaxa_common.aio import cancel_all, wait_event
 from loaxa_common.files import atomic_write_json, read_json
 from loaxa_common.lifecycle import Supervised
+from loaxa_contract import codec
 from loaxa_contract.models import AckStage, BulletinCommand, SetProgramScheduleCommand, utcnow
 from loaxa_speech.audio import AudioError
 from loaxa_speech.tts.engines.base import TtsError
@@ -173,9 +174,7 @@ class Player:
         acked = False
         for item in self.queue.remove(bulletin_id):
             acked = True
-            await self.acks.ack(item.command_id, AckStage.CANCELLED, bulletin_id=bulletin_id, reason="cancelled_by_hq",
-                                occurrence=item.occurrence_at)
-            await self._end_run(item)
+            await self.conclude(item, AckStage.CANCELLED, reason="cancelled_by_hq")
         unscheduled = self.scheduler is not None and self.scheduler.remove(bulletin_id)
         playing = self.current is not None and self.current.bulletin_id == bulletin_id
         if playing and self._current_task is not None:
@@ -183,7 +182,7 @@ class Player:
             self._current_task.cancel()  # _interrupted acks and finishes
         else:
             if cmd is not None and not acked:
-                await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=bulletin_id, reason="cancelled_by_hq")
+                await self.conclude_bulletin(cmd, AckStage.CANCELLED, reason="cancelled_by_hq")
             await self.finish(bulletin_id)
         self.on_change()
         return acked or unscheduled or playing or cmd is not None
@@ -267,16 +266,35 @@ class Player:
             detail = await asyncio.to_thread(self.renderer.prepare, cmd)
         except (TtsError, FetchError, AudioError) as err:
             reason = "tts_failed" if isinstance(err, TtsError) else "audio_unavailable"
-            await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=cmd.bulletin_id, reason=reason, detail=str(err))
-            await self.finish(cmd.bulletin_id)
+            await self.conclude_bulletin(cmd, AckStage.FAILED, reason=reason, detail=str(err))
             return False
         if announce:
             await self.acks.ack(cmd.id, AckStage.RENDERED, bulletin_id=cmd.bulletin_id, detail=detail)
         return True
 
     async def expire(self, cmd: BulletinCommand, reason: str, detail: str) -> None:
-        await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=cmd.bulletin_id, reason=reason, detail=detail)
-        await self.finish(cmd.bulletin_id)
+        await self.conclude_bulletin(cmd, AckStage.EXPIRED, reason=reason, detail=detail)
+
+    async def conclude(self, item: QueueItem, stage: AckStage, **fields: object) -> None:
+        """A play's outcome, crash-safe: the terminal ack is journalled in the play's run record (the
+        commit point), then sent, then the bulletin finished and the record removed. A restart in
+        between sends the same ack again and finishes: a play whose outcome was decided is never
+        replayed, and no outcome is lost."""
+        await self._conclude(item.bulletin_id, item.command_id, item.occurrence, stage, **fields)
+
+    async def conclude_bulletin(self, cmd: BulletinCommand, stage: AckStage, occurrence: str = "",
+                                **fields: object) -> None:
+        await self._conclude(cmd.bulletin_id, cmd.id, occurrence, stage, **fields)
+
+    async def _conclude(self, bulletin_id: str, command_id: str, occurrence: str, stage: AckStage,
+                        **fields: object) -> None:
+        ack = self.acks.build(command_id, stage, bulletin_id=bulletin_id,
+                              occurrence=datetime.fromisoformat(occurrence) if occurrence else None, **fields)
+        run = Run(bulletin_id, command_id, occurrence, "done", ack=codec.encode(ack).decode())
+        await asyncio.to_thread(self.runs.put, run)
+        await self.acks.send(ack)
+        await self.finish(bulletin_id)
+        await asyncio.to_thread(self.runs.remove, run)
 
     def enqueue(self, item: QueueItem) -> bool:
         """Queue ``item`` unless the same play (bulletin, occurrence) is already queued or playing."""
@@ -293,10 +311,6 @@ class Player:
         self._wake.set()
         self.on_change()
         return True
-
-    async def _end_run(self, item: QueueItem) -> None:
-        """The play's outcome is acked: its run record goes (an occurrence's series goes on)."""
-        await asyncio.to_thread(self.runs.remove, self._run_of(item, "due"))
 
     def _run_of(self, item: QueueItem, state: str, started_at: datetime | None = None) -> Run:
         return Run(item.bulletin_id, item.command_id, item.occurrence, state,  # type: ignore[arg-type]
@@ -332,11 +346,9 @@ class Player:
     async def on_missed(self, bulletin_id: str, scheduled: datetime) -> None:
         cmd = self.store.get(bulletin_id)
         if cmd is not None:
-            occurrence = scheduled if cmd.recurrence is not None else None
-            await self.acks.ack(cmd.id, AckStage.EXPIRED, bulletin_id=bulletin_id, reason="missed_schedule",
-                                detail=f"run at {scheduled.isoformat()} missed beyond the grace period",
-                                occurrence=occurrence)
-            await self.finish(bulletin_id)
+            occurrence = scheduled.isoformat() if cmd.recurrence is not None else ""
+            await self.conclude_bulletin(cmd, AckStage.EXPIRED, occurrence, reason="missed_schedule",
+                                         detail=f"run at {scheduled.isoformat()} missed beyond the grace period")
 
     # ------------------------------------------------------------------ the worker
 
@@ -345,11 +357,8 @@ class Player:
             self._wake.clear()
             now = self.clock()
             for item in self.queue.pop_expired(now):
-                await self.acks.ack(item.command_id, AckStage.EXPIRED, bulletin_id=item.bulletin_id,
-                                    reason="expired_in_queue", detail=f"expired at {item.expires_at.isoformat()}",
-                                    occurrence=item.occurrence_at)
-                await self._end_run(item)
-                await self.finish(item.bulletin_id)
+                await self.conclude(item, AckStage.EXPIRED, reason="expired_in_queue",
+                                    detail=f"expired at {item.expires_at.isoformat()}")
             item = self.queue.next_ready(now, self.programme)
             if item is None:
                 wake = self.queue.wake_at(now, self.programme)
@@ -385,10 +394,7 @@ class Player:
             await self._interrupted(item, cmd)
         except Exception as err:
             logger.exception("bulletin %s failed", bid)
-            await self.acks.ack(cmd.id, AckStage.FAILED, bulletin_id=bid, reason="playback_error", detail=str(err),
-                                occurrence=item.occurrence_at)
-            await self._end_run(item)
-            await self.finish(bid)
+            await self.conclude(item, AckStage.FAILED, reason="playback_error", detail=str(err))
         finally:
             self.amplifier.release(bid)
 
@@ -404,10 +410,7 @@ class Player:
                                 detail="interrupted by an emergency; re-queued to play again from the start",
                                 occurrence=item.occurrence_at)
             return
-        await self.acks.ack(cmd.id, AckStage.CANCELLED, bulletin_id=item.bulletin_id, reason="cancelled_by_hq",
-                            occurrence=item.occurrence_at)
-        await self._end_run(item)
-        await self.finish(item.bulletin_id)
+        await self.conclude(item, AckStage.CANCELLED, reason="cancelled_by_hq")
 
     async def _yield_to_earlier(self, item: QueueItem) -> bool:
         """Wait until ``item``'s amplifier must go on; True (item put back) if a play due earlier arrived.
@@ -470,19 +473,13 @@ class Player:
             try:
                 report = await asyncio.wait_for(play, max(0.0, (cut_at - self.clock()).total_seconds()))
             except TimeoutError:
-                await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, reason="cut_at_window_end",
-                                    started_at=started, ended_at=utcnow(),
-                                    duration_s=round((utcnow() - started).total_seconds(), 3),
-                                    detail="the programme window ended during playback", occurrence=item.occurrence_at)
-                await self._end_run(item)
-                await self.finish(item.bulletin_id)
+                await self.conclude(item, AckStage.PLAYED, reason="cut_at_window_end", started_at=started,
+                                    ended_at=utcnow(), duration_s=round((utcnow() - started).total_seconds(), 3),
+                                    detail="the programme window ended during playback")
                 return
-        await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, started_at=report.started_at,
-                            ended_at=report.ended_at, duration_s=round(report.duration_s, 3),
-                            loudness_dbfs=round(report.loudness_dbfs, 1), detail=self._played_detail(item),
-                            occurrence=item.occurrence_at)
-        await self._end_run(item)
-        await self.finish(item.bulletin_id)
+        await self.conclude(item, AckStage.PLAYED, started_at=report.started_at, ended_at=report.ended_at,
+                            duration_s=round(report.duration_s, 3), loudness_dbfs=round(report.loudness_dbfs, 1),
+                            detail=self._played_detail(item))
 
     @staticmethod
     def _played_detail(item: QueueItem) -> str | None:
@@ -498,13 +495,9 @@ class Player:
         await self._begin(item, cmd)
         end = min(cmd.relay.end_at, cmd.expires_at)
         report = await self.relay.run(cmd.relay.url, end, item.bulletin_id)
-        await self.acks.ack(cmd.id, AckStage.PLAYED, bulletin_id=item.bulletin_id, started_at=report.started_at,
-                            ended_at=report.ended_at, duration_s=round(report.seconds, 3),
-                            loudness_dbfs=round(report.loudness_dbfs, 1),
-                            detail=f"relayed {report.seconds:.1f}s, {report.reconnects} reconnect(s)",
-                            occurrence=item.occurrence_at)
-        await self._end_run(item)
-        await self.finish(item.bulletin_id)
+        await self.conclude(item, AckStage.PLAYED, started_at=report.started_at, ended_at=report.ended_at,
+                            duration_s=round(report.seconds, 3), loudness_dbfs=round(report.loudness_dbfs, 1),
+                            detail=f"relayed {report.seconds:.1f}s, {report.reconnects} reconnect(s)")
 
     # ------------------------------------------------------------------ programme windows → amplifier
 

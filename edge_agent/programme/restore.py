@@ -3,6 +3,8 @@
 Runs while the job store is still paused, so nothing can fire twice:
 
 1. Each run record (:mod:`edge_agent.programme.runs`):
+   * ``done`` — the outcome was journalled but the restart came before it was carried out: the same
+     ack is sent again and the bulletin finished (never played again);
    * ``playing`` — a restart cut the audio: ack ``interrupted`` (with the instant it had started),
      then replay it once or drop it, as :func:`edge_agent.programme.recovery.decide` says;
    * ``due`` — an occurrence (or a replay) that had fallen due and not started: queued again, or
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from edge_agent.programme.recovery import INTERRUPTED_REASON, Decision, Interruption, decide, decide_due
 from edge_agent.programme.runs import Run
-from loaxa_contract.models import AckStage, BulletinCommand
+from loaxa_contract import codec
+from loaxa_contract.models import Ack, AckStage, BulletinCommand
 
 if TYPE_CHECKING:
     from edge_agent.programme.player import Player
@@ -46,7 +49,9 @@ async def restore(player: Player) -> str:
         player.known.add(cmd.bulletin_id)
         if not run.occurrence:
             owned.add(cmd.bulletin_id)
-        if run.state == "playing":
+        if run.state == "done":
+            await _done(player, cmd, run, counts)
+        elif run.state == "playing":
             await _interrupted(player, cmd, run, counts)
         else:
             await _due(player, cmd, run, counts)
@@ -61,6 +66,15 @@ async def restore(player: Player) -> str:
 
 def _timed(cmd: BulletinCommand, run: Run) -> bool:
     return bool(run.occurrence) or cmd.play_at is not None
+
+
+async def _done(player: Player, cmd: BulletinCommand, run: Run, counts: Counter[str]) -> None:
+    """The outcome was decided and journalled; the restart came before it was fully carried out."""
+    counts["outcome re-sent"] += 1
+    if run.ack:
+        await player.acks.send(codec.decode_model(run.ack.encode(), Ack))  # the very same ack (same ts)
+    await player.finish(cmd.bulletin_id)
+    await asyncio.to_thread(player.runs.remove, run)
 
 
 async def _interrupted(player: Player, cmd: BulletinCommand, run: Run, counts: Counter[str]) -> None:
@@ -81,7 +95,7 @@ async def _interrupted(player: Player, cmd: BulletinCommand, run: Run, counts: C
                                         run.replays + 1))
     else:
         counts["interrupted, dropped"] += 1
-        await _drop(player, cmd, run, verdict, occurrence)
+        await _drop(player, cmd, run, verdict)
 
 
 async def _due(player: Player, cmd: BulletinCommand, run: Run, counts: Counter[str]) -> None:
@@ -94,7 +108,7 @@ async def _due(player: Player, cmd: BulletinCommand, run: Run, counts: Counter[s
         await _requeue(player, cmd, run)
     else:
         counts["due, expired"] += 1
-        await _drop(player, cmd, run, verdict, occurrence)
+        await _drop(player, cmd, run, verdict)
 
 
 async def _requeue(player: Player, cmd: BulletinCommand, run: Run) -> None:
@@ -104,14 +118,10 @@ async def _requeue(player: Player, cmd: BulletinCommand, run: Run) -> None:
                                    replays=run.replays))
 
 
-async def _drop(player: Player, cmd: BulletinCommand, run: Run, verdict: Decision,
-                occurrence: datetime | None) -> None:
+async def _drop(player: Player, cmd: BulletinCommand, run: Run, verdict: Decision) -> None:
     stage = AckStage.FAILED if verdict.stage == "failed" else AckStage.EXPIRED
-    await player.acks.ack(run.command_id, stage, bulletin_id=cmd.bulletin_id, reason=verdict.reason,
-                          detail=verdict.detail, occurrence=occurrence)
-    await asyncio.to_thread(player.runs.remove, run)
-    if not run.occurrence:
-        await player.finish(cmd.bulletin_id)  # a series goes on with its next occurrence
+    # finishes the bulletin, unless a series goes on with its next occurrence
+    await player.conclude_bulletin(cmd, stage, run.occurrence, reason=verdict.reason, detail=verdict.detail)
 
 
 def _summary(held: int, counts: Counter[str]) -> str:

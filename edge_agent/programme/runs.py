@@ -7,7 +7,9 @@ fires), and neither can the queue (memory). So at start-up the node knows, for e
 
 * ``due`` — an occurrence that fell due and had not started: queued again (or reported missed);
 * ``playing`` — playback a restart cut: reported ``interrupted``, then replayed or dropped by
-  :mod:`edge_agent.programme.recovery`.
+  :mod:`edge_agent.programme.recovery`;
+* ``done`` — the outcome was decided (its terminal ack is in the record): the same ack is sent
+  again (HQ takes it as the duplicate it may be) and the bulletin finished — never played again.
 
 One JSON file per run, ``runs/{bulletin_id}.json`` for a one-off bulletin and
 ``runs/{bulletin_id}@{occurrence}.json`` for an occurrence, written atomically (temp + fsync +
@@ -27,7 +29,7 @@ from loaxa_common.files import atomic_write_json, read_json
 
 logger = logging.getLogger(__name__)
 
-RunState = Literal["due", "playing"]
+RunState = Literal["due", "playing", "done"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Run:
     state: RunState
     started_at: datetime | None = None  # when the audio started (state "playing")
     replays: int = 0  # replays made after earlier interruptions
+    ack: str | None = None  # state "done": the outcome's ack (JSON), journalled before it is sent
 
     @property
     def key(self) -> str:
@@ -50,17 +53,18 @@ class Run:
 
     def to_json(self) -> dict[str, Any]:
         return {"bulletin_id": self.bulletin_id, "command_id": self.command_id, "occurrence": self.occurrence,
-                "state": self.state, "replays": self.replays,
+                "state": self.state, "replays": self.replays, "ack": self.ack,
                 "started_at": self.started_at.isoformat() if self.started_at else None}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Run:
         started = obj.get("started_at")
         state = obj["state"]
-        if state not in ("due", "playing"):
+        if state not in ("due", "playing", "done"):
             raise ValueError(f"unknown run state {state!r}")
         return cls(str(obj["bulletin_id"]), str(obj["command_id"]), str(obj.get("occurrence") or ""), state,
-                   datetime.fromisoformat(started) if started else None, int(obj.get("replays", 0)))
+                   datetime.fromisoformat(started) if started else None, int(obj.get("replays", 0)),
+                   obj.get("ack"))
 
 
 class RunStore:

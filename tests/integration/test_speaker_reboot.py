@@ -273,3 +273,28 @@ async def test_an_occurrence_does_not_wait_behind_a_bulletin_timed_later(start_a
     timed = await tap.wait_stage(later["id"], AckStage.PLAYED, timeout=30)
     assert occ.started_at < timed.started_at, (occ.started_at, timed.started_at)
     assert agent.player.queue_length == 0
+
+
+async def test_a_cut_after_the_outcome_was_decided_never_replays_it(start_agent, tap, signer):
+    """Power cut after ``played`` was decided but before the bulletin was finished on disk: the restart
+    sends the same ``played`` again (a duplicate HQ ignores) and does not play it a second time."""
+    agent = await start_agent("loa-1", **FAST)
+    finishing = asyncio.Event()
+
+    async def power_goes_before_finishing(bulletin_id: str) -> None:
+        finishing.set()
+        await asyncio.Event().wait()
+
+    agent.player.finish = power_goes_before_finishing
+    cmd = bulletin(signer, text="Phát xong rồi mất điện.", bulletin_id="b-done")
+    await tap.publish(ALL, wire(cmd))
+    first = await tap.wait_stage(cmd["id"], AckStage.PLAYED, timeout=30)
+    await asyncio.wait_for(finishing.wait(), 10)
+    await power_cut(agent)
+
+    restarted = await start_agent(config=agent.config)
+    await wait_until(lambda: restarted.player.store.get("b-done") is None, 20, "finished after the restart")
+    played = [a for a in tap.for_command(cmd["id"]) if a.stage == AckStage.PLAYED]
+    assert {a.ts for a in played} == {first.ts}  # the same ack, perhaps twice: one play
+    assert AckStage.INTERRUPTED not in tap.stages(cmd["id"])
+    assert len([f for f in play_log(agent.config) if f.endswith("b-done.wav")]) == 1
