@@ -26,6 +26,7 @@ from edge_agent.control import takeover
 from edge_agent.control.acks import AckReporter
 from edge_agent.control.dispatcher import Dispatcher
 from edge_agent.control.gate import CommandGate, PersistentReplayGuard
+from edge_agent.control.membership import ZoneMembership
 from edge_agent.control.outbox import DiskOutbox
 from edge_agent.device.health import CachedReading, clock_offset_ms, cpu_temp_c, disk_free_bytes
 from edge_agent.device.problems import Problems
@@ -53,6 +54,7 @@ from loaxa_contract.models import (
     PingCommand,
     SetProgramScheduleCommand,
     SetVolumeCommand,
+    SetZonesCommand,
     SnapshotCommand,
     utcnow,
 )
@@ -105,6 +107,8 @@ class EdgeAgent:
         node = config.node
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.started_monotonic = time.monotonic()
+        self.membership = ZoneMembership(config.state_dir)
+        self.zones = self.membership.effective(list(node.zones))  # HQ's assignment wins over the YAML claim
         self.state_topic = topics.node_state(node.commune, node.id)
         self.link = MqttLink(self._link_config(), on_message=self._on_message)
         self.link.on_connected = self._on_connected
@@ -115,7 +119,7 @@ class EdgeAgent:
                                 lambda: self.link.connected, outbox=DiskOutbox(config.state_dir / "outbox"),
                                 health_topic=topics.node_health(node.commune, node.id))
         self.gate = CommandGate(
-            node_id=node.id, zones=list(node.zones),
+            node_id=node.id, zones=list(self.zones),
             public_key=signing.load_public_key(config.security.hq_public_key),
             replay=PersistentReplayGuard.load(config.state_dir / "replay.json"),
         )
@@ -144,6 +148,7 @@ class EdgeAgent:
         self.dispatcher.register("ping", self._ping)
         self.dispatcher.register("set_volume", self._set_volume)
         self.dispatcher.register("set_program_schedule", self._set_programme)
+        self.dispatcher.register("set_zones", self._set_zones)
         self.cameras: CameraMonitor | None = None
         self.detections: DetectionReporter | None = None
         if config.cameras:  # imported only here: OpenCV costs ~40 MB that speaker-only nodes don't pay
@@ -179,7 +184,7 @@ class EdgeAgent:
     def _state_payload(self, state: str) -> bytes:
         node = self.config.node
         return codec.encode(NodeState(node=node.id, state=state, kind=node.kind, agent_version=AGENT_VERSION,
-                                      zones=list(node.zones), capabilities=sorted(self.dispatcher.handlers)))
+                                      zones=list(self.zones), capabilities=sorted(self.dispatcher.handlers)))
 
     def _link_config(self) -> LinkConfig:
         b, node = self.config.broker, self.config.node
@@ -190,7 +195,7 @@ class EdgeAgent:
             tls_ca=str(b.tls.ca) if b.tls else None,
             tls_cert=str(b.tls.cert) if b.tls and b.tls.cert else None,
             tls_key=str(b.tls.key) if b.tls and b.tls.key else None,
-            subscriptions=topics.node_command_filters(node.commune, node.id, list(node.zones)),
+            subscriptions=topics.node_command_filters(node.commune, node.id, list(self.zones)),
             manual_ack=True,  # a command is acknowledged to the broker once handled and recorded as seen
         )
 
@@ -206,7 +211,7 @@ class EdgeAgent:
             await lc.enter("cameras", self.cameras.start, self.cameras.stop)
         await lc.enter("health reports", self._health_worker.start, self._health_worker.stop)
         logger.info("edge agent %s started (commune %s, zones %s)", self.config.node.id,
-                    self.config.node.commune, ",".join(self.config.node.zones) or "-")
+                    self.config.node.commune, ",".join(self.zones) or "-")
 
     async def stop(self) -> None:
         """Stop in reverse order; the relay goes OFF whatever happens; failures raised together."""
@@ -292,6 +297,24 @@ class EdgeAgent:
         await self.player.set_programme(command)
         await self.acks.ack(command.id, AckStage.PLAYED,
                             detail=f"{len(command.windows)} window(s), quiet {command.quiet_start}-{command.quiet_end}")
+
+    async def _set_zones(self, command: CommandBase) -> None:
+        """HQ's zone assignment: persist it, then listen to exactly those zones and say so in the retained state."""
+        assert isinstance(command, SetZonesCommand)
+        zones, node = list(command.zones), self.config.node
+        await asyncio.to_thread(self.membership.save, zones, command.id)
+        before, self.zones = self.zones, zones
+        self.gate.zones = list(zones)
+        self.link.set_will(self.state_topic, self._state_payload("offline"))  # for the next connection
+        self.link.config.birth = (self.state_topic, self._state_payload("online"))
+        try:  # the new list is kept for every reconnect even if the link drops half-way
+            await self.link.set_subscriptions(topics.node_command_filters(node.commune, node.id, zones))
+            if self.link.connected:
+                await self.link.publish(self.state_topic, self._state_payload("online"), retain=True)
+        except LinkError as err:
+            logger.warning("zones %s stored; subscriptions complete at the next connection (%s)", zones, err)
+        logger.info("zones set by HQ: %s (were %s)", ",".join(zones) or "-", ",".join(before) or "-")
+        await self.acks.ack(command.id, AckStage.PLAYED, detail=f"zones {','.join(zones) or '-'}")
 
     async def _snapshot(self, command: CommandBase) -> None:
         assert isinstance(command, SnapshotCommand) and self.cameras is not None

@@ -48,6 +48,7 @@ from hq_server.services.node_settings import NodeSettings
 from hq_server.services.orchestrator import Orchestrator, OrchestratorSettings
 from hq_server.services.snapshots import SnapshotStore, on_snapshot_ack
 from hq_server.services.users import UserError, create_user, user_count
+from hq_server.services.zone_membership import ZoneMembership
 from hq_server.signer import CommandSigner
 from hq_server.storage.db import Database
 from hq_server.ui.setup import setup_ui
@@ -58,6 +59,7 @@ from hq_server.web import (
     DB,
     DETECTION_PICTURES,
     LIMITER,
+    MEMBERSHIP,
     METRICS,
     ORCH,
     SETTINGS,
@@ -160,6 +162,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     DetectionService(orch, app[DB].sessions, alerter, cfg.detections, base, app[DETECTION_PICTURES]).register()
     app[ORCH] = orch
     app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)
+    app[MEMBERSHIP] = ZoneMembership(orch, app[DB].sessions, cfg.command_ttl_s)
     await orch.start()
     alerter.start()
     yield

@@ -30,6 +30,7 @@ from hq_server.services.metrics import Metrics
 from hq_server.services.node_settings import NodeSettings
 from hq_server.services.orchestrator import Orchestrator
 from hq_server.services.snapshots import SnapshotStore
+from hq_server.services.zone_membership import ZoneMembership
 from hq_server.storage.db import Database
 from hq_server.storage.tables import ApiToken, AuditEntry, User, WebSession, now
 
@@ -51,6 +52,7 @@ DETECTION_PICTURES = web.AppKey("detection_pictures", SnapshotStore)  # same fil
 SETTINGS = web.AppKey("node_settings", NodeSettings)
 LIVE = web.AppKey("live_views", LiveHub)
 BROKER_TLS_PORT = web.AppKey("broker_tls_port", int)  # the embedded broker's TLS listener for nodes (0: none)
+MEMBERSHIP = web.AppKey("zone_membership", ZoneMembership)
 HtmlErrors = Callable[[web.Request, int, str], Awaitable[web.StreamResponse]]
 HTML_ERRORS = web.AppKey("html_errors", HtmlErrors)  # set by the web UI: how a page shows an error
 

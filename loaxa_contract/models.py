@@ -219,6 +219,23 @@ class LiveViewCommand(CommandBase):
     quality: int = Field(default=60, ge=10, le=95, description="JPEG quality")
 
 
+class SetZonesCommand(CommandBase):
+    """HQ's assignment of the zones a node belongs to (HQ is the authority; the node's own configuration is only
+    its first claim). The node persists it, listens to exactly these zones' command topics, and reports them in
+    its state; addressed to one node (``node:ID``) only."""
+
+    type: Literal["set_zones"] = "set_zones"
+    zones: list[Slug] = Field(max_length=20, description="The complete list (replaces the node's zones)")
+
+    @model_validator(mode="after")
+    def _one_node(self) -> SetZonesCommand:
+        if not self.target.startswith("node:"):
+            raise ValueError("set_zones must target one node ('node:ID')")
+        if len(set(self.zones)) != len(self.zones):
+            raise ValueError("set_zones lists a zone twice")
+        return self
+
+
 Command = Annotated[
     BulletinCommand
     | CancelCommand
@@ -227,7 +244,8 @@ Command = Annotated[
     | SetProgramScheduleCommand
     | SnapshotCommand
     | DetectionPictureCommand
-    | LiveViewCommand,
+    | LiveViewCommand
+    | SetZonesCommand,
     Field(discriminator="type"),
 ]
 

@@ -134,6 +134,7 @@ class MqttLink:
         c.on_message = self._on_message
         c.on_publish = self._on_publish
         c.on_subscribe = self._on_subscribe
+        c.on_unsubscribe = self._on_subscribe  # same shape (mid, reason codes): one table of pending futures
         c.on_socket_open = self._on_socket_open
         c.on_socket_close = self._on_socket_close
         c.on_socket_register_write = self._on_socket_register_write
@@ -528,3 +529,34 @@ class MqttLink:
         for code in codes:
             if code.is_failure:
                 raise LinkError(f"broker refused subscription {topic_filter}: {code}")
+
+    async def unsubscribe(self, topic_filter: str, timeout: float = 15.0) -> None:
+        if not self.connected:
+            raise NotConnectedError(f"not connected; cannot unsubscribe from {topic_filter}")
+        assert self._loop is not None
+        rc, mid = self._client.unsubscribe(topic_filter)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            raise NotConnectedError(f"unsubscribe {topic_filter} failed: {paho.error_string(rc)}")
+        fut: asyncio.Future[list[ReasonCode]] = self._loop.create_future()
+        self._pending_sub[mid] = fut
+        try:
+            await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending_sub.pop(mid, None)
+
+    async def set_subscriptions(self, filters: list[str]) -> None:
+        """Replace the subscription list (e.g. HQ moved the node to other zones).
+
+        The new list is what every later (re)connect subscribes; when connected, the added filters are
+        subscribed and the dropped ones unsubscribed now (a persistent session would otherwise keep them).
+        """
+        old = list(self.config.subscriptions)
+        self.config.subscriptions = list(dict.fromkeys(filters))
+        if not self.connected:
+            return
+        for topic_filter in self.config.subscriptions:
+            if topic_filter not in old:
+                await self.subscribe(topic_filter)
+        for topic_filter in old:
+            if topic_filter not in self.config.subscriptions:
+                await self.unsubscribe(topic_filter)

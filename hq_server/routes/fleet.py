@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hq_server.services import zones
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
-from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, parse_body, path_slug
+from hq_server.web import AUDIT_DETAIL, DB, MEMBERSHIP, ApiError, Routes, json_response, parse_body, path_slug
 from loaxa_contract.topics import valid_id
 
 routes = Routes()
@@ -22,8 +22,10 @@ routes = Routes()
 class NodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["speaker", "camera", "mixed"] = "speaker"
-    zones: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=20, description="Zone slugs or names; HQ's assignment wins over the node's")
+    zones: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=20,
+        description="Zone slugs or names: HQ's assignment, pushed to the node (signed set_zones) and kept over the "
+                    "node's own configuration; omit to leave the membership as it is")
     location: str = Field(default="", max_length=200)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
@@ -43,7 +45,8 @@ def _iso(v: datetime | None) -> str | None:
 
 
 def node_json(n: Node) -> dict[str, Any]:
-    return {"id": n.id, "kind": n.kind, "zones": n.zones, "location": n.location, "lat": n.lat, "lon": n.lon,
+    return {"id": n.id, "kind": n.kind, "zones": n.zones, "zones_source": "hq" if n.zones_assigned else "node",
+            "reported_zones": n.reported_zones, "location": n.location, "lat": n.lat, "lon": n.lon,
             "registered": n.registered, "state": n.state, "state_since": _iso(n.state_since),
             "state_for_s": round((now() - n.state_since).total_seconds(), 1), "last_seen_at": _iso(n.last_seen_at),
             "agent_version": n.agent_version, "health": n.last_health}
@@ -84,16 +87,21 @@ async def put_node(request: web.Request) -> web.Response:
     ident = _slug(request)
     body = await parse_body(request, NodeIn)
     async with request.app[DB].sessions() as s:
-        body.zones = (await zones.load(s)).resolve(body.zones, "zones")
+        if body.zones is not None:
+            body.zones = (await zones.load(s)).resolve(body.zones, "zones")
         n = await s.get(Node, ident)
         created = n is None
         if n is None:
-            n = Node(id=ident, state="unknown", state_since=now())
+            n = Node(id=ident, state="unknown", state_since=now(), zones=[])
             s.add(n)
-        n.kind, n.zones, n.location, n.lat, n.lon = body.kind, body.zones, body.location, body.lat, body.lon
+        n.kind, n.location, n.lat, n.lon = body.kind, body.location, body.lat, body.lon
+        if body.zones is not None:
+            n.zones, n.zones_assigned = body.zones, True
         n.registered = True
         await s.commit()
     request[AUDIT_DETAIL] = body.model_dump()
+    if body.zones is not None:
+        await request.app[MEMBERSHIP].assign(ident, body.zones)
     return json_response({"node": node_json(n)}, 201 if created else 200)
 
 

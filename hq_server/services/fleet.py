@@ -30,9 +30,10 @@ async def apply_state(session: AsyncSession, msg: NodeState) -> tuple[Node, bool
     """Record a node's retained state; returns (node, came_online)."""
     node = await get_or_create_node(session, msg.node)
     node.kind = msg.kind
-    if msg.zones or not node.registered:
-        node.zones = list(msg.zones) if msg.zones else list(node.zones or [])
-    await zones.register_claimed(session, msg.zones, msg.node)
+    node.reported_zones = list(msg.zones)
+    if not node.zones_assigned:  # the node's own claim, until HQ assigns its zones (then HQ's list wins)
+        node.zones = list(msg.zones)
+        await zones.register_claimed(session, msg.zones, msg.node)
     node.agent_version = msg.agent_version or node.agent_version
     node.last_seen_at = now()
     changed = node.state != msg.state

@@ -377,6 +377,34 @@ class Orchestrator:
             logger.info("re-sent %d bulletin(s) to %s", sent, node_id)
         return sent
 
+    async def send_to_joined(self, node_id: str) -> int:
+        """After a node joined zones: send it each active bulletin that now covers it and that it has not received.
+
+        A bulletin published to a zone topic just before the node subscribed to it never reached the node;
+        the node plays each bulletin id once, so one that did arrive is not played twice.
+        """
+        t, sent = now(), 0
+        async with self._dispatch_lock, self.sessions() as session:
+            node = await session.get(Node, node_id)
+            if node is None:
+                return 0
+            for b in (await session.scalars(select(Bulletin).where(Bulletin.state == ACTIVE,
+                                                                   Bulletin.expires_at > t))).all():
+                if not covers(b.targets, node):
+                    continue
+                delivery = await session.scalar(select(Delivery).where(Delivery.bulletin_id == b.id,
+                                                                       Delivery.node_id == node_id))
+                if delivery is None:
+                    delivery = Delivery(bulletin_id=b.id, node_id=node_id, state="pending", attempts=0)
+                    session.add(delivery)
+                elif delivery.state != DeliveryState.PENDING:
+                    continue
+                if not await self._resend(session, node_id, b, delivery, t, "sent: the node joined a target zone"):
+                    break
+                sent += 1
+            await session.commit()
+        return sent
+
     async def reconcile_node(self, node_id: str, held: list[str]) -> tuple[int, int]:
         """Act on a node's reconnect report: re-send what it should hold but does not, cancel the rest.
 

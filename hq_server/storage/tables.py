@@ -177,7 +177,9 @@ class Node(Base):
     __tablename__ = "nodes"
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(16), default="speaker")
-    zones: Mapped[list[Any]] = mapped_column(default=list)
+    zones: Mapped[list[Any]] = mapped_column(default=list)  # HQ's record: the node's claim until HQ assigns
+    zones_assigned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # HQ is the authority
+    reported_zones: Mapped[list[Any] | None] = mapped_column(sa.JSON)  # what the node says it listens to
     location: Mapped[str] = mapped_column(sa.String(200), default="")
     lat: Mapped[float | None]
     lon: Mapped[float | None]

@@ -1,0 +1,27 @@
+"""zone membership: whether HQ assigned a node's zones (then HQ's list wins), and what the node reports
+
+Revision ID: 0013
+Revises: 0012
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("zones_assigned", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column("reported_zones", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.drop_column("reported_zones")
+        batch_op.drop_column("zones_assigned")
