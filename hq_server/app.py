@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hq_server import sse
 from hq_server.broker import broker_dir, credential_store, hq_login
+from hq_server.broker_zones import membership_hooks
 from hq_server.config import HqConfig, broker_tls_files, https_context, tls_listener
 from hq_server.inputs import MAX_JSON_BYTES
 from hq_server.routes import (
@@ -163,6 +164,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     app[ORCH] = orch
     app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)
     app[MEMBERSHIP] = ZoneMembership(orch, app[DB].sessions, cfg.command_ttl_s)
+    app[MEMBERSHIP].hooks.extend(membership_hooks(cfg))  # the broker's ACL follows first
     await orch.start()
     alerter.start()
     yield

@@ -13,6 +13,8 @@ import shutil
 import pytest
 
 from edge_agent.app import EdgeAgent
+from hq_server.broker_zones import membership_hooks, zone_acl_hook
+from hq_server.web import MEMBERSHIP
 from loaxa_contract import topics
 from tests.conftest import COMMUNE, require_binary
 from tests.hq.fixtures import Hq, hq, start_hq, wait_async  # noqa: F401
@@ -46,8 +48,11 @@ async def _online(h: Hq, node: str) -> None:
     await wait_async(check, 30, f"{node} online")
 
 
-async def test_node_moved_at_hq_listens_to_its_new_zone_and_keeps_it(hq, make_node_config, broker, tap):  # noqa: F811
+async def test_node_moved_at_hq_listens_to_its_new_zone_and_keeps_it(hq, make_node_config, broker, tap,  # noqa: F811
+                                                                     broker_credentials):
     require_binary("espeak-ng")
+    # the test broker is external to HQ: the same hook an embedded broker gets keeps its ACL in step
+    hq.app[MEMBERSHIP].hooks.append(zone_acl_hook(broker_credentials, broker.data_dir))
     await hq.add_zones("thon-1", "thon-2")
     cfg = make_node_config("a-1", ["thon-1"], port=broker.port, **FAST)  # its own claim: thon-1
     agent = EdgeAgent(cfg)
@@ -102,3 +107,19 @@ async def test_node_moved_at_hq_listens_to_its_new_zone_and_keeps_it(hq, make_no
         assert (await _node(hq, "a-1"))["zones"] == ["thon-2"]
     finally:
         await agent.stop()
+
+
+async def test_embedded_broker_acl_follows_the_assignment(tmp_path):
+    """HQ's own broker: the membership hook rewrites the node's zones in the credential store and its ACL."""
+    from hq_server.broker import broker_dir, credential_store
+    from hq_server.config import HqConfig
+
+    cfg = HqConfig.model_validate({"commune": COMMUNE, "data_dir": str(tmp_path / "hq")})
+    store = credential_store(cfg)
+    store.add_node("a-1", ["thon-1"])
+    (hook,) = membership_hooks(cfg)
+    await hook("a-1", ["thon-2"])
+    assert store.get("a-1").zones == ("thon-2",)  # type: ignore[union-attr]
+    acl = (broker_dir(cfg) / "acl").read_text()  # written for the broker's next start (none runs here)
+    assert topics.zone_cmd(COMMUNE, "thon-2") in acl and topics.zone_cmd(COMMUNE, "thon-1") not in acl
+    await hook("ghost", ["thon-2"])  # no login issued yet: logged, nothing fails
