@@ -343,6 +343,8 @@ class CameraStatus(StrEnum):
 class CameraHealth(Envelope):
     camera: Slug
     node: Slug
+    name: str | None = Field(default=None, max_length=200,
+                             description="The camera's name as configured on the node (e.g. 'Cổng trường')")
     status: CameraStatus
     since: AwareDatetime
     reachable: bool

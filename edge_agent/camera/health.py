@@ -216,11 +216,12 @@ class HealthTracker:
         self.history.append((sample.at, status))
         return True
 
-    def health(self, camera: str, node: str) -> CameraHealth:
+    def health(self, camera: str, node: str, name: str | None = None) -> CameraHealth:
         s = self.last or Sample(at=self.since, reachable=False)
         return CameraHealth(
             camera=camera,
             node=node,
+            name=name or None,
             status=self.status,
             since=self.since,
             reachable=s.reachable,

@@ -179,7 +179,7 @@ class _Worker:
             await self.monitor.emit(self.health())
 
     def health(self) -> CameraHealth:
-        return self.tracker.health(self.cfg.id, self.monitor.node)
+        return self.tracker.health(self.cfg.id, self.monitor.node, self.cfg.name)
 
     async def snapshot(self, quality: int) -> bytes:
         cfg = self.cfg

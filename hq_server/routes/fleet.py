@@ -53,7 +53,8 @@ def node_json(n: Node) -> dict[str, Any]:
 
 
 def camera_json(c: Camera) -> dict[str, Any]:
-    return {"id": c.id, "node": c.node_id, "zone": c.zone, "location": c.location, "lat": c.lat, "lon": c.lon,
+    return {"id": c.id, "name": c.name, "node": c.node_id, "zone": c.zone, "location": c.location, "lat": c.lat,
+            "lon": c.lon,
             "registered": c.registered, "status": c.status, "status_since": _iso(c.status_since),
             "health": c.last_health}
 

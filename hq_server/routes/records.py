@@ -13,10 +13,20 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from hq_server.inputs import query_instant
+from hq_server.inputs import check_param, query_instant
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent, Occurrence, now
-from hq_server.web import AUDIT_DETAIL, DB, ApiError, Routes, json_response, parse_json, path_int, principal, query_int
+from hq_server.web import (
+    AUDIT_DETAIL,
+    DB,
+    ApiError,
+    Routes,
+    json_response,
+    parse_json,
+    path_int,
+    principal,
+    query_int,
+)
 
 routes = Routes()
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -44,26 +54,56 @@ def _csv_or_json(request: web.Request, key: str, rows: list[dict[str, Any]], nam
     return json_response({key: rows})
 
 
-@routes.route("GET", "/api/v1/alerts", perm=Perm.ALERT_READ, summary="Alert log (newest first)")
-async def alerts(request: web.Request) -> web.Response:
-    async with request.app[DB].sessions() as s:
-        rows = (await s.scalars(select(Alert).order_by(Alert.id.desc()).limit(_limit(request)))).all()
-        return json_response({"alerts": [
-            {"id": a.id, "at": a.at.isoformat(), "kind": a.kind, "severity": a.severity, "subject": a.subject,
-             "message": a.message, "delivered": a.delivered, "delivery_error": a.delivery_error,
-             "delivery_attempts": a.delivery_attempts, "delivery_pending": a.delivery_pending,
-             "last_attempt_at": a.last_attempt_at.isoformat() if a.last_attempt_at else None,
-             "acknowledged_by": a.acknowledged_by, "acknowledged_note": a.acknowledged_note,
-             "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None} for a in rows]})
+ALERT_STATES = ("open", "acknowledged", "all")
+SEVERITIES = ("info", "warning", "critical")
 
 
 class AcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(default="", max_length=500, description="What the officer did or saw (kept with the alert)")
+    note: str = Field(default="", max_length=500, description="What was done (e.g. 'Đã cử người kiểm tra')")
+
+
+def alert_json(a: Alert) -> dict[str, Any]:
+    return {"id": a.id, "at": a.at.isoformat(), "kind": a.kind, "severity": a.severity, "subject": a.subject,
+            "message": a.message, "detail": a.detail, "context": a.context,
+            "delivered": a.delivered, "delivery_error": a.delivery_error,
+            "delivery_attempts": a.delivery_attempts, "delivery_pending": a.delivery_pending,
+            "last_attempt_at": a.last_attempt_at.isoformat() if a.last_attempt_at else None,
+            "acknowledged": a.acknowledged_by is not None, "acknowledged_by": a.acknowledged_by,
+            "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+            "acknowledged_note": a.acknowledged_note}
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+    value = request.query.get(name, default)
+    if value is not None and value not in allowed:
+        raise ApiError(400, f"{name} phải là {', '.join(allowed)} ({name} must be one of {', '.join(allowed)})",
+                       {name: f"one of {', '.join(allowed)}"})
+    return value
+
+
+@routes.route("GET", "/api/v1/alerts", perm=Perm.ALERT_READ,
+              summary="Alert log, newest first (?state=open|acknowledged|all&kind=&camera=&severity=&limit=)")
+async def alerts(request: web.Request) -> web.Response:
+    q = select(Alert).order_by(Alert.id.desc()).limit(_limit(request))
+    state = _choice(request, "state", ALERT_STATES, "all")
+    if state == "open":
+        q = q.where(Alert.acknowledged_by.is_(None))
+    elif state == "acknowledged":
+        q = q.where(Alert.acknowledged_by.is_not(None))
+    if severity := _choice(request, "severity", SEVERITIES, None):
+        q = q.where(Alert.severity == severity)
+    if kind := request.query.get("kind"):
+        q = q.where(Alert.kind == check_param("kind", kind))
+    if camera := request.query.get("camera"):
+        q = q.where(Alert.subject == check_param("camera", camera), Alert.kind.like("camera%"))
+    async with request.app[DB].sessions() as s:
+        rows = (await s.scalars(q)).all()
+        return json_response({"alerts": [alert_json(a) for a in rows]})
 
 
 @routes.route("POST", "/api/v1/alerts/{id}/acknowledge", perm=Perm.ALERT_WRITE, body=AcknowledgeIn,
-              summary="Acknowledge an alert, with an optional note (409 if someone already did)")
+              summary="Acknowledge an alert: who, when and an optional note are recorded")
 async def acknowledge(request: web.Request) -> web.Response:
     alert_id = path_int(request)
     body = AcknowledgeIn.model_validate(await parse_json(request)) if request.can_read_body else AcknowledgeIn()
@@ -71,15 +111,17 @@ async def acknowledge(request: web.Request) -> web.Response:
         a = await s.get(Alert, alert_id)
         if a is None:
             raise ApiError(404, "Không tìm thấy cảnh báo (no such alert)")
-        if a.acknowledged_by:
-            raise ApiError(409, f"Cảnh báo đã được {a.acknowledged_by} xác nhận (already acknowledged by "
-                                f"{a.acknowledged_by})")
+        if a.acknowledged_by is not None:
+            raise ApiError(409, f"Cảnh báo đã được {a.acknowledged_by} xác nhận lúc "
+                                f"{a.acknowledged_at.astimezone(LOCAL):%H:%M %d/%m/%Y} (already acknowledged)"
+                           if a.acknowledged_at else f"Cảnh báo đã được {a.acknowledged_by} xác nhận "
+                                                     "(already acknowledged)")
         a.acknowledged_by, a.acknowledged_at = principal(request).username, now()
         a.acknowledged_note = " ".join(body.note.split()) or None
         await s.commit()
     request[AUDIT_DETAIL] = {"alert": alert_id, "note": (a.acknowledged_note or "")[:80]}
-    return json_response({"id": alert_id, "acknowledged_by": a.acknowledged_by, "acknowledged_note":
-                          a.acknowledged_note, "acknowledged_at": a.acknowledged_at.isoformat()})
+    return json_response({"alert": alert_json(a), "id": alert_id, "acknowledged_by": a.acknowledged_by,
+                          "acknowledged_note": a.acknowledged_note, "acknowledged_at": a.acknowledged_at.isoformat()})
 
 
 @routes.route("GET", "/api/v1/audit", perm=Perm.AUDIT_READ, summary="Audit log: who did what, when, from where")

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from hq_server.storage.tables import Alert, now
 
 logger = logging.getLogger(__name__)
+
+_PENDING = "loaxa_alerts_to_post"
+"""Key in a session's ``info``: alerts raised in it, posted after its commit."""
 
 
 class Alerter:
@@ -44,28 +49,61 @@ class Alerter:
         return min(self.backoff_s * 2 ** max(0, attempts_done - 1), self.backoff_max_s)
 
     async def raise_alert(self, session: AsyncSession, kind: str, subject: str, message: str,
-                          severity: str = "warning") -> Alert:
-        """Add the alert to ``session`` (committed by the caller) and post it after the commit."""
-        alert = Alert(kind=kind, subject=subject, message=message, severity=severity,
+                          severity: str = "warning", *, detail: str | None = None,
+                          context: dict[str, Any] | None = None) -> Alert:
+        """Add the alert to ``session`` (committed by the caller); it is POSTed only once that commit succeeds.
+
+        ``message`` is for people (plain Vietnamese); ``detail`` is the technical line; ``context`` names what
+        the alert is about (e.g. ``{"camera": {"id", "name", "node", "zone", "location"}}``) for receivers.
+        """
+        alert = Alert(kind=kind, subject=subject, message=message[:1000], severity=severity,
+                      detail=detail[:1000] if detail else None, context=context,
                       delivery_pending=bool(self.webhook_url))
         session.add(alert)
         await session.flush()
-        logger.warning("alert %s %s: %s", kind, subject, message)
+        logger.warning("alert %s %s: %s%s", kind, subject, message, f" [{detail}]" if detail else "")
         if self.webhook_url:
-            self._spawn(alert, 0)
+            self._after_commit(session, alert.id, self._payload(alert))
         return alert
 
-    def _payload(self, alert: Alert) -> dict[str, object]:
-        return {"id": alert.id, "at": alert.at.isoformat(), "commune": self.commune, "kind": alert.kind,
-                "severity": alert.severity, "subject": alert.subject, "message": alert.message}
+    def _after_commit(self, session: AsyncSession, alert_id: int, payload: dict[str, object]) -> None:
+        """Post when ``session`` commits, forget when it rolls back: a rolled-back alert never reaches the
+        webhook (its id may be reused by the database)."""
+        sync = session.sync_session
+        pending: list[tuple[int, dict[str, object]]] | None = sync.info.get(_PENDING)
+        if pending is None:
+            pending = sync.info[_PENDING] = []
 
-    def _spawn(self, alert: Alert, attempts_done: int) -> None:
-        self._inflight.add(alert.id)
-        task = asyncio.get_running_loop().create_task(self._post(alert.id, self._payload(alert), attempts_done),
-                                                      name=f"webhook:{alert.id}")
+            def committed(_s: Session) -> None:
+                for item in sync.info.pop(_PENDING, []):
+                    self._spawn(*item, 0)
+
+            def rolled_back(_s: Session) -> None:
+                dropped = sync.info.pop(_PENDING, [])
+                if dropped:
+                    logger.info("alert(s) %s rolled back: not sent", [i for i, _ in dropped])
+
+            event.listen(sync, "after_commit", committed, once=True)
+            event.listen(sync, "after_rollback", rolled_back, once=True)
+        pending.append((alert_id, payload))
+
+    def _payload(self, alert: Alert) -> dict[str, object]:
+        out: dict[str, object] = {
+            "id": alert.id, "at": alert.at.isoformat(), "commune": self.commune, "kind": alert.kind,
+            "severity": alert.severity, "subject": alert.subject, "message": alert.message}
+        if alert.detail:
+            out["detail"] = alert.detail
+        if alert.context:
+            out.update(alert.context)
+        return out
+
+    def _spawn(self, alert_id: int, payload: dict[str, object], attempts_done: int) -> None:
+        self._inflight.add(alert_id)
+        task = asyncio.get_running_loop().create_task(self._post(alert_id, payload, attempts_done),
+                                                      name=f"webhook:{alert_id}")
         self._tasks.add(task)
 
-        def done(t: asyncio.Task[None], alert_id: int = alert.id) -> None:
+        def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
             self._inflight.discard(alert_id)
 
@@ -103,7 +141,7 @@ class Alerter:
                     continue
                 logger.info("alert %s: webhook retry from the database (after %d tries)", alert.id,
                             alert.delivery_attempts)
-                self._spawn(alert, alert.delivery_attempts)
+                self._spawn(alert.id, self._payload(alert), alert.delivery_attempts)
                 started += 1
             await s.commit()
         return started
@@ -112,7 +150,6 @@ class Alerter:
         """POST with bounded retries: network errors, timeouts, 429 and 5xx are retried after 1, 2, 4 … s
         (capped), other 4xx are final. Each attempt's outcome is written to the alert row, so a restart
         resumes where this left off (see :meth:`sweep`)."""
-        await asyncio.sleep(0)  # let the caller commit the alert row first
         for attempt in range(attempts_done + 1, self.attempts + 1):
             error, retry = await self._attempt(payload)
             final = error is None or not retry or attempt == self.attempts

@@ -13,6 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_server.services import zones
+from hq_server.services.alert_texts import (
+    camera_label,
+    camera_status_detail,
+    camera_status_message,
+    node_offline_message,
+)
 from hq_server.services.alerts import Alerter
 from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
 from loaxa_contract.models import CameraHealth, NodeHealth, NodeState
@@ -62,6 +68,7 @@ async def apply_camera_health(session: AsyncSession, msg: CameraHealth, alerter:
         cam = Camera(id=msg.camera, node_id=msg.node, status="unknown", status_since=now())
         session.add(cam)
     cam.node_id = msg.node
+    cam.name = msg.name or cam.name
     cam.last_health = msg.model_dump(mode="json", exclude_none=True)
     if cam.status != msg.status.value:
         previous = cam.status
@@ -72,9 +79,16 @@ async def apply_camera_health(session: AsyncSession, msg: CameraHealth, alerter:
             severity = {"ok": "info", "offline": "critical"}.get(msg.status.value, "warning")
             await alerter.raise_alert(
                 session, "camera_status", cam.id,
-                f"Camera {cam.id}: {previous} → {msg.status.value}" + (f" ({msg.detail})" if msg.detail else ""),
-                severity)
+                camera_status_message(cam.id, cam.name, previous, msg.status.value, cam.location or None),
+                severity, detail=camera_status_detail(previous, msg.status.value, msg.detail),
+                context={"camera": camera_context(cam)})
     return cam
+
+
+def camera_context(cam: Camera) -> dict[str, object]:
+    """What an alert receiver needs to know about the camera (webhook payload ``camera``)."""
+    return {"id": cam.id, "name": cam.name, "node": cam.node_id, "zone": cam.zone, "location": cam.location or None,
+            "status": cam.status}
 
 
 async def check_offline_nodes(session: AsyncSession, alerter: Alerter, threshold_s: float,
@@ -87,8 +101,14 @@ async def check_offline_nodes(session: AsyncSession, alerter: Alerter, threshold
         if (at - node.state_since).total_seconds() >= threshold_s:
             node.offline_alerted = True
             minutes = (at - node.state_since).total_seconds() / 60
-            await alerter.raise_alert(session, "node_offline", node.id,
-                                      f"Node {node.id} offline for {minutes:.1f} min (since "
-                                      f"{node.state_since.isoformat(timespec='seconds')})", "critical")
+            cameras = (await session.scalars(select(Camera).where(Camera.node_id == node.id))).all()
+            names = [camera_label(c.id, c.name) for c in cameras]
+            await alerter.raise_alert(
+                session, "node_offline", node.id,
+                node_offline_message(node.id, node.kind, node.location or None, node.state_since, at, names),
+                "critical", detail=f"offline {minutes:.1f} min since {node.state_since.isoformat(timespec='seconds')}",
+                context={"node": {"id": node.id, "kind": node.kind, "zones": node.zones,
+                                  "location": node.location or None, "since": node.state_since.isoformat()},
+                         "cameras": [camera_context(c) for c in cameras]})
             raised += 1
     return raised

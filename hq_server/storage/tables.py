@@ -207,6 +207,7 @@ class NodeEvent(Base):
 class Camera(Base):
     __tablename__ = "cameras"
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(200))  # as configured on the node ("Cổng trường")
     node_id: Mapped[str] = mapped_column(sa.String(64), default="")
     zone: Mapped[str | None] = mapped_column(sa.String(64))
     location: Mapped[str] = mapped_column(sa.String(200), default="")
@@ -243,6 +244,8 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(sa.String(64))
     acknowledged_at: Mapped[datetime | None]
     acknowledged_note: Mapped[str | None] = mapped_column(sa.String(500))  # what the officer did or saw
+    detail: Mapped[str | None] = mapped_column(sa.String(1000))  # the technical detail, apart from the message
+    context: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # e.g. the camera: id, name, node, zone
 
 
 class Snapshot(Base):

@@ -54,7 +54,8 @@ async def test_camera_status_changes_are_kept_and_alerted_to_the_webhook(start_h
                               retain=True)
         await wait_until(lambda: len(received) >= 1, 20, "webhook POST")
         assert received[0]["kind"] == "camera_status" and received[0]["subject"] == "cong-truong"
-        assert "ok → covered" in received[0]["message"] and received[0]["commune"] == COMMUNE
+        assert "ok → covered" in received[0]["detail"] and received[0]["commune"] == COMMUNE
+        assert "bị che khuất" in received[0]["message"]
 
         status, body = await hq.call("GET", "/api/v1/cameras/cong-truong", role="police")
         assert status == 200 and body["camera"]["status"] == "covered"

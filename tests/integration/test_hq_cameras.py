@@ -16,7 +16,7 @@ FAST = {"sample_interval_s": 1.0, "confirm_interval_s": 0.5, "open_timeout_s": 2
 async def test_police_see_camera_status_alerts_and_snapshot(hq: Hq, camera_sim, start_agent):  # noqa: F811
     (_, a), (_, b) = sorted(camera_sim.items())
     await start_agent("cam-node-1", node__kind="camera", cameras=[
-        {"id": "cong-truong", "url": a["url"], **FAST}, {"id": "cho-xa", "url": b["url"], **FAST}])
+        {"id": "cong-truong", "url": a["url"], **FAST}, {"id": "cho-xa", "name": "Chợ xã", "url": b["url"], **FAST}])
 
     async def statuses() -> dict[str, str]:
         status, body = await hq.call("GET", "/api/v1/cameras", role="police")
@@ -36,7 +36,9 @@ async def test_police_see_camera_status_alerts_and_snapshot(hq: Hq, camera_sim, 
     await wait_async(cho_offline, 40, "HQ sees cho-xa offline")
     status, body = await hq.call("GET", "/api/v1/alerts", role="police")
     assert status == 200
-    assert any(al.get("subject") == "cho-xa" or "cho-xa" in str(al) for al in body["alerts"]), body
+    alert = next(al for al in body["alerts"] if al["subject"] == "cho-xa")
+    assert alert["message"] == "Camera “Chợ xã” (cho-xa) mất tín hiệu.", alert  # the name set on the node
+    assert alert["detail"].startswith("ok → offline")
 
     status, body = await hq.call("POST", "/api/v1/cameras/cong-truong/snapshot", role="police")
     assert status == 202, body
