@@ -199,6 +199,42 @@ class CredentialStore:
             self._save(creds)
         return password
 
+    def add_nodes(self, nodes: dict[str, Iterable[str]]) -> dict[str, str]:
+        """Issue (or re-issue) credentials for many nodes at once; returns each clear password.
+
+        One lock, one read and one write of the store for the whole batch: issuing 10 000 simulated
+        nodes one :meth:`add_node` at a time rewrites the file 10 000 times (quadratic).
+        """
+        issued: dict[str, tuple[str, NodeCredential]] = {}
+        for node, zones in nodes.items():
+            check_id(node, "node")
+            if node == HQ_USER:
+                raise CredentialError(f"{HQ_USER!r} is HQ's own user name and cannot be a node id")
+            password = new_password()
+            zone_list = tuple(dict.fromkeys(check_id(z, "zone") for z in zones))
+            issued[node] = password, NodeCredential(node=node, password_hash=hash_password(password), zones=zone_list)
+        with self._locked():
+            creds = self._load()
+            creds.update({node: cred for node, (_, cred) in issued.items()})
+            self._save(creds)
+        return {node: password for node, (password, _) in issued.items()}
+
+    def set_zones_many(self, nodes: dict[str, Iterable[str]]) -> bool:
+        """:meth:`set_zones` for many nodes under one lock; True if any changed. Unknown nodes are refused."""
+        with self._locked():
+            creds = self._load()
+            changed = False
+            for node, zones in nodes.items():
+                cred = creds.get(node)
+                if cred is None or not cred.active:
+                    raise CredentialError(f"node {node!r} has no credential")
+                zone_list = tuple(dict.fromkeys(check_id(z, "zone") for z in zones))
+                if cred.zones != zone_list:
+                    creds[node], changed = replace(cred, zones=zone_list), True
+            if changed:
+                self._save(creds)
+        return changed
+
     def revoke_node(self, node: str) -> bool:
         """Revoke ``node``'s credential; False if it had none. The record stays, marked revoked."""
         with self._locked():

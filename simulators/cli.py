@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from loaxa_common.process import setup_logging
+from simulators import fleet_cli
+from simulators.bench import cli as bench_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--nodes-per-zone", type=int, default=2)
     d.add_argument("--once", action="store_true", help="exit after the bulletin instead of serving")
     sub.add_parser("camera", help="serve simulated cameras (see loaxa-sim camera --help)")
+    fleet_cli.add_parser(sub)
+    bench_cli.add_parser(sub)
     args = p.parse_args(argv)
     setup_logging(args.verbose, quiet_level=logging.WARNING)
     if args.cmd == "demo":
@@ -35,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_demo(args.data_dir, text=args.text or DEMO_TEXT, http_port=args.http_port,
                                     zones=args.zones, per_zone=args.nodes_per_zone, once=args.once))
+    if args.cmd == "bench":
+        return bench_cli.run_bench(args)
+    if args.cmd == "fleet":
+        return asyncio.run(fleet_cli.run_fleet(args))
     return 0
 
 

@@ -13,18 +13,6 @@ from hq_server.storage.tables import Bulletin, Camera, Delivery, Node
 from hq_server.web import DB, METRICS, ORCH, Routes, RouteSpec, json_response
 
 routes = Routes()
-HELP = {
-    "loaxa_hq_bulletins_sent_total": "Bulletins dispatched to nodes",
-    "loaxa_hq_commands_total": "Signed commands published",
-    "loaxa_hq_acks_total": "Acks received from nodes, by stage",
-    "loaxa_hq_resends_total": "Bulletins re-sent to nodes that came back online",
-    "loaxa_hq_nodes_online": "Nodes whose retained state is online",
-    "loaxa_hq_cameras": "Cameras by status",
-    "loaxa_hq_bulletins": "Bulletins by state",
-    "loaxa_hq_deliveries": "Per-node deliveries by state",
-    "loaxa_hq_mqtt_reconnects_total": "MQTT reconnects of HQ's link",
-    "loaxa_hq_mqtt_connected": "1 when HQ's MQTT link is connected",
-}
 
 
 @routes.route("GET", "/metrics", perm=Perm.METRICS, summary="Prometheus metrics")
@@ -35,17 +23,17 @@ async def metrics(request: web.Request) -> web.Response:
         bulletins = (await s.execute(select(Bulletin.state, func.count()).group_by(Bulletin.state))).all()
         deliveries = (await s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
     link = request.app[ORCH].link
-    gauges: dict[str, list[tuple[dict[str, str], float]]] = {
+    registry = request.app[METRICS]
+    registry.set_states({
         "loaxa_hq_nodes_online": [({}, online)],
         "loaxa_hq_cameras": [({"status": st}, c) for st, c in cams],
         "loaxa_hq_bulletins": [({"state": st}, c) for st, c in bulletins],
         "loaxa_hq_deliveries": [({"state": st}, c) for st, c in deliveries],
         "loaxa_hq_mqtt_reconnects_total": [({}, max(0, link.connects - 1))],
         "loaxa_hq_mqtt_connected": [({}, 1 if link.connected else 0)],
-    }
-    text = prom.render(request.app[METRICS], gauges, HELP)
-    return web.Response(text=text, content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    })
+    return web.Response(body=registry.render(), headers={"Content-Type": prom.CONTENT_TYPE,
+                                                         "X-Content-Type-Options": "nosniff"})
 
 
 def openapi(specs: list[RouteSpec]) -> dict[str, Any]:

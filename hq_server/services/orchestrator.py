@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,7 +44,7 @@ from hq_server.services.delivery import (
     on_cancel,
     recurring_ack,
 )
-from hq_server.services.metrics import Metrics
+from hq_server.services.metrics import Metrics, observe_seconds
 from hq_server.services.reconcile import in_flight, reconcile
 from hq_server.services.recurrence import renewed_lifetime
 from hq_server.signer import CommandSigner
@@ -59,6 +60,8 @@ ACTIVE = "active"
 SENDABLE = ("scheduled",)
 CANCEL_TTL_S = 600.0
 """Validity of a reconcile ``cancel`` for a bulletin HQ does not know or that has already expired."""
+RECEIVED_TRACKED = 200_000
+"""Deliveries whose ``received`` time is kept for the received → played histogram (oldest dropped first)."""
 
 
 AckHandler = Callable[[AsyncSession, CommandLog, Ack], Awaitable[None]]
@@ -121,6 +124,8 @@ class Orchestrator:
         self._tasks: list[asyncio.Task[None]] = []
         self._dispatch_lock = asyncio.Lock()
         self.processed = 0  # inbound messages handled (tests wait on it)
+        self.metrics.bind_queue(self._inbox.qsize)
+        self._received_at: dict[tuple[str, str], float] = {}  # (bulletin, node) → monotonic, for received → played
         # extensions (snapshots, node settings): acks of their command types, node online, node health
         self.ack_handlers: dict[str, AckHandler] = {}
         self.online_hooks: list[NodeHook] = []
@@ -172,6 +177,7 @@ class Orchestrator:
             await extension(parsed, payload)
         elif kind == topics.TopicKind.NODE_ACK:
             await self._on_ack(codec.decode_model(payload, Ack))
+            self.metrics.inc("loaxa_hq_acks_ingested_total")
         elif kind == topics.TopicKind.NODE_STATE:
             if not payload:
                 return  # a cleared retained message
@@ -241,10 +247,23 @@ class Orchestrator:
                 if ack.stage == AckStage.PLAYED:
                     delivery.started_at, delivery.ended_at = ack.started_at, ack.ended_at
                     delivery.duration_s = ack.duration_s
+                self._observe_ack(bulletin_id, delivery, ack)
                 if step.state.terminal:
                     await session.flush()
                     await lifecycle.finish_if_all_closed(session, b, now())
             await session.commit()
+
+    def _observe_ack(self, bulletin_id: str, delivery: Delivery, ack: Ack) -> None:
+        """Fan-out histograms: sent → received, received → played (a delivery's state just changed)."""
+        key = (bulletin_id, ack.node)
+        if ack.stage == AckStage.RECEIVED:
+            if delivery.last_sent_at is not None:
+                observe_seconds(self.metrics.sent_to_received, (now() - delivery.last_sent_at).total_seconds())
+            self._received_at[key] = time.monotonic()
+            if len(self._received_at) > RECEIVED_TRACKED:  # bounded: a node that never plays must not leak
+                self._received_at.pop(next(iter(self._received_at)))
+        elif ack.stage == AckStage.PLAYED and key in self._received_at:
+            observe_seconds(self.metrics.received_to_played, time.monotonic() - self._received_at.pop(key))
 
     # ------------------------------------------------------------------ outbound
 
@@ -346,6 +365,9 @@ class Orchestrator:
             b.state, b.sent_at, b.play_at = ACTIVE, t, play_at
             await session.commit()
         self.metrics.inc("loaxa_hq_bulletins_sent_total", priority=b.priority)
+        lead = timedelta(seconds=self.s.lead_time_s)
+        due = b.created_at if b.send_at is None else max(b.created_at, b.send_at - lead)
+        observe_seconds(self.metrics.submit_to_sent, (now() - due).total_seconds())
         logger.info("bulletin %s sent to %d node(s), play_at %s", b.id, len(deliveries), play_at.isoformat())
         return True
 

@@ -1,0 +1,1 @@
+"""Benchmarks run through ``loaxa-sim bench``: numbers printed, never asserted by timed tests."""
