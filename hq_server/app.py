@@ -28,6 +28,7 @@ from hq_server.routes import (
     enrol,
     fleet,
     fleet_live,
+    hq_settings,
     live,
     live_view,
     meta,
@@ -82,7 +83,7 @@ logger = logging.getLogger(__name__)
 
 BROKER_PORT = web.AppKey("broker_port", int)
 ROUTE_MODULES = (auth, bulletins, audio, fleet, zones, settings, snapshots, detections, records, meta, speech, live,
-                 calendar, fleet_live, live_view, enrol, police_live)
+                 calendar, fleet_live, live_view, enrol, police_live, hq_settings)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -192,6 +193,7 @@ def create_app(cfg: HqConfig) -> web.Application:
     live.install(app)
     sse.install(app)
     live_view.install(app)
+    hq_settings.install(app)
     setup_ui(app)
     return app
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 
 from hq_server.inputs import check_param, query_instant
+from hq_server.services import reports
 from hq_server.services.auth import Perm
+from hq_server.services.health_history import node_intervals
 from hq_server.storage.tables import Alert, AuditEntry, Bulletin, Delivery, Node, NodeEvent, Occurrence, now
 from hq_server.web import (
     AUDIT_DETAIL,
@@ -124,99 +128,104 @@ async def acknowledge(request: web.Request) -> web.Response:
                           "acknowledged_note": a.acknowledged_note, "acknowledged_at": a.acknowledged_at.isoformat()})
 
 
-@routes.route("GET", "/api/v1/audit", perm=Perm.AUDIT_READ, summary="Audit log: who did what, when, from where")
+OUTCOMES = {"ok": (0, 400), "refused": (400, 500), "error": (500, 1000)}
+
+
+def audit_query(request: web.Request) -> Select[tuple[AuditEntry]]:
+    """The audit entries matching ``?user=&q=&from=&to=&outcome=ok|refused|error``, newest first (the web UI's
+    viewer and its CSV export use this same query, so the export is what the page shows)."""
+    q = request.query
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
+    if user := q.get("user"):
+        stmt = stmt.where(AuditEntry.username == user)
+    if text := q.get("q", "").strip():
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(AuditEntry.action.ilike(like, escape="\\"), AuditEntry.target.ilike(like, escape="\\"),
+                              AuditEntry.username.ilike(like, escape="\\"),
+                              sa.cast(AuditEntry.detail, sa.String).ilike(like, escape="\\")))
+    start, end = _period(request)
+    if start:
+        stmt = stmt.where(AuditEntry.at >= start)
+    if end:
+        stmt = stmt.where(AuditEntry.at < end)
+    if outcome := q.get("outcome"):
+        if outcome not in OUTCOMES:
+            raise ApiError(400, "outcome phải là ok, refused hoặc error", {"outcome": "use ok, refused or error"})
+        lo, hi = OUTCOMES[outcome]
+        stmt = stmt.where(AuditEntry.status >= lo, AuditEntry.status < hi)
+    return stmt
+
+
+def audit_json(e: AuditEntry) -> dict[str, Any]:
+    return {"id": e.id, "at": e.at.isoformat(), "user": e.username, "role": e.role, "action": e.action,
+            "target": e.target, "ip": e.ip, "status": e.status, "detail": e.detail}
+
+
+@routes.route("GET", "/api/v1/audit", perm=Perm.AUDIT_READ,
+              summary="Audit log: who did what, when, from where (?user=&q=&from=&to=&outcome=ok|refused|error"
+                      "&limit=&format=csv)")
 async def audit(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
-        rows = (await s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(_limit(request)))).all()
-        out = [{"id": e.id, "at": e.at.isoformat(), "user": e.username, "role": e.role, "action": e.action,
-                "target": e.target, "ip": e.ip, "status": e.status, "detail": e.detail} for e in rows]
+        rows = (await s.scalars(audit_query(request).limit(_limit(request)))).all()
+        out = [audit_json(e) for e in rows]
     if request.query.get("format") == "csv":
         for row in out:
-            row["detail"] = str(row["detail"])
+            row["detail"] = json.dumps(row["detail"], ensure_ascii=False, sort_keys=True)
     return _csv_or_json(request, "audit", out, "audit")
 
 
+def _period(request: web.Request) -> tuple[datetime | None, datetime | None]:
+    """``?from=`` and ``?to=`` (ISO date or instant, naive = Vietnam time; ``to`` exclusive)."""
+    start = _since(request)
+    end = query_instant("to", request.query.get("to"), LOCAL)
+    if start and end and end <= start:
+        raise ApiError(400, "'to' phải sau 'from' ('to' must be after 'from')", {"to": "after from"})
+    return start, end
+
+
 @routes.route("GET", "/api/v1/reports/broadcasts", perm=Perm.REPORT_READ,
-              summary="Broadcast statistics per day, zone or node (?group=day|zone|node&from=&format=csv)")
+              summary="Broadcast statistics per day, zone, node or bulletin: bulletins, plays, seconds and minutes "
+                      "played, failures (?group=day|zone|node|bulletin&from=&to=&format=csv)")
 async def broadcasts(request: web.Request) -> web.Response:
     group = request.query.get("group", "day")
-    if group not in ("day", "zone", "node"):
-        raise ApiError(400, "group phải là day, zone hoặc node", {"group": "use day, zone or node"})
-    since = _since(request)
+    if group not in reports.GROUPS:
+        raise ApiError(400, "group phải là day, zone, node hoặc bulletin", {"group": "use day, zone, node or bulletin"})
+    start, end = _period(request)
     async with request.app[DB].sessions() as s:
         q = select(Delivery, Bulletin).join(Bulletin, Bulletin.id == Delivery.bulletin_id)
-        if since:
-            q = q.where(Bulletin.created_at >= since)
-        rows = (await s.execute(q)).all()
         oq = select(Occurrence, Bulletin).join(Bulletin, Bulletin.id == Occurrence.bulletin_id).where(
             Occurrence.state == "played")
-        occurrence_rows = (await s.execute(oq.where(Bulletin.created_at >= since) if since else oq)).all()
+        if start:
+            q, oq = q.where(Bulletin.created_at >= start), oq.where(Bulletin.created_at >= start)
+        if end:
+            q, oq = q.where(Bulletin.created_at < end), oq.where(Bulletin.created_at < end)
+        rows = (await s.execute(q)).all()
+        occurrence_rows = (await s.execute(oq)).all()
         nodes = (await s.scalars(select(Node))).all()
     zones = {n.id: (n.zones or []) for n in nodes}
     cameras = {n.id for n in nodes if n.kind == "camera"}  # no loudspeaker: never part of broadcast figures
-    rows = [(d, b) for d, b in rows if d.node_id not in cameras]
-    occurrence_rows = [(o, b) for o, b in occurrence_rows if o.node_id not in cameras]
-    stats: dict[str, dict[str, float]] = defaultdict(lambda: {"bulletins": 0, "played": 0, "minutes": 0.0,
-                                                              "failures": 0})
-    seen: dict[str, set[str]] = defaultdict(set)
-    for d, b in rows:
-        when = (d.started_at or b.sent_at or b.created_at).astimezone(LOCAL).date().isoformat()
-        keys = {"day": [when], "node": [d.node_id], "zone": zones.get(d.node_id) or ["(none)"]}[group]
-        for key in keys:
-            st = stats[key]
-            if b.id not in seen[key]:
-                seen[key].add(b.id)
-                st["bulletins"] += 1
-            if d.state == "played" and b.recurrence:
-                continue  # a recurring bulletin's plays are its occurrences, counted below
-            if d.state == "played":
-                st["played"] += 1
-                st["minutes"] += (d.duration_s or 0) / 60
-            elif d.state in FAILED:
-                st["failures"] += 1
-    for o, b in occurrence_rows:  # each played occurrence of a recurring bulletin is one play
-        keys = {"day": [o.occurrence], "node": [o.node_id], "zone": zones.get(o.node_id) or ["(none)"]}[group]
-        for key in keys:
-            if b.id not in seen[key]:
-                seen[key].add(b.id)
-                stats[key]["bulletins"] += 1
-            stats[key]["played"] += 1
-            stats[key]["minutes"] += (o.duration_s or 0) / 60
-    out = [{group: k, "bulletins": int(v["bulletins"]), "plays": int(v["played"]),
-            "minutes_played": round(v["minutes"], 2), "failures": int(v["failures"])} for k, v in sorted(stats.items())]
+    out = reports.broadcast_rows(rows, occurrence_rows, zones, cameras, group)
     return _csv_or_json(request, "rows", out, f"broadcasts-by-{group}")
 
 
 @routes.route("GET", "/api/v1/reports/nodes", perm=Perm.REPORT_READ,
-              summary="Per node: disconnects, reconnects, reboots, network/error state, temperature (?format=csv)")
+              summary="Per node over the period: uptime %, online/offline seconds, disconnects, reconnects, reboots, "
+                      "last disconnect/reconnect, delivery failures, temperature, sound card (?from=&to=&format=csv)")
 async def nodes_report(request: web.Request) -> web.Response:
-    since = _since(request)
+    start, end = _period(request)
+    end = end or now()
+    start = start or end - timedelta(days=30)
     async with request.app[DB].sessions() as s:
         nodes = (await s.scalars(select(Node).order_by(Node.id))).all()
-        q = select(NodeEvent).order_by(NodeEvent.at)
-        if since:
-            q = q.where(NodeEvent.at >= since)
-        events = (await s.scalars(q)).all()
-        fails = (await s.scalars(select(Delivery).where(Delivery.state.in_(FAILED)))).all()
+        events = (await s.scalars(select(NodeEvent).where(NodeEvent.at >= start, NodeEvent.at < end)
+                                  .order_by(NodeEvent.at))).all()
+        fails = (await s.scalars(select(Delivery).join(Bulletin, Bulletin.id == Delivery.bulletin_id).where(
+            Delivery.state.in_(FAILED), Bulletin.created_at >= start, Bulletin.created_at < end))).all()
+        spans = await node_intervals(s, None, start, end)
     by_node: dict[str, list[NodeEvent]] = defaultdict(list)
     for e in events:
         by_node[e.node_id].append(e)
     failures: dict[str, int] = defaultdict(int)
     for d in fails:
         failures[d.node_id] += 1
-    out = []
-    for n in nodes:
-        evs = by_node[n.id]
-        health = n.last_health or {}
-        out.append({
-            "node": n.id, "zones": " ".join(n.zones or []), "state": n.state,
-            "state_since": n.state_since.isoformat(),
-            "disconnects": sum(e.event == "offline" for e in evs), "reconnects": sum(e.event == "online" for e in evs),
-            "reboots": sum(e.event == "reboot" for e in evs),
-            "last_disconnect": next((e.at.isoformat() for e in reversed(evs) if e.event == "offline"), None),
-            "last_reconnect": next((e.at.isoformat() for e in reversed(evs) if e.event == "online"), None),
-            "cpu_temp_c": health.get("cpu_temp_c"), "audio_device_ok": health.get("audio_device_ok"),
-            "clock_offset_ms": health.get("clock_offset_ms"), "delivery_failures": failures[n.id],
-            "agent_version": n.agent_version,
-        })
-    return _csv_or_json(request, "nodes", out, "nodes")
+    return _csv_or_json(request, "nodes", reports.node_rows(nodes, by_node, spans, failures, start, end), "nodes")

@@ -48,16 +48,19 @@ class NodeSettings:
 
     @staticmethod
     async def effective(session: AsyncSession, node: Node) -> dict[str, tuple[dict[str, Any], str]]:
-        """kind → (value, source) for ``node``: its own value, else its first zone's that has one."""
+        """kind → (value, source) for ``node``: its own value, else its first zone's that has one, else the
+        commune-wide default (scope ``all``, set by an administrator)."""
         rows = (await session.scalars(select(DesiredSetting).where(
             ((DesiredSetting.scope == "node") & (DesiredSetting.scope_id == node.id))
-            | ((DesiredSetting.scope == "zone") & DesiredSetting.scope_id.in_(node.zones or []))))).all()
+            | ((DesiredSetting.scope == "zone") & DesiredSetting.scope_id.in_(node.zones or []))
+            | (DesiredSetting.scope == "all")))).all()
         out: dict[str, tuple[dict[str, Any], str]] = {}
         for kind in KINDS:
             own = [r for r in rows if r.kind == kind and r.scope == "node"]
             zoned = sorted((r for r in rows if r.kind == kind and r.scope == "zone"),
                            key=lambda r: (node.zones or []).index(r.scope_id))
-            pick = (own or zoned or [None])[0]
+            commune = [r for r in rows if r.kind == kind and r.scope == "all"]
+            pick = (own or zoned or commune or [None])[0]
             if pick is not None:
                 out[kind] = (pick.value, f"{pick.scope}:{pick.scope_id}")
         return out
@@ -74,7 +77,8 @@ class NodeSettings:
             await session.commit()
             nodes = (await session.scalars(select(Node))).all()
             affected = [n.id for n in nodes if (scope == "node" and n.id == scope_id)
-                        or (scope == "zone" and scope_id in (n.zones or []))]
+                        or (scope == "zone" and scope_id in (n.zones or []))
+                        or (scope == "all" and n.kind != "camera")]
         await self.sync(affected)
         return affected
 

@@ -41,8 +41,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/cameras", Perm.CAMERA_READ, _("Cameras"), "police"),
     NavItem("/alerts", Perm.ALERT_READ, _("Alerts"), "police"),
     NavItem("/users", Perm.USER_ADMIN, _("Users"), "admin"),
+    NavItem("/tokens", Perm.USER_ADMIN, _("API tokens"), "admin"),
     NavItem("/audit", Perm.AUDIT_READ, _("Audit log"), "admin"),
     NavItem("/statistics", Perm.REPORT_READ, _("Statistics"), "admin"),
+    NavItem("/settings", Perm.USER_ADMIN, _("Settings"), "admin"),
 )
 
 

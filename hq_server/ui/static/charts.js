@@ -41,16 +41,21 @@ const Charts = (() => {
   }
 
   // bars by category (days, villages, loudspeakers): labels on the x axis, one or two series
-  function bars(parent, title, labels, sets) {
+  // bars by category (days, villages, loudspeakers): a second set gets its own scale on the right (plays and
+  // minutes differ by an order of magnitude)
+  function bars(parent, title, labels, sets, opts = {}) {
     const div = box(parent, title);
     const xs = labels.map((_, i) => i);
+    const scale = (i) => (i ? "y2" : "y");
     const chart = new uPlot({
-      width: Math.max(260, div.clientWidth), height: 220, legend: { show: sets.length > 1 },
+      width: Math.max(260, div.clientWidth), height: 220, legend: { show: sets.length > 1, live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
+      scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: opts.range ? { range: opts.range } : {},
+        y2: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [{ values: (u, splits) => splits.map((i) => (Number.isInteger(i) ? labels[i] || "" : "")), stroke: "#57606a", space: 40 },
-        { stroke: "#57606a", size: 50 }],
-      series: [{}, ...sets.map((s, i) => ({ label: s.label, fill: colours[s.colour || (i ? "purple" : "brand")] + "cc",
+        { stroke: "#57606a", size: 50, scale: "y" },
+        ...(sets.length > 1 ? [{ stroke: colours.purple, size: 50, scale: "y2", side: 1, grid: { show: false } }] : [])],
+      series: [{ label: "" }, ...sets.map((s, i) => ({ label: s.label, scale: scale(i), fill: colours[s.colour || (i ? "purple" : "brand")] + "cc",
         stroke: colours[s.colour || (i ? "purple" : "brand")],
         paths: uPlot.paths.bars({ size: [sets.length > 1 ? 0.4 : 0.6, 60], align: sets.length > 1 ? (i ? 1 : -1) : 0 }) }))],
     }, [xs, ...sets.map((s) => s.values)], div);
