@@ -78,7 +78,7 @@ async def alerts_head(request: web.Request) -> dict[str, Any]:
             q, n = q.where(scope), n.where(scope)
         newest = (await s.scalars(q)).all()
         open_count = int(await s.scalar(n) or 0)
-        names = {c.id: c.location or c.id for c in (await s.scalars(select(Camera))).all()}
+        names = {c.id: cv.camera_name(c) for c in (await s.scalars(select(Camera))).all()}
     technical = allowed(principal(request).role, Perm.FLEET_READ)
     return {"latest_id": newest[0].id if newest else 0, "open": open_count,
             "latest": [{"id": a.id, "at": fmt_datetime(a.at), "severity": a.severity,

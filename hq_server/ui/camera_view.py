@@ -35,6 +35,11 @@ def camera_state(status: str, node_state: str | None) -> str:
     return "node_offline" if node_state == "offline" else (status if status in CAMERA_STATES else "unknown")
 
 
+def camera_name(c: Any) -> str:
+    """The name people know: as configured on the node ("Cổng trường"), else HQ's location text, else the id."""
+    return getattr(c, "name", None) or c.location or c.id
+
+
 def tone(state: str) -> str:
     return CAMERA_TONE.get(state, "warn")
 
@@ -66,7 +71,7 @@ def camera_facts(c: Any, node_state: str | None, names: dict[str, str], snapshot
     state = camera_state(c.status, node_state)
     detail = (c.last_health or {}).get("detail") or "" if technical else ""
     return CameraFacts(
-        id=c.id, name=c.location or c.id, node=c.node_id or "", village=names.get(c.zone or "", c.zone or ""),
+        id=c.id, name=camera_name(c), node=c.node_id or "", village=names.get(c.zone or "", c.zone or ""),
         state=state, state_text=_(CAMERA_STATES[state]), tone=tone(state),
         since=_("since %(t)s") % {"t": fmt_datetime(c.status_since)} if state != "node_offline" else "",
         detail="" if state in ("ok", "node_offline") else detail, node_state=node_state or "unknown",

@@ -21,23 +21,24 @@ pytestmark = pytest.mark.integration
 FAST = {"sample_interval_s": 1.0, "confirm_interval_s": 0.5, "open_timeout_s": 2.0, "read_timeout_s": 2.0}
 SECRET = "mk-camera-cong-truong-5521"
 NAMES = {"cong-truong": "Cổng trường", "cho-xa": "Chợ xã"}
+PLACES = {"cong-truong": "trường tiểu học", "cho-xa": "chợ trung tâm"}
 
 
 async def camera_post(hq: Hq, camera_sim, start_agent):
     (_, a), (_, b) = sorted(camera_sim.items())
     await hq.add_zones("thon-1")
     agent = await start_agent("cam-node-1", zones=["thon-1"], node__kind="camera", cameras=[
-        {"id": "cong-truong", "url": a["url"], "username": "admin", "password": SECRET, **FAST},
-        {"id": "cho-xa", "url": b["url"], **FAST}])
+        {"id": "cong-truong", "name": "Cổng trường", "url": a["url"], "username": "admin", "password": SECRET, **FAST},
+        {"id": "cho-xa", "name": "Chợ xã", "url": b["url"], **FAST}])
 
     async def both_ok() -> bool:
         _, body = await hq.call("GET", "/api/v1/cameras", role="police")
         return {c["id"]: c["status"] for c in body["cameras"]} == {"cong-truong": "ok", "cho-xa": "ok"}
 
     await wait_async(both_ok, 60, "both cameras ok at HQ")
-    for cam, name in NAMES.items():  # the technician names them (Vietnamese)
+    for cam, place in PLACES.items():  # named on the node (Vietnamese); the technician records where they are
         status, body = await hq.call("PUT", f"/api/v1/cameras/{cam}", role="technician",
-                                     json={"node": "cam-node-1", "zone": "thon-1", "location": name})
+                                     json={"node": "cam-node-1", "zone": "thon-1", "location": place})
         assert status == 200, body
     return agent, b
 
@@ -88,7 +89,7 @@ async def test_police_post_wall_alerts_snapshot_and_live_view(hq: Hq, camera_sim
     banner = feed.locator("#new-alerts")
     await banner.filter(has_text="cảnh báo mới").wait_for(timeout=30_000)
     assert await feed.evaluate("window.__alertCues") >= 1
-    alert = feed.locator("li.alert").filter(has_text="Camera Chợ xã: Mất hình")
+    alert = feed.locator("li.alert").filter(has_text="Chợ xã").filter(has_text="mất tín hiệu")
     await alert.first.wait_for()
     assert "new" in await alert.first.get_attribute("class")  # highlighted as new
     await shot(feed, screen, "31-alerts")

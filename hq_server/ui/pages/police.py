@@ -81,7 +81,7 @@ async def _alert_rows(request: web.Request, s: Any, *, state: str = "all", kind:
         nodes = [n for n in (await s.scalars(select(Camera.node_id).where(Camera.id == camera))).all() if n]
         q = q.where(Alert.subject.in_([camera, *nodes]))
     alerts = (await s.scalars(q)).all()
-    names = {c.id: c.location or c.id for c in (await s.scalars(select(Camera))).all()}
+    names = {c.id: cv.camera_name(c) for c in (await s.scalars(select(Camera))).all()}
     pictures: dict[int, Detection] = {}
     if allowed(principal(request).role, Perm.DETECTION_READ) and alerts:
         for d in (await s.scalars(select(Detection).where(Detection.alert_id.in_([a.id for a in alerts])))).all():
@@ -89,6 +89,7 @@ async def _alert_rows(request: web.Request, s: Any, *, state: str = "all", kind:
                 pictures[d.alert_id] = d
     technical = allowed(principal(request).role, Perm.FLEET_READ)
     return [{"a": a, "text": cv.alert_text(a.kind, a.message, names, _, technical),
+             "detail": (getattr(a, "detail", None) or "") if technical else "",
              "kind": _(cv.ALERT_KINDS.get(a.kind, a.kind)), "camera": a.subject if a.subject in names else "",
              "camera_name": names.get(a.subject, ""), "note": a.acknowledged_note,
              "acked_at": a.acknowledged_at,
