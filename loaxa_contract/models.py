@@ -316,7 +316,7 @@ class NodeHealth(Envelope):
     clock_offset_ms: float | None = None
     agent_version: str = ""
     historical: bool = False
-    bulletins: list[str] | None = Field(
+    bulletins: list[Annotated[str, Field(max_length=MAX_ID_CHARS)]] | None = Field(
         default=None, max_length=1000,
         description="Reconcile: ids of every bulletin the node holds (queued, scheduled, recurring); sent on "
                     "each (re)connect. HQ re-sends what is missing and cancels what it no longer wants.")

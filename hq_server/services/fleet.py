@@ -20,6 +20,7 @@ from hq_server.services.alert_texts import (
     node_offline_message,
 )
 from hq_server.services.alerts import Alerter
+from hq_server.services.inbound import InboundRefused, Refusal
 from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
 from loaxa_contract.models import CameraHealth, NodeHealth, NodeState
 
@@ -63,10 +64,19 @@ async def apply_health(session: AsyncSession, msg: NodeHealth) -> Node:
 
 
 async def apply_camera_health(session: AsyncSession, msg: CameraHealth, alerter: Alerter) -> Camera:
+    """Record a camera's health from the node that sent it (``msg.node``, already checked against the topic).
+
+    A camera belongs to one node: the one a technician registered it to, else the first that reported it.
+    Another node's report is refused (:class:`~hq_server.services.inbound.InboundRefused`, alerted by the
+    orchestrator), never a re-bind: snapshot upload tokens go to the camera's node.
+    """
     cam = await session.get(Camera, msg.camera)
     if cam is None:
         cam = Camera(id=msg.camera, node_id=msg.node, status="unknown", status_since=now())
         session.add(cam)
+    elif cam.node_id and cam.node_id != msg.node:
+        raise InboundRefused(Refusal.CAMERA_CLAIM, msg.node, f"camera {cam.id} is bound to node {cam.node_id}",
+                             subject=cam.id)
     cam.node_id = msg.node
     cam.name = msg.name or cam.name
     cam.last_health = msg.model_dump(mode="json", exclude_none=True)

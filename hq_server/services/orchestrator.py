@@ -44,6 +44,14 @@ from hq_server.services.delivery import (
     on_cancel,
     recurring_ack,
 )
+from hq_server.services.inbound import (
+    InboundRefused,
+    Refusal,
+    RepeatTracker,
+    alert_for,
+    check_identity,
+    command_reaches,
+)
 from hq_server.services.metrics import Metrics, observe_seconds
 from hq_server.services.reconcile import in_flight, reconcile
 from hq_server.services.recurrence import renewed_lifetime
@@ -59,7 +67,9 @@ logger = logging.getLogger(__name__)
 ACTIVE = "active"
 SENDABLE = ("scheduled",)
 CANCEL_TTL_S = 600.0
-"""Validity of a reconcile ``cancel`` for a bulletin HQ does not know or that has already expired."""
+"""Validity of a reconcile ``cancel`` for a bulletin that has already expired."""
+MAX_RECONCILE_CANCELS = 100
+"""Cancels one reconcile report can cause; the rest wait for the node's next report (logged)."""
 RECEIVED_TRACKED = 200_000
 """Deliveries whose ``received`` time is kept for the received → played histogram (oldest dropped first)."""
 
@@ -131,6 +141,7 @@ class Orchestrator:
         self.online_hooks: list[NodeHook] = []
         self.health_hooks: list[HealthHook] = []
         self.topic_handlers: dict[topics.TopicKind, TopicHandler] = {}  # e.g. camera events (detections)
+        self.refusals = RepeatTracker()
 
     @staticmethod
     def subscriptions(commune: str) -> list[str]:
@@ -162,6 +173,8 @@ class Orchestrator:
             topic, payload = await self._inbox.get()
             try:
                 await self.handle(topic, payload)
+            except InboundRefused as refused:
+                await self._refused(topic, refused)
             except ContractError as err:
                 logger.warning("ignored bad message on %s: %s", topic, err)
             except Exception:
@@ -169,19 +182,37 @@ class Orchestrator:
             finally:
                 self.processed += 1
 
+    async def _refused(self, topic: str, refused: InboundRefused) -> None:
+        """Log and count a message HQ does not believe; alert once when a node keeps sending them."""
+        kind = topics.parse(topic).kind.value
+        self.metrics.inc("loaxa_hq_inbound_refused_total", reason=refused.reason.value, kind=kind)
+        level = logging.INFO if refused.reason == Refusal.UNKNOWN_COMMAND else logging.WARNING
+        logger.log(level, "refused %s on %s: %s", refused.reason.value, topic, refused.detail)
+        if not self.refusals.record(refused.subject, refused.reason, asyncio.get_running_loop().time()):
+            return
+        severity, message = alert_for(refused)
+        alert_kind = "camera_claim" if refused.reason == Refusal.CAMERA_CLAIM else "untrusted_message"
+        async with self.sessions() as session:
+            await self.alerter.raise_alert(session, alert_kind, refused.subject, message, severity)
+            await session.commit()
+
     async def handle(self, topic: str, payload: bytes) -> None:
+        """Act on one node message. The sender is the topic's node (the broker's ACL proves it); a payload
+        naming another node or camera is refused (:mod:`hq_server.services.inbound`)."""
         parsed = topics.parse(topic)
         kind = parsed.kind
         extension = self.topic_handlers.get(kind)
         if extension is not None:
             await extension(parsed, payload)
         elif kind == topics.TopicKind.NODE_ACK:
-            await self._on_ack(codec.decode_model(payload, Ack))
+            ack = codec.decode_model(payload, Ack)
+            await self._on_ack(check_identity(parsed, ack.node), ack)
             self.metrics.inc("loaxa_hq_acks_ingested_total")
         elif kind == topics.TopicKind.NODE_STATE:
             if not payload:
                 return  # a cleared retained message
             msg = codec.decode_model(payload, NodeState)
+            check_identity(parsed, msg.node)
             async with self.sessions() as session:
                 _, online = await fleet.apply_state(session, msg)
                 await session.commit()
@@ -191,6 +222,7 @@ class Orchestrator:
                     await hook(msg.node)
         elif kind == topics.TopicKind.NODE_HEALTH:
             health = codec.decode_model(payload, NodeHealth)
+            check_identity(parsed, health.node)
             async with self.sessions() as session:
                 await fleet.apply_health(session, health)
                 await session.commit()
@@ -205,32 +237,49 @@ class Orchestrator:
             if not payload:
                 return
             cam = codec.decode_model(payload, CameraHealth)
+            check_identity(parsed, cam.node, cam.camera)
             async with self.sessions() as session:
                 await fleet.apply_camera_health(session, cam, self.alerter)
                 await session.commit()
 
-    async def _on_ack(self, ack: Ack) -> None:
+    async def _acked_command(self, session: AsyncSession, node_id: str, ack: Ack) -> CommandLog:
+        """The command HQ sent that ``ack`` is about, if it reached ``node_id``; else :class:`InboundRefused`."""
+        cmd = await session.get(CommandLog, ack.command_id)
+        if cmd is None:
+            raise InboundRefused(Refusal.UNKNOWN_COMMAND, node_id, f"ack {ack.stage.value} of command "
+                                 f"{ack.command_id!r}, which HQ has no record of sending")
+        node = await session.get(Node, node_id)
+        if not command_reaches(cmd.target, node_id, list(node.zones or []) if node is not None else []):
+            raise InboundRefused(Refusal.NOT_TARGETED, node_id, f"ack {ack.stage.value} of command {cmd.id} "
+                                 f"sent to {cmd.target}, which does not include this node")
+        if ack.bulletin_id is not None and ack.bulletin_id != cmd.bulletin_id:
+            raise InboundRefused(Refusal.BULLETIN_MISMATCH, node_id, f"ack of command {cmd.id} names bulletin "
+                                 f"{ack.bulletin_id!r}; the command carried {cmd.bulletin_id!r}")
+        return cmd
+
+    async def _on_ack(self, node_id: str, ack: Ack) -> None:
+        """An ack of ``node_id`` (the topic's node) changes only that node's delivery of the acked command."""
         self.metrics.inc("loaxa_hq_acks_total", stage=ack.stage.value)
         async with self.sessions() as session:
-            cmd = await session.get(CommandLog, ack.command_id)
-            if cmd is not None and cmd.type != "bulletin":
+            cmd = await self._acked_command(session, node_id, ack)
+            if cmd.type != "bulletin":
                 handler = self.ack_handlers.get(cmd.type)
                 if handler is not None:
                     await handler(session, cmd, ack)
                     await session.commit()
                 return  # acks of cancel/ping commands say nothing about a bulletin's delivery
-            bulletin_id = cmd.bulletin_id if cmd is not None else ack.bulletin_id
+            bulletin_id = cmd.bulletin_id
             b = await session.get(Bulletin, bulletin_id) if bulletin_id is not None else None
             if b is None or bulletin_id is None:
                 return
             delivery = await session.scalar(select(Delivery).where(
-                Delivery.bulletin_id == bulletin_id, Delivery.node_id == ack.node))
-            if delivery is None and await _camera_only(session, ack.node):
+                Delivery.bulletin_id == bulletin_id, Delivery.node_id == node_id))
+            if delivery is None and await _camera_only(session, node_id):
                 logger.info("ack %s of %s from camera-only node %s not tracked (%s)", ack.stage.value, bulletin_id,
-                            ack.node, ack.reason or "-")
+                            node_id, ack.reason or "-")
                 return
-            if delivery is None:  # a node HQ did not know yet, reached through its zone or `all`
-                delivery = Delivery(bulletin_id=bulletin_id, node_id=ack.node, state="pending",
+            if delivery is None:  # the command reached it (its zone or `all`) but HQ did not know it at send time
+                delivery = Delivery(bulletin_id=bulletin_id, node_id=node_id, state="pending",
                                     command_id=ack.command_id, attempts=1)
                 session.add(delivery)
             if b.recurrence:
@@ -449,6 +498,13 @@ class Orchestrator:
             busy = {bid for bid, d in deliveries.items() if in_flight(d.last_sent_at, d.attempts, online_since, t)}
             decision = reconcile(wanted, held, terminal, busy)
             skipped = (wanted - set(held) - terminal) & busy
+            sent = await self._sent_to(session, node, decision.cancel, deliveries)
+            to_cancel = sorted(sent)[:MAX_RECONCILE_CANCELS]
+            if len(sent) < len(decision.cancel) or len(to_cancel) < len(sent):
+                logger.warning("reconcile %s: %d held id(s) HQ never sent to this node not cancelled; %d cancel(s) "
+                               "left for the next report", node_id, len(decision.cancel) - len(sent),
+                               len(sent) - len(to_cancel))
+                self.metrics.inc("loaxa_hq_reconcile_unknown_ids_total", len(decision.cancel) - len(sent))
             for bid in sorted(decision.resend):
                 b, delivery = active[bid], deliveries.get(bid)
                 if delivery is None:  # covered by its targets but unknown to HQ at send time
@@ -458,9 +514,8 @@ class Orchestrator:
                                           "re-sent: missing from the node's reconcile report"):
                     break
                 resent.append(bid)
-            for bid in sorted(decision.cancel):
-                known = await session.get(Bulletin, bid)
-                ttl = (known.expires_at - t).total_seconds() if known is not None else 0.0
+            for bid in to_cancel:
+                ttl = (sent[bid].expires_at - t).total_seconds()
                 try:
                     wire = self.signer.build("cancel", target=f"node:{node_id}",
                                              ttl_s=ttl if ttl > 1 else CANCEL_TTL_S, bulletin_id=bid)
@@ -486,6 +541,16 @@ class Orchestrator:
                     len(wanted), resent or "none", cancelled or "none",
                     f", just sent (not repeated) {sorted(skipped)}" if skipped else "")
         return len(resent), len(cancelled)
+
+    @staticmethod
+    async def _sent_to(session: AsyncSession, node: Node, ids: frozenset[str],
+                       deliveries: dict[str, Delivery]) -> dict[str, Bulletin]:
+        """Of ``ids`` (held by ``node``), the bulletins HQ sent to it: with a delivery for the node, or sent to
+        targets that cover it. Made-up or foreign ids are not HQ's to cancel (one query, not one per id)."""
+        if not ids:
+            return {}
+        rows = (await session.scalars(select(Bulletin).where(Bulletin.id.in_(sorted(ids))))).all()
+        return {b.id: b for b in rows if b.id in deliveries or (b.sent_at is not None and covers(b.targets, node))}
 
     @staticmethod
     async def _online_since(session: AsyncSession, node_id: str) -> datetime | None:
