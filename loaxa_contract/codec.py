@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from loaxa_contract.errors import ContractError, RefusalReason
-from loaxa_contract.limits import MAX_PAYLOAD_BYTES, MAX_TEXT_CHARS, SCHEMA_VERSION
+from loaxa_contract.limits import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MAX_TEXT_CHARS, SCHEMA_VERSION
 from loaxa_contract.models import Command
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,14 +49,43 @@ def parse_json_object(payload: bytes) -> dict[str, Any]:
         raise ContractError(
             RefusalReason.MALFORMED_JSON, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
         ) from err
+    except RecursionError as err:  # thousands of nested [ or { inside the size limit
+        raise ContractError(RefusalReason.MALFORMED_JSON,
+                            f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
     if not isinstance(obj, dict):
         raise ContractError(RefusalReason.MALFORMED_JSON, f"payload must be a JSON object, got {type(obj).__name__}")
+    if json_depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ContractError(RefusalReason.MALFORMED_JSON, f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                            command_id=ackable_id(obj))
     return obj
+
+
+def json_depth(obj: Any, limit: int) -> int:
+    """Nesting depth of ``obj`` (an object or array counts one level), walked without recursion and
+    stopped as soon as it passes ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if not isinstance(value, dict | list):
+            continue
+        if depth > limit:
+            return depth
+        deepest = max(deepest, depth)
+        stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def ackable_id(obj: dict[str, Any]) -> str | None:
+    """The payload's ``id`` if a refusal ack can carry it (a string within the id limit), else None: an
+    over-long id is itself the refusal's subject and must not make the ack invalid in turn."""
+    ident = obj.get("id")
+    return ident if isinstance(ident, str) and 0 < len(ident) <= MAX_ID_CHARS else None
 
 
 def validate_command(obj: dict[str, Any]) -> Command:
     """Validate a parsed command object against the schema (signature is checked separately)."""
-    command_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+    command_id = ackable_id(obj)
     if obj.get("v") != SCHEMA_VERSION:
         raise ContractError(
             RefusalReason.UNSUPPORTED_VERSION,

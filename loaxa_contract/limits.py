@@ -11,3 +11,7 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 
 MAX_ID_CHARS = 64
 """Longest node, zone, camera, command or bulletin identifier."""
+
+MAX_JSON_DEPTH = 16
+"""Deepest nesting of objects/arrays in a payload (commands need 4): a deeper one is refused before
+anything walks it, so a crafted payload cannot exhaust the parser's or the signature check's recursion."""

@@ -112,7 +112,7 @@ class CommandGate:
         command id already handled or being handled). The id is reserved until :meth:`commit` records
         it or :meth:`release` gives it up."""
         obj = codec.parse_json_object(payload)
-        command_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+        command_id = codec.ackable_id(obj)
         if obj.get("v") != 1:
             codec.validate_command(obj)  # raises the precise unsupported_version error
         signing.verify(obj, self.public_key)

@@ -113,3 +113,55 @@ def test_sequence_grows_across_signers(keys, tmp_path) -> None:
     b = CommandSigner(keys[0], tmp_path / "seq")
     seqs = [s.build("ping", target="all", ttl_s=5)["seq"] for s in (a, b, a, b)]
     assert seqs == sorted(seqs) and len(set(seqs)) == 4
+
+
+# ---------------------------------------------------------------- malformed commands: refused, not crashed
+
+
+def _resigned(signer: CommandSigner, keys, **changes) -> bytes:
+    """A command as an attacker with HQ's key (or a bug at HQ) could produce: fields HQ itself refuses."""
+    wire = {k: v for k, v in signer.build("ping", target="node:n1", ttl_s=60).items() if k != "sig"}
+    wire.update(changes)
+    return payload(signing.sign(wire, signing.load_private_key(keys[0])))
+
+
+@pytest.mark.parametrize("depth", [17, 200, 20_000])
+def test_deeply_nested_json_is_refused_as_malformed(keys, tmp_path, depth: int) -> None:
+    data = b'{"v": 1, "id": "x1", "extra": ' + b"[" * depth + b"]" * depth + b"}"
+    assert len(data) < 64 * 1024
+    with pytest.raises(ContractError) as exc:
+        gate(keys, tmp_path).admit(data)
+    assert exc.value.reason == RefusalReason.MALFORMED_JSON and "nested deeper than 16" in exc.value.detail
+
+
+def test_an_id_longer_than_64_characters_is_refused_without_echoing_it(keys, signer, tmp_path) -> None:
+    with pytest.raises(ContractError) as exc:
+        gate(keys, tmp_path).admit(_resigned(signer, keys, id="x" * 65))
+    assert exc.value.reason == RefusalReason.INVALID_SCHEMA and "id" in exc.value.detail
+    assert exc.value.command_id is None  # the ack says "?": an ack cannot carry a 65-character id
+
+
+async def test_dispatcher_acks_both_as_rejected_with_a_reason(keys, signer, tmp_path) -> None:
+    """Through the real ack reporter (whose model refused the long id before): rejected, not internal_error."""
+    from edge_agent.control.acks import AckReporter
+    from edge_agent.control.dispatcher import Dispatcher
+    from edge_agent.control.outbox import DiskOutbox
+    from loaxa_contract import codec, topics
+    from loaxa_contract.models import Ack, AckStage
+
+    sent: list[Ack] = []
+
+    async def publish(topic: str, data: bytes, **kw) -> None:
+        sent.append(codec.decode_model(data, Ack))
+
+    acks = AckReporter("n1", topics.node_ack("c", "n1"), publish, lambda: True,
+                       outbox=DiskOutbox(tmp_path / "outbox"), health_topic=topics.node_health("c", "n1"))
+    d = Dispatcher(gate(keys, tmp_path), acks)
+    topic = topics.node_cmd("c", "n1")
+    await d.handle(topic, b'{"v": 1, "id": "deep-1", "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}")  # unparseable
+    await d.handle(topic, b'{"v": 1, "id": "deep-2", "x": ' + b"[" * 40 + b"]" * 40 + b"}")
+    await d.handle(topic, _resigned(signer, keys, id="y" * 200))
+    assert [(a.command_id, a.stage, a.reason) for a in sent] == [
+        ("?", AckStage.REJECTED, "malformed_json"), ("deep-2", AckStage.REJECTED, "malformed_json"),
+        ("?", AckStage.REJECTED, "invalid_schema")]
+    assert all(a.detail for a in sent) and d.refused == 3
