@@ -113,6 +113,21 @@ async def _plays(s: Any, node_id: str, _: Gettext) -> tuple[list[dict[str, Any]]
     return holds, played[:30]
 
 
+@routes.route("GET", "/nodes/new", perm=Perm.FLEET_WRITE, html=True,
+              summary="Add a node: its login and a one-time enrolment code, then watch it come online")
+async def new_node_page(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    cfg = request.app[CONFIG]
+    async with request.app[DB].sessions() as s:
+        names = await zone_names(s)
+    base = (cfg.http.public_url or f"{cfg.http.scheme}://{cfg.http.host}:{cfg.http.port}").rstrip("/")
+    return await page(request, "node_new.html", {"names": names, "hq_url": base, "js_msgs": {
+        **_fleet_msgs(_), "need_id": _("Node id: 1 to 64 of a-z, 0-9, - and _, e.g. thon1-loa-3."),
+        "exists": _("This node already has a login. Tick “new hardware” to issue a new one (the old one stops)."),
+        "waiting": _("Waiting for %(id)s to connect…"), "online": _("%(id)s is online."),
+        "expires": _("Valid until %(t)s, once.")}})
+
+
 @routes.route("GET", "/nodes/{id}", perm=Perm.FLEET_READ, html=True,
               summary="One node: live state, health over time, events, plays, villages, location, programme")
 async def node_page(request: web.Request) -> web.StreamResponse:
@@ -138,3 +153,4 @@ async def node_page(request: web.Request) -> web.StreamResponse:
                      for code, detail in sorted(((n.last_health or {}).get("problems") or {}).items())],
         "can_edit": allowed(p.role, Perm.FLEET_WRITE), "can_settings": allowed(p.role, Perm.SETTINGS_WRITE),
         "js_msgs": _fleet_msgs(_)})
+
