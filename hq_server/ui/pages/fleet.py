@@ -151,6 +151,7 @@ async def node_page(request: web.Request) -> web.StreamResponse:
         "setting_states": {k: _(v) for k, v in SETTING_STATES.items()}, "setting_tone": SETTING_TONE,
         "problems": [(code, fv.problem_text(code, _), detail)
                      for code, detail in sorted(((n.last_health or {}).get("problems") or {}).items())],
+        "reported_villages": ", ".join(names.get(z, z) for z in n.reported_zones or []),
         "can_edit": allowed(p.role, Perm.FLEET_WRITE), "can_settings": allowed(p.role, Perm.SETTINGS_WRITE),
         "js_msgs": _fleet_msgs(_)})
 
