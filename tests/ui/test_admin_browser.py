@@ -68,7 +68,7 @@ async def test_users_audit_and_tokens(hq: Hq, browser, screen: Screen) -> None: 
     await page.get_by_label("Tìm").fill("can-bo-moi")
     await page.get_by_role("button", name="Xem").click()
     await page.wait_for_url(re.compile(r"q=can-bo-moi"))
-    created = page.locator("#audit-list tbody tr").filter(has_text="Create a user")
+    created = page.locator("#audit-list tbody tr").filter(has_text="Tạo tài khoản")
     await created.first.wait_for()
     assert "admin-1" in await created.first.inner_text() and "201" in await created.first.inner_text()
     assert await page.locator("#audit-list tbody tr").count() >= 3  # created, password reset, deactivated

@@ -92,3 +92,17 @@ def test_voice_label_says_engine_voice_and_quality() -> None:
     assert voice_label("gtts+espeak", "vi", "robotic", vi) == "Google Translate + espeak-ng (vi) · giọng máy, khó nghe"
     assert voice_label("recording", "", "human", vi) == "giọng người (ghi âm)"
     assert voice_label("new-engine", None, "robotic", vi) == "new-engine · giọng máy, khó nghe"
+
+
+def test_audit_labels_name_existing_routes() -> None:
+    """Every labelled action is a route HQ serves (a renamed or removed route fails here, not silently)."""
+    from hq_server.app import ROUTE_MODULES
+    from hq_server.ui import audit_text
+
+    served = {(s.method, s.path) for m in ROUTE_MODULES for s in m.routes.specs}
+    assert set(audit_text.LABELS) <= served, set(audit_text.LABELS) - served
+    routes = {s.summary: (s.method, s.path) for m in ROUTE_MODULES for s in m.routes.specs}
+    routes.update(audit_text.ROUTE_OF_ACTION)
+    assert audit_text.action_label("Create a user", routes, VI) == "Tạo tài khoản"
+    assert audit_text.action_label("login", routes, VI) == "Đăng nhập"
+    assert audit_text.action_label("GET /something", routes, VI) == "GET /something"  # unknown: shown as recorded

@@ -18,7 +18,7 @@ from hq_server.routes.hq_settings import current
 from hq_server.routes.records import audit_query
 from hq_server.services.auth import Perm, Role
 from hq_server.storage.tables import ApiToken, AuditEntry, User
-from hq_server.ui import voice_text
+from hq_server.ui import audit_text, voice_text
 from hq_server.ui.fmt import TZ, Gettext
 from hq_server.ui.render import ROLE_NAMES, gettext_for, page
 from hq_server.ui.villages import zone_names
@@ -100,8 +100,10 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     async with request.app[DB].sessions() as s:
         rows = (await s.scalars(audit_query(query).limit(limit))).all()
         users = sorted(set((await s.scalars(select(AuditEntry.username).distinct())).all()) - {""})
+    routes_of = audit_text.routes_by_summary(request.app)
     return await page(request, "audit.html", {
         "rows": rows, "f": f, "users": users, "limit": limit,
+        "labels": {e.id: audit_text.action_label(e.action, routes_of, _) for e in rows},
         "csv": "/api/v1/audit?" + urlencode({**api, "limit": 5000, "format": "csv"}), "js_msgs": _admin_msgs(_)})
 
 
