@@ -217,23 +217,27 @@ async def test_emergency_needs_confirmation_and_a_second_person(start_hq, start_
     assert body["bulletin"]["priority"] == "emergency" and body["bulletin"]["approved_by"] == "admin-1"
 
 
-async def test_first_visit_to_compose_is_small(hq: Hq, browser) -> None:  # noqa: F811
-    """Bytes transferred (headers + encoded bodies) for a first visit to the compose page, empty cache."""
+@pytest.mark.parametrize(("user", "path"), [("broadcaster-1", "/compose"), ("admin-1", "/statistics"),
+                                             ("police-1", "/cameras")], ids=["compose", "statistics", "cameras"])
+async def test_first_visit_is_small(hq: Hq, browser, user: str, path: str) -> None:  # noqa: F811
+    """Bytes transferred (headers + encoded bodies) for a first visit, empty cache: the compose page, the heaviest
+    page (statistics: charts library and five report calls) and the police post's wall."""
     page = await new_page(browser, hq, SCREENS[1])
-    await login(page, "broadcaster-1")
+    await login(page, user)
     context = await browser.new_context(base_url=str(hq.client.make_url("/")).rstrip("/"),
                                         storage_state=await page.context.storage_state(),
                                         viewport={"width": 360, "height": 740})
     fresh = await context.new_page()
     requests = []
     fresh.on("requestfinished", lambda r: requests.append(r))
-    await fresh.goto("/compose", wait_until="networkidle")
+    await fresh.goto(path, wait_until="networkidle" if path != "/cameras" else "load")
     await fresh.evaluate("document.fonts.ready")
     sizes = [(r.url, await r.sizes()) for r in requests]
     total = sum(s["responseBodySize"] + s["responseHeadersSize"] + s["requestHeadersSize"] for _, s in sizes)
-    record_figure("compose_first_visit_bytes", total)
-    record_figure("compose_first_visit_files", {u.split("?")[0].rsplit("/", 1)[-1]: s["responseBodySize"]
+    name = path.strip("/")
+    record_figure(f"{name}_first_visit_bytes", total)
+    record_figure(f"{name}_first_visit_files", {u.split("?")[0].rsplit("/", 1)[-1]: s["responseBodySize"]
                                                 for u, s in sizes})
-    print(f"first visit to /compose: {total} bytes in {len(sizes)} requests")
+    print(f"first visit to {path}: {total} bytes in {len(sizes)} requests")
     assert any(u.endswith(".woff2") for u, _ in sizes)  # the font is part of the weight
     assert total <= PAGE_WEIGHT_LIMIT, f"{total} bytes > {PAGE_WEIGHT_LIMIT}"
