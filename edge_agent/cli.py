@@ -129,7 +129,7 @@ def _enroll(args: argparse.Namespace) -> int:
         return 1
     print(_("Node {node} enrolled: files in {dir}").format(node=done.node, dir=done.directory))
     print(_("HQ key fingerprint {fp} and CA fingerprint {ca}: compare with HQ's screen")
-          .format(fp=done.hq_key_fingerprint[:16], ca=done.ca_fingerprint[:16]))
+          .format(fp=done.hq_key_fingerprint, ca=done.ca_fingerprint[:16]))
     print(_("Next: edge-agent doctor --config {path}, then start the service (install-node.sh or "
             "systemctl restart loaxa-edge-agent)").format(path=done.directory / "node.yaml"))
     return 0

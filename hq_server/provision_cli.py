@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, cfg: HqConfig) -> int:
         print(_("Enrolment code (one use, until {end}): {code}").format(
             code=done.code, end=done.expires_at.astimezone().strftime("%Y-%m-%d %H:%M") if done.expires_at else "?"))
         print(_("On the node: edge-agent enroll {url} {code}").format(url=prov.endpoints(cfg).hq_url, code=done.code))
-    print(_("Fingerprints: HQ key {key}, CA {ca}").format(key=done.bundle.hq_key_fingerprint[:16],
+    print(_("Fingerprints: HQ key {key}, CA {ca}").format(key=done.bundle.hq_key_fingerprint,
                                                          ca=done.bundle.ca_fingerprint[:16]))
     return 0
 

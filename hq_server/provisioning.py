@@ -15,7 +15,6 @@ example file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,10 @@ from typing import Any, Literal
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from loaxa_common.certs import fingerprint
+from loaxa_contract import signing
 from loaxa_contract.enrolment import Bundle
 
 NODE_ETC = "/etc/loaxa"
@@ -68,10 +69,11 @@ def write_bundle(bundle: Bundle, directory: Path) -> list[Path]:
 
 
 def key_fingerprint(public_pem: bytes) -> str:
-    """SHA-256 of HQ's raw Ed25519 public key, hex: read it aloud to check a node holds the right key."""
+    """HQ's key fingerprint as every tool prints it (``signing.fingerprint``): read aloud to check a node."""
     key = serialization.load_pem_public_key(public_pem)
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("HQ's public key is not an Ed25519 key")
+    return signing.fingerprint(key)
 
 
 def node_settings(req: NodeRequest, ends: Endpoints, *, etc: str = NODE_ETC,

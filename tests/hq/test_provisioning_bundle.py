@@ -47,6 +47,7 @@ def test_bundle_files_load_on_a_node_and_are_production_clean(tmp_path: Path) ->
                           ca_pem=ca.read_bytes(), hq_public_pem=pub.read_bytes())
     assert bundle.ca_fingerprint == describe(ca).sha256
     assert bundle.hq_key_fingerprint == key_fingerprint(pub.read_bytes())
+    assert bundle.hq_key_fingerprint == signing.fingerprint(signing.load_public_key(pub))  # as doctor prints it
     out = tmp_path / "bundle"
     write_bundle(bundle, out)
     assert (out / "mqtt-password").read_text() == "mat-khau\n"
