@@ -7,8 +7,10 @@ Lifecycle through ``cleanup_ctx`` (start in order, stop in reverse): database (m
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -19,6 +21,7 @@ from hq_server.broker import broker_dir, credential_store, hq_login
 from hq_server.broker_zones import membership_hooks
 from hq_server.config import HqConfig, broker_tls_files, https_context, tls_listener
 from hq_server.inputs import MAX_JSON_BYTES
+from hq_server.ports import http_port_problem, port_problem_message
 from hq_server.routes import (
     audio,
     auth,
@@ -220,12 +223,23 @@ async def serve(cfg: HqConfig, stop: asyncio.Event) -> None:
 
 
 def run_server(cfg: HqConfig) -> int:
+    """Serve until SIGTERM/SIGINT; 2 with one line on stderr if HQ cannot start (e.g. its HTTP port is taken)."""
+    problem = http_port_problem(cfg.http.host, cfg.http.port)
+    if problem:  # before the database, the broker and the link start: nothing to undo, nothing left running
+        print(f"lỗi (error): {problem}", file=sys.stderr)
+        return 2
+
     async def main() -> None:
         await serve(cfg, stop_on_signals())
 
     try:
         asyncio.run(main())
-    except (OSError, BrokerError, ConfigError) as err:
+    except OSError as err:
+        bind = err.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)  # taken since the check
+        message = port_problem_message(cfg.http.host, cfg.http.port, err) if bind else str(err)
+        print(f"lỗi (error): HQ không khởi động được (could not start): {message}", file=sys.stderr)
+        return 2
+    except (BrokerError, ConfigError) as err:
         logger.error("HQ could not start: %s", err)
         return 2
     return 0

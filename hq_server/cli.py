@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -12,6 +13,16 @@ from hq_server import broker_config_cli, check_cli, credential_cli, provision_cl
 from hq_server.broker import hq_login
 from hq_server.config import HqConfig, broker_tls_files, load_config
 from hq_server.send import AckCollector, format_ack, outcome_code, publish_command
+from hq_server.send_api import (
+    TOKEN_ENV,
+    SendError,
+    api_body,
+    client_ssl,
+    default_url,
+    read_token,
+    send_via_api,
+    targets_from,
+)
 from hq_server.signer import CommandSigner
 from loaxa_common.cli_text import _
 from loaxa_common.config import ConfigError
@@ -30,16 +41,23 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--out", type=Path, help="directory (default: data_dir/keys of --config, else ./keys)")
     k.add_argument("--config", type=Path)
 
-    s = sub.add_parser("send", help="sign and publish a bulletin, print the acks")
+    s = sub.add_parser("send", help="send a bulletin through HQ (recorded, audited, reported) and follow it")
     s.add_argument("--config", type=Path, required=True)
     s.add_argument("--text", required=True, help=f"bulletin text (≤ {MAX_TEXT_CHARS} characters)")
-    s.add_argument("--target", default="all", help="all | zone:NAME | node:ID")
+    s.add_argument("--target", action="append", default=None,
+                   help="all | zone:NAME (slug or name, e.g. 'zone:Thôn 1') | node:ID; repeatable (default all)")
     s.add_argument("--title", default="")
     s.add_argument("--priority", default="normal", choices=["normal", "priority", "emergency"])
     s.add_argument("--voice", default=None)
-    s.add_argument("--timeout", type=float, default=60.0, help="seconds to collect acks")
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds to follow the deliveries")
     s.add_argument("--expect", type=int, default=None, help="stop once this many nodes have finished")
     s.add_argument("--ttl", type=float, default=None, help="seconds until the bulletin expires")
+    s.add_argument("--url", default=None, help="HQ's URL (default: http.public_url, else its listen address)")
+    s.add_argument("--token-file", type=Path, default=None,
+                   help=f"file holding an API token of a broadcaster or admin (default: ${TOKEN_ENV})")
+    s.add_argument("--direct", action="store_true",
+                   help="UNRECORDED: sign and publish straight to the broker, bypassing HQ (no bulletin, audit "
+                        "or report entry); only when HQ itself is down")
 
     r = sub.add_parser("run", help="run the HQ server")
     r.add_argument("--config", type=Path, required=True)
@@ -47,10 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     u = sub.add_parser("create-user", help="create an account (e.g. the first admin); migrates the database")
     u.add_argument("--config", type=Path, required=True)
     u.add_argument("--username", required=True)
-    u.add_argument("--role", default="admin", choices=["admin", "broadcaster", "technician", "police"])
+    u.add_argument("--role", required=True, choices=["admin", "broadcaster", "technician", "police"])
     u.add_argument("--full-name", default="")
     u.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
     u.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    u.add_argument("--generate", action="store_true",
+                   help="generate a password and print it on stdout (first line; the token follows with --token)")
     u.add_argument("--token", action="store_true", help="also create and print an API token (shown once)")
 
     tls_cli.add_parsers(sub)
@@ -74,6 +94,30 @@ async def _send(args: argparse.Namespace, cfg: HqConfig) -> int:
     if len(args.text) > MAX_TEXT_CHARS:
         print(f"error: --text is {len(args.text)} characters; the limit is {MAX_TEXT_CHARS}", file=sys.stderr)
         return 2
+    if args.direct:
+        return await _send_direct(args, cfg)
+    try:
+        token = read_token(args.token_file)
+        url = (args.url or default_url(cfg)).rstrip("/")
+        body = api_body(args.text, args.title, args.priority, args.voice, targets_from(args.target or ["all"]),
+                        args.ttl)
+        return await send_via_api(url, token, body, timeout=args.timeout, expect=args.expect,
+                                  ssl_context=client_ssl(cfg, url))
+    except SendError as err:
+        print(f"lỗi (error): {err}", file=sys.stderr)
+        return 2
+
+
+async def _send_direct(args: argparse.Namespace, cfg: HqConfig) -> int:
+    """The bypass: HQ never hears of this bulletin. Said loudly, on stderr, before anything is sent."""
+    print("CẢNH BÁO: --direct gửi thẳng lên broker; bản tin KHÔNG được HQ ghi lại (không có trong danh sách bản "
+          "tin, nhật ký, báo cáo) (WARNING: --direct publishes straight to the broker, UNRECORDED: not in HQ's "
+          "bulletins, audit log or reports)", file=sys.stderr, flush=True)
+    targets = args.target or ["all"]
+    if len(targets) != 1:
+        print("lỗi (error): --direct gửi tới đúng một --target (one --target with --direct)", file=sys.stderr)
+        return 2
+    args.target = targets[0]
     signer = CommandSigner(cfg.key_path, cfg.data_dir / "seq")
 
     bulletin_id = uuid.uuid4().hex[:12]
@@ -90,7 +134,7 @@ async def _send(args: argparse.Namespace, cfg: HqConfig) -> int:
     try:
         await link.wait_ready(10)
         topic = await publish_command(link, cfg.commune, wire)
-        print(f"sent bulletin {bulletin_id} (command {wire['id']}) to {topic}", flush=True)
+        print(f"sent UNRECORDED bulletin {bulletin_id} (command {wire['id']}) to {topic}", flush=True)
         await collector.wait(args.expect, args.timeout)
     except TimeoutError:
         print("error: could not connect to the broker within 10 s", file=sys.stderr)
@@ -102,17 +146,36 @@ async def _send(args: argparse.Namespace, cfg: HqConfig) -> int:
     return outcome_code(collector)
 
 
+NO_TERMINAL = ("không có terminal để gõ mật khẩu: dùng --password-stdin, --password-env BIẾN hoặc --generate "
+               "(no terminal to type the password on: use --password-stdin, --password-env VAR or --generate)")
+
+
 def _read_password(args: argparse.Namespace) -> str:
+    """From --generate, --password-env, --password-stdin, else typed twice on a terminal (never an EOFError)."""
     import getpass
     import os
+    import secrets
 
+    if args.generate:
+        return secrets.token_urlsafe(12)
     if args.password_env:
-        return os.environ.get(args.password_env, "")
+        if args.password_env not in os.environ:
+            raise ValueError(f"biến môi trường {args.password_env} chưa được đặt ({args.password_env} is not set)")
+        return os.environ[args.password_env]
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("password: ")
-    if first != getpass.getpass("again: "):
-        raise ValueError("passwords do not match")
+        line = sys.stdin.readline()
+        if not line:
+            raise ValueError("stdin trống: không có mật khẩu (stdin is empty: no password)")
+        return line.rstrip("\n")
+    if not sys.stdin.isatty():
+        raise ValueError(NO_TERMINAL)
+    try:
+        first = getpass.getpass("mật khẩu (password): ")
+        again = getpass.getpass("nhập lại (again): ")
+    except EOFError as err:
+        raise ValueError(NO_TERMINAL) from err
+    if first != again:
+        raise ValueError("hai lần nhập mật khẩu không khớp (passwords do not match)")
     return first
 
 
@@ -129,6 +192,8 @@ async def _create_user(args: argparse.Namespace, cfg: HqConfig) -> int:
     finally:
         await db.close()
     print(f"created {args.role} {args.username!r}", file=sys.stderr)
+    if args.generate:
+        print(password)
     if token:
         print(token)
     return 0
@@ -137,6 +202,8 @@ async def _create_user(args: argparse.Namespace, cfg: HqConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
+    if not args.verbose:  # alembic logs each plugin it loads at import: noise before any real message
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.cmd == "keygen":
             out = args.out or (load_config(args.config).key_path.parent if args.config else Path("keys"))

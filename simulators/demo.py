@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +21,7 @@ from aiohttp import web
 from hq_server.app import BROKER_PORT, create_app
 from hq_server.broker import broker_dir, credential_store
 from hq_server.config import HqConfig
+from hq_server.ports import port_problem_message
 from hq_server.services.users import create_user, user_count
 from hq_server.storage.db import Database
 from loaxa_common.process import stop_on_signals
@@ -120,7 +122,11 @@ async def run_demo(data_dir: Path, *, text: str = DEMO_TEXT, http_port: int = 80
     await runner.setup()  # database, embedded broker, orchestrator
     village: Village | None = None
     try:
-        await web.TCPSite(runner, "127.0.0.1", http_port).start()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", http_port).start()
+        except OSError as err:  # taken since the check in the CLI: one line, and the broker stops below
+            print(f"lỗi (error): {port_problem_message('127.0.0.1', http_port, err)}", file=sys.stderr)
+            return 2
         base = f"http://127.0.0.1:{http_port}"
         print(f"HQ for commune {COMMUNE} on {base} (embedded Mosquitto on 127.0.0.1:{app[BROKER_PORT]})", flush=True)
         # each simulated node gets its own broker login, as `hq-server node-credential add` issues one

@@ -53,11 +53,12 @@ def test_keygen_then_send_to_a_running_agent(broker, tmp_path: Path, node_logins
                                capture_output=True, text=True, timeout=60)
         assert '"online"' in birth.stdout, (birth.stdout, birth.stderr)
         sent = subprocess.run(
-            [BIN / "hq-server", "send", "--config", hq_yaml, "--target", "node:loa-cli", "--expect", "1",
+            [BIN / "hq-server", "send", "--direct", "--config", hq_yaml, "--target", "node:loa-cli", "--expect", "1",
              "--timeout", "60", "--text", "Thông báo thử: họp thôn lúc 7h30."],
             capture_output=True, text=True, timeout=120,
         )
         assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "UNRECORDED" in sent.stderr  # the bypass says so before it sends
         lines = sent.stdout
         for stage in ("received", "rendered", "playing", "played"):
             assert f" {stage} " in lines or lines.rstrip().endswith(stage), lines
@@ -80,7 +81,7 @@ def test_send_times_out_with_nonzero_exit_when_nobody_answers(broker, tmp_path: 
                                        "broker": _hq_broker(broker)}))
     subprocess.run([BIN / "hq-server", "keygen", "--config", hq_yaml], check=True, capture_output=True, timeout=30)
     t0 = time.monotonic()
-    sent = subprocess.run([BIN / "hq-server", "send", "--config", hq_yaml, "--text", "Không ai nghe",
+    sent = subprocess.run([BIN / "hq-server", "send", "--direct", "--config", hq_yaml, "--text", "Không ai nghe",
                            "--timeout", "2"], capture_output=True, text=True, timeout=60)
     assert sent.returncode == 2 and "0 node(s) finished" in sent.stdout
     assert time.monotonic() - t0 < 30
