@@ -15,10 +15,20 @@ from sqlalchemy import select
 from hq_server.routes.fleet_live import fleet_snapshot
 from hq_server.services.auth import Perm, allowed
 from hq_server.services.node_settings import NodeSettings
-from hq_server.storage.tables import Bulletin, Delivery, DesiredSetting, Node, NodeEvent, NodeSetting, Occurrence
+from hq_server.storage.tables import (
+    Alert,
+    Bulletin,
+    Delivery,
+    DesiredSetting,
+    Node,
+    NodeEvent,
+    NodeSetting,
+    Occurrence,
+)
 from hq_server.ui import delivery_text as dt
 from hq_server.ui import fleet_view as fv
 from hq_server.ui import mapview
+from hq_server.ui.camera_view import ALERT_KINDS
 from hq_server.ui.fmt import Gettext, fmt_datetime
 from hq_server.ui.render import gettext_for, page
 from hq_server.ui.villages import zone_names
@@ -141,13 +151,15 @@ async def node_page(request: web.Request) -> web.StreamResponse:
         events = (await s.scalars(select(NodeEvent).where(NodeEvent.node_id == n.id)
                                   .order_by(NodeEvent.at.desc()).limit(50))).all()
         holds, played = await _plays(s, n.id, _)
+        alerts = (await s.scalars(select(Alert).where(Alert.subject == n.id).order_by(Alert.id.desc()).limit(20))).all()
         settings = await _settings(s, n)
     p = principal(request)
     facts = fv.node_facts(n, names, _)
     return await page(request, "node.html", {
         "n": n, "f": facts, "names": names, "events": events, "event_labels": {k: _(v) for k, v in
                                                                                 EVENT_LABELS.items()},
-        "holds": holds, "played": played, "settings": settings,
+        "holds": holds, "played": played, "settings": settings, "alerts": alerts,
+        "alert_kinds": {k: _(v) for k, v in ALERT_KINDS.items()},
         "setting_states": {k: _(v) for k, v in SETTING_STATES.items()}, "setting_tone": SETTING_TONE,
         "problems": [(code, fv.problem_text(code, _), detail)
                      for code, detail in sorted(((n.last_health or {}).get("problems") or {}).items())],
