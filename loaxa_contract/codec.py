@@ -42,7 +42,7 @@ def parse_json_object(payload: bytes) -> dict[str, Any]:
             RefusalReason.OVERSIZED, f"payload is {len(payload)} bytes, limit is {MAX_PAYLOAD_BYTES}"
         )
     try:
-        obj = json.loads(payload.decode("utf-8"))
+        obj = json.loads(payload.decode("utf-8"), parse_constant=_not_a_number)
     except UnicodeDecodeError as err:
         raise ContractError(RefusalReason.MALFORMED_JSON, f"payload is not UTF-8: {err}") from err
     except json.JSONDecodeError as err:
@@ -52,11 +52,14 @@ def parse_json_object(payload: bytes) -> dict[str, Any]:
     except RecursionError as err:  # thousands of nested [ or { inside the size limit
         raise ContractError(RefusalReason.MALFORMED_JSON,
                             f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
+    except ValueError as err:  # NaN/Infinity, or an integer longer than Python converts (4 300 digits)
+        raise ContractError(RefusalReason.MALFORMED_JSON, f"invalid number: {str(err)[:120]}") from err
     if not isinstance(obj, dict):
         raise ContractError(RefusalReason.MALFORMED_JSON, f"payload must be a JSON object, got {type(obj).__name__}")
     if json_depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ContractError(RefusalReason.MALFORMED_JSON, f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
                             command_id=ackable_id(obj))
+    check_text(obj)
     return obj
 
 
@@ -81,6 +84,28 @@ def ackable_id(obj: dict[str, Any]) -> str | None:
     over-long id is itself the refusal's subject and must not make the ack invalid in turn."""
     ident = obj.get("id")
     return ident if isinstance(ident, str) and 0 < len(ident) <= MAX_ID_CHARS else None
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def check_text(obj: Any) -> None:
+    """No lone UTF-16 surrogate (``"\\ud800"``) in any string or key, walked without recursion: encoding one
+    for the signature or the database would raise UnicodeEncodeError instead of refusing."""
+    stack: list[Any] = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise ContractError(RefusalReason.MALFORMED_JSON, "text contains a lone UTF-16 surrogate") from err
 
 
 def validate_command(obj: dict[str, Any]) -> Command:

@@ -24,6 +24,8 @@ def utcnow() -> datetime:
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a UTC offset (ISO-8601 with 'Z' or '+07:00')")
+    if not 1970 <= value.year < 2200:  # 1970: a Pi without its clock set; near year 1 or 9999 arithmetic overflows
+        raise ValueError("timestamp must be between 1970 and 2200")
     return value
 
 
@@ -304,7 +306,7 @@ class NodeState(Envelope):
 
 class NodeHealth(Envelope):
     node: Slug
-    uptime_s: float
+    uptime_s: float = Field(ge=0, le=1e9, description="Seconds since the agent started")
     relay_on: bool | None = None
     volume: int | None = None
     audio_device_ok: bool | None = None

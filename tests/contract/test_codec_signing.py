@@ -31,6 +31,13 @@ def test_valid_bulletin_decodes() -> None:
     (b"\xff\xfe", RefusalReason.MALFORMED_JSON, "UTF-8"),
     (b"[1, 2]", RefusalReason.MALFORMED_JSON, "JSON object"),
     (b" " * (MAX_PAYLOAD_BYTES + 1), RefusalReason.OVERSIZED, str(MAX_PAYLOAD_BYTES)),
+    # found by the fuzz suite: each used to escape as RecursionError / ValueError / UnicodeEncodeError
+    (b'{"x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", RefusalReason.MALFORMED_JSON, "nested deeper"),
+    (b'{"x": ' + b"[" * 20 + b"]" * 20 + b"}", RefusalReason.MALFORMED_JSON, "nested deeper"),
+    (b'{"x": 1' + b"0" * 5000 + b"}", RefusalReason.MALFORMED_JSON, "invalid number"),
+    (b'{"x": NaN}', RefusalReason.MALFORMED_JSON, "invalid number"),
+    (b'{"id": "a\\ud800"}', RefusalReason.MALFORMED_JSON, "surrogate"),
+    (b'{"\\udfff": 1}', RefusalReason.MALFORMED_JSON, "surrogate"),
 ])
 def test_parse_errors_are_specific(payload: bytes, reason: RefusalReason, fragment: str) -> None:
     with pytest.raises(ContractError) as exc:
