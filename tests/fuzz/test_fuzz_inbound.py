@@ -85,7 +85,7 @@ async def test_inbound_handler_handles_or_refuses_with_a_reason(fuzz_hq, data: s
         assert err.reason in RefusalReason and err.detail.strip(), f"refusal without a reason: {err!r}"
 
 
-def test_every_subscription_has_a_message_model() -> None:
+async def test_every_subscription_has_a_message_model() -> None:
     """Each subscribed topic kind gets schema-shaped payloads, not only random bytes."""
     kinds = {_kind(f) for f in FILTERS}
     assert None not in kinds and kinds <= set(MODELS), kinds - set(MODELS)
