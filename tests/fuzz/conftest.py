@@ -21,8 +21,9 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from hq_server.app import create_app
 from hq_server.services.users import create_user
 from hq_server.web import DB
+from loaxa_link.credentials import CredentialStore
 from loaxa_link.mosquitto import Mosquitto, free_port
-from tests.conftest import require_binary
+from tests.conftest import COMMUNE, require_binary
 from tests.hq.fixtures import ROLES, Hq, hq_config
 
 PROFILE_ENV = "LOAXA_FUZZ_PROFILE"
@@ -63,11 +64,12 @@ async def fuzz_hq(tmp_path_factory: pytest.TempPathFactory, hq_keys: tuple[Path,
     a camera and a sent bulletin so fuzzed ids can hit real rows."""
     require_binary("mosquitto")
     tmp = tmp_path_factory.mktemp("fuzz-hq")
-    broker = Mosquitto(tmp / "broker").start()
+    credentials = CredentialStore(tmp / "broker-credentials", COMMUNE)  # authenticated, as in production
+    broker = Mosquitto(tmp / "broker", credentials).start()
     client: TestClient | None = None
     try:
         port = free_port()
-        app = create_app(hq_config(tmp, hq_keys[0], broker.port, None, port))
+        app = create_app(hq_config(tmp, hq_keys[0], broker.port, None, port, credentials.hq_login()))
         client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
         hq = Hq(client, app, {})
@@ -85,6 +87,7 @@ async def fuzz_hq(tmp_path_factory: pytest.TempPathFactory, hq_keys: tuple[Path,
 
 
 async def _seed(hq: Hq) -> None:
+    await hq.add_zones("thon-1", "thon-2")
     for node, zone in (("loa-1", "thon-1"), ("loa-2", "thon-2")):
         status, body = await hq.call("PUT", f"/api/v1/nodes/{node}", role="technician", json={"zones": [zone]})
         assert status == 201, body
