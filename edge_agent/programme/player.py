@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+START_RECORDS_S = 0.5
+"""Budget, before a timed start's warm-up, for writing its run record and ``playing`` ack (fsyncs)."""
+
 
 async def sleep_until(target: datetime, clock: Clock = utcnow) -> None:
     """Coarse sleep, then yield-spin the last ~20 ms: starts within a few ms of ``target`` (node clock)."""
@@ -413,7 +416,8 @@ class Player:
         await self.conclude(item, AckStage.CANCELLED, reason="cancelled_by_hq")
 
     async def _yield_to_earlier(self, item: QueueItem) -> bool:
-        """Wait until ``item``'s amplifier must go on; True (item put back) if a play due earlier arrived.
+        """Wait until it is time to prepare ``item``'s start; True (item put back) if a play due earlier
+        arrived meanwhile.
 
         A timed item is taken ``lead_s`` before its start (to render it); a series occurrence or a
         ``play_at`` due before it may arrive meanwhile, and must not wait behind a later play time.
@@ -427,34 +431,36 @@ class Player:
                 self.queue.push(item)
                 logger.info("%s goes back to the queue: a play due earlier arrived", item.bulletin_id)
                 return True
-            remaining = (item.start_at - timedelta(seconds=self.amplifier.ready_in()) - now).total_seconds()
+            remaining = (self._prepare_at(item) - now).total_seconds()
             if remaining <= 0.04:
                 return False
             self._wake.clear()
             await wait_event(self._wake, remaining - 0.02)
 
-    async def _begin(self, item: QueueItem, cmd: BulletinCommand) -> datetime | None:
-        """Amplifier on (warm), synchronised start; returns the instant this item must be cut, if any.
+    def _prepare_at(self, item: QueueItem) -> datetime:
+        """When the start of a timed item is prepared: its warm-up plus time for the durable records."""
+        assert item.start_at is not None
+        return item.start_at - timedelta(seconds=self.amplifier.ready_in() + START_RECORDS_S)
 
-        The ``playing`` run record is on disk before the ``playing`` ack and the audio (written during
-        the warm-up): a restart from here on is reported as an interruption
-        (:mod:`edge_agent.programme.recovery`).
+    async def _begin(self, item: QueueItem, cmd: BulletinCommand) -> datetime | None:
+        """Run record and ``playing`` ack, amplifier on (warm), synchronised start; returns the instant
+        this item must be cut, if any.
+
+        The ``playing`` run record is on disk before the ``playing`` ack and the audio: a restart from
+        here on is reported as an interruption (:mod:`edge_agent.programme.recovery`). Both writes are
+        done before the warm-up, inside the start's lead, so they never delay a synchronised start.
         """
+        now = self.clock()
+        item.cut_started_at = item.start_at if item.start_at and item.start_at > now else now
+        await asyncio.to_thread(self.runs.put, self._run_of(item, "playing", item.cut_started_at))
+        detail = item.start_at.isoformat() if item.start_at else None
+        if item.replays:
+            detail = f"replay after an interruption{f' ({detail})' if detail else ''}"
+        await self.acks.ack(cmd.id, AckStage.PLAYING, bulletin_id=item.bulletin_id, detail=detail,
+                            occurrence=item.occurrence_at)
         if item.start_at is not None:
             await sleep_until(item.start_at - timedelta(seconds=self.amplifier.ready_in()), self.clock)
-        warming = asyncio.get_running_loop().create_task(self.amplifier.acquire(item.bulletin_id))
-        try:
-            item.cut_started_at = item.start_at if item.start_at and item.start_at > self.clock() else self.clock()
-            await asyncio.to_thread(self.runs.put, self._run_of(item, "playing", item.cut_started_at))
-            detail = item.start_at.isoformat() if item.start_at else None
-            if item.replays:
-                detail = f"replay after an interruption{f' ({detail})' if detail else ''}"
-            await self.acks.ack(cmd.id, AckStage.PLAYING, bulletin_id=item.bulletin_id, detail=detail,
-                                occurrence=item.occurrence_at)
-        except BaseException:
-            warming.cancel()
-            raise
-        await warming
+        await self.amplifier.acquire(item.bulletin_id)
         if item.start_at is not None:
             await sleep_until(item.start_at, self.clock)
         window = self.programme.window_at(self.clock())

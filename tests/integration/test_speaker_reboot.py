@@ -50,7 +50,8 @@ async def wait_online(tap, signer, timeout: float = 30) -> None:
 
 
 async def test_sigkill_mid_schedule_loses_nothing(make_node_config, broker, tap, signer, tmp_path):
-    cfg = make_node_config("loa-1", port=broker.port, **FAST)
+    # a grace that covers a slow restart on a loaded machine: the timed bulletin must play late, not expire
+    cfg = make_node_config("loa-1", port=broker.port, **{**FAST, "schedule__misfire_grace_s": 60})
     config_path = tmp_path / "node.yaml"
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True))
     log = tmp_path / "agent.log"
