@@ -18,9 +18,9 @@ from loaxa_contract.models import NodeHealth
 logger = logging.getLogger(__name__)
 
 ALERTED = {
-    "duplicate_node_id": ("critical", "Hai thiết bị đang dùng cùng mã loa {node}: máy chủ MQTT chuyển phiên qua lại "
-                                      "giữa chúng; hãy đặt mã riêng cho từng thiết bị (two devices use the node id "
-                                      "{node}; give each its own id). {detail}"),
+    "duplicate_node_id": ("critical", "Hai thiết bị đang dùng cùng mã loa {node}: máy chủ MQTT chuyển kết nối qua lại "
+                                      "giữa chúng, bản tin có thể đến thiết bị không ai biết. Hãy đặt mã riêng cho "
+                                      "từng thiết bị."),
 }
 
 
@@ -49,8 +49,8 @@ class NodeProblemAlerts:
         async with self.sessions() as session:
             for code in sorted(new):
                 severity, text = ALERTED[code]
-                detail = (health.problems or {}).get(code, "")
-                await self.alerter.raise_alert(session, code, health.node,
-                                               text.format(node=health.node, detail=detail).strip(), severity)
+                await self.alerter.raise_alert(session, code, health.node, text.format(node=health.node), severity,
+                                               detail=(health.problems or {}).get(code) or None,
+                                               context={"node": {"id": health.node}})
             await session.commit()
         current |= new
