@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from loaxa_link.broker_conf import TlsListener
+from loaxa_link.broker_conf import DURABLE_QUEUE_LINES, LATENCY_LINES, TlsListener
 from loaxa_link.credentials import CredentialStore, write_private
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class Mosquitto:
     """A Mosquitto broker child process, authenticated by ``credentials`` (password file + ACL).
 
-    ``autosave_on_changes`` is set so that queued QoS 1 messages for offline persistent sessions
-    survive a broker restart (the default saves every 30 minutes).
+    The database is saved every second (``autosave_interval 1``) and at every stop, so queued QoS 1
+    messages for offline persistent sessions survive a broker restart (the default saves every 30
+    minutes); Nagle is off. Why these and not ``autosave_on_changes``: :mod:`loaxa_link.broker_conf`.
     """
 
     data_dir: Path
@@ -79,16 +80,14 @@ class Mosquitto:
             f"listener {self.port} {self.host}",
             "persistence true",
             f"persistence_location {self.data_dir}/",
-            "autosave_interval 1",
-            "autosave_on_changes true",
+            *DURABLE_QUEUE_LINES,  # why each: loaxa_link.broker_conf
+            *LATENCY_LINES,
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
             "log_type notice",
             "log_type information",
             "connection_messages true",
-            "max_queued_messages 10000",
-            "persistent_client_expiration 14d",
         ]
         passwd, acl = render_auth(self.data_dir, self.credentials)
         lines += ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]

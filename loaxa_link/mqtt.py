@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import select
+import socket
 import ssl
 import threading
 import time
@@ -49,6 +50,19 @@ def _has_input(sock: object) -> bool:
     except (OSError, ValueError):
         return False
     return bool(readable)
+
+
+def _no_delay(sock: object) -> None:
+    """Turn Nagle off on paho's TCP socket (paho leaves it on).
+
+    A node answers a command with its ``received`` ack and then the command's PUBACK: two small writes
+    back to back, and with Nagle the second waits for the TCP acknowledgement of the first (up to the
+    peer's 40 ms delayed ACK). Measured with ``loaxa-sim bench fanout``'s bare round trip, 20 clients:
+    p50 ~75 ms → ~45 ms on a loaded 2-core machine; no cost at 1 000 clients.
+    """
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):  # type: ignore[attr-defined]
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
 
 MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
@@ -307,6 +321,7 @@ class MqttLink:
     def _register_socket(self, sock) -> None:
         assert self._loop is not None
         self._sock = sock
+        _no_delay(sock)
         self._loop.add_reader(sock, self._on_readable)
         if self._misc_task is None or self._misc_task.done():
             self._misc_task = self._loop.create_task(self._misc_loop(), name=f"mqtt-misc:{self.config.client_id}")

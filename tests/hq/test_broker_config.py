@@ -39,7 +39,7 @@ def test_debian_drop_in_and_shared_files(tmp_path: Path) -> None:
     shared = data / "mosquitto"
     for line in ("allow_anonymous false", f"password_file {shared / 'passwd'}", f"acl_file {shared / 'acl'}",
                  "listener 1883 127.0.0.1", "listener 8883", f"certfile {shared / 'server.crt'}",
-                 "autosave_on_changes true", "per_listener_settings false"):
+                 "autosave_interval 1", "set_tcp_nodelay true", "per_listener_settings false"):
         assert line in conf
     for name in ("passwd", "acl", "server.crt", "server.key"):
         assert (shared / name).stat().st_mode & 0o777 == 0o640, name

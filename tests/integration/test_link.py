@@ -28,7 +28,7 @@ async def test_session_survives_broker_restart_and_queued_message_arrives(broker
         await pub.wait_ready(10)
         await sub.stop()  # subscriber offline; its persistent session holds what arrives
         await pub.publish(f"{T}/1", b"while-offline")
-        broker.restart()  # queued message must survive the broker restart too (autosave_on_changes)
+        broker.restart()  # queued message must survive the broker restart too (saved at stop)
         await wait_until(lambda: not pub.connected, 10, "publisher notices the restart")
         with pytest.raises(NotConnectedError):
             await pub.publish(f"{T}/2", b"x")

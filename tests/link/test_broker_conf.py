@@ -21,7 +21,8 @@ def test_debian_drop_in_and_standalone() -> None:
     drop_in = system_broker_conf(loopback_port=1883, tls=tls, passwd=Path("/a/passwd"), acl=Path("/a/acl"))
     lines = drop_in.splitlines()
     for needed in ("per_listener_settings false", "allow_anonymous false", "password_file /a/passwd",
-                   "acl_file /a/acl", "autosave_on_changes true", "listener 1883 127.0.0.1", "listener 8883"):
+                   "acl_file /a/acl", "autosave_interval 1", "set_tcp_nodelay true", "listener 1883 127.0.0.1",
+                   "listener 8883"):
         assert needed in lines
     # Debian's own mosquitto.conf sets these; a drop-in must not
     assert not any(line.startswith(("persistence_location", "log_dest", "pid_file")) for line in lines)
