@@ -23,7 +23,8 @@ def encode(model: BaseModel) -> bytes:
 
 def command_dict(model: BaseModel) -> dict[str, Any]:
     """The JSON-compatible dict of a command, as it will be signed and sent."""
-    return json.loads(model.model_dump_json(exclude_none=True))
+    obj: dict[str, Any] = json.loads(model.model_dump_json(exclude_none=True))
+    return obj
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -1,6 +1,8 @@
 """Hard limits of the wire format, shared by HQ (which refuses to send) and edge (which refuses to accept)."""
 
-SCHEMA_VERSION = 1
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
 """Value of the ``v`` field in every payload; a receiver refuses versions it does not know."""
 
 MAX_TEXT_CHARS = 5_000

@@ -51,7 +51,7 @@ def preempts(incoming: QueueItem, playing: QueueItem | None) -> bool:
     return playing is not None and incoming.rank == EMERGENCY and playing.rank < EMERGENCY
 
 
-def _sort_key(item: QueueItem) -> tuple:
+def _sort_key(item: QueueItem) -> tuple[int, bool, datetime, int]:
     return (-item.rank, item.start_at is None, item.start_at or datetime.max.replace(tzinfo=item.expires_at.tzinfo),
             item.order)
 

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -169,7 +170,8 @@ class AbbreviationFileError(ValueError):
     """A commune abbreviation file is missing, not YAML, or not a flat text-to-text mapping."""
 
 
-def _clean_entries(raw: Mapping[object, object], source: str) -> dict[str, str]:
+def _clean_entries(raw: Mapping[Any, object], source: str) -> dict[str, str]:
+    """Keys and values are checked here, whatever the mapping claims (YAML gives any types)."""
     entries: dict[str, str] = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not key.strip():

@@ -66,7 +66,7 @@ class FanoutOptions:
     """Start a throw-away PostgreSQL server for HQ (else SQLite, or ``database_url``)."""
     text: str = BENCH_TEXT
     timeout_s: float | None = None
-    """For the fleet to play the bulletin; default grows with N."""
+    """For every node to finish and HQ to close the bulletin; default grows with N (HQ may ingest slowly)."""
     baseline: bool = True
     work_dir: Path | None = None
     keep: bool = False
@@ -74,7 +74,7 @@ class FanoutOptions:
 
     @property
     def wait_s(self) -> float:
-        return self.timeout_s or max(180.0, self.nodes * 0.12)
+        return self.timeout_s or max(600.0, self.nodes * 0.6)
 
 
 @dataclass
@@ -300,6 +300,7 @@ def reduce_loaxa(opts: FanoutOptions, fleet: Fleet, tap: Tap, got: dict[str, flo
         "submit_to_received_at_node": stats.summarise(a.ts.timestamp() - t_submit for _, a in received.values()),
         "submit_to_played": stats.summarise(at - t_submit for at, _ in played.values()),
         "submit_to_completed_s": round(w.t_completed - t_submit, 2) if w.t_completed else None,
+        "waited_s": round(opts.wait_s, 0),
         "start_spread_per_village": stats.summarise(spreads.values()),
         "worst_village": {"zone": worst[0], "spread_ms": round(worst[1] * 1000, 1)},
         "start_after_play_at": stats.summarise(stats.lateness(started, play_at).values()) if play_at else None,

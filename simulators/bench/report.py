@@ -64,9 +64,11 @@ def table(result: dict[str, Any]) -> str:
 def summary_lines(result: dict[str, Any], lx: dict[str, Any]) -> list[str]:
     ratio = result.get("ratio_to_baseline")
     acks = lx["acks_ingested"]
+    closed = (f"HQ marked the bulletin {lx['hq_state']} {lx['submit_to_completed_s']} s after submit"
+              if lx["submit_to_completed_s"] is not None else
+              f"HQ had not closed the bulletin after {lx.get('waited_s', '?')} s (state {lx['hq_state']})")
     lines = [
-        f"POST /api/v1/bulletins answered in {lx['post_s'] * 1000:,.0f} ms; HQ marked the bulletin "
-        f"{lx['hq_state']} {lx['submit_to_completed_s']} s after submit",
+        f"POST /api/v1/bulletins answered in {lx['post_s'] * 1000:,.0f} ms; {closed}",
         f"played {lx['played']}/{result['nodes']}, received {lx['received']}/{result['nodes']}"
         + (f"; not played: {len(lx['not_played'])} (e.g. {next(iter(lx['not_played'].items()))})"
            if lx["not_played"] else ""),

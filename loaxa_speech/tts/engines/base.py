@@ -67,8 +67,10 @@ MIN_AUDIO_BYTES = 256
 def wav_duration_s(data: bytes) -> float:
     """Duration of a RIFF/WAV byte string; ``TtsError`` if it is not a readable WAV."""
     try:
-        with wave.open(io.BytesIO(data)) as w:
-            return w.getnframes() / float(w.getframerate())
+        with wave.open(io.BytesIO(data), "rb") as w:
+            frames: int = w.getnframes()
+            rate: int = w.getframerate()
+        return frames / float(rate)
     except (wave.Error, EOFError) as err:
         raise TtsError(f"not a valid WAV: {err}") from err
 
