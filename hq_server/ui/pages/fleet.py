@@ -74,6 +74,8 @@ def map_context(nodes: list[dict[str, Any]], tile_url: str | None) -> dict[str, 
     if view is None:
         return {"view": None, "pins": [], "unplaced": nodes, "tiles": []}
     pins = [{**n, "xy": view.place(n["lat"], n["lon"])} for n in placed]
+    for p in pins:  # names near the right edge are written to the left of their marker, never cut off
+        p["left"] = p["xy"][0] > view.width * 0.7
     metres, px = mapview.scale_bar(view, placed[0]["lat"])
     return {"view": view, "pins": pins, "unplaced": [n for n in nodes if n not in placed],
             "tiles": mapview.tiles(view, tile_url) if tile_url else [],
