@@ -7,6 +7,7 @@ Lifecycle through ``cleanup_ctx`` (start in order, stop in reverse): database (m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -20,6 +21,7 @@ from hq_server import sse
 from hq_server.broker import broker_dir, credential_store, hq_login
 from hq_server.broker_zones import membership_hooks
 from hq_server.config import HqConfig, broker_tls_files, https_context, tls_listener
+from hq_server.embedded_broker import EmbeddedBroker
 from hq_server.inputs import MAX_JSON_BYTES
 from hq_server.ports import http_port_problem, port_problem_message
 from hq_server.routes import (
@@ -85,6 +87,7 @@ from loaxa_link.mqtt import LinkConfig
 logger = logging.getLogger(__name__)
 
 BROKER_PORT = web.AppKey("broker_port", int)
+EMBEDDED_BROKER = web.AppKey("embedded_broker", EmbeddedBroker)
 ROUTE_MODULES = (auth, bulletins, audio, fleet, zones, settings, snapshots, detections, records, meta, speech, live,
                  calendar, fleet_live, live_view, enrol, police_live, hq_settings)
 
@@ -125,13 +128,19 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     broker = Mosquitto(broker_dir(cfg), credential_store(cfg), port=cfg.embedded_broker.port, tls=tls_listener(cfg))
-    await asyncio.to_thread(broker.start)
+    embedded = EmbeddedBroker(broker, cfg.data_dir / "hq.lock")
+    await asyncio.to_thread(embedded.start)  # one HQ per data dir; a dead HQ's orphan broker is stopped first
+    app[EMBEDDED_BROKER] = embedded
     app[BROKER_PORT] = broker.port
     app[BROKER_TLS_PORT] = broker.tls.port if broker.tls else 0
     logger.info("embedded Mosquitto on 127.0.0.1:%s (password file and ACL from %s)", broker.port,
                 broker.credentials.root)
+    supervisor = asyncio.get_running_loop().create_task(embedded.supervise(), name="hq:broker-supervisor")
     yield
-    await asyncio.to_thread(broker.stop)
+    supervisor.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await supervisor
+    await asyncio.to_thread(embedded.stop)
 
 
 def _signer(cfg: HqConfig) -> CommandSigner:
@@ -205,7 +214,11 @@ async def serve(cfg: HqConfig, stop: asyncio.Event) -> None:
     notifier = Notifier.from_env()  # systemd Type=notify + WatchdogSec; inert outside systemd
     app = create_app(cfg)
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except BaseException:  # a later part failed: stop what already started (the broker), leave no orphan
+        await runner.cleanup()
+        raise
     watchdog = None
     try:
         site = web.TCPSite(runner, cfg.http.host, cfg.http.port, ssl_context=https_context(cfg))

@@ -150,6 +150,10 @@ class Mosquitto:
         if exe is None:
             raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto)")
         self.write_config()
+        for host, port in self._listeners():
+            if port_in_use(host, port):
+                raise BrokerError(port_busy_message(port))
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         # own session: a Ctrl-C in the terminal goes to HQ, which then stops the broker last, in order
         self.proc = subprocess.Popen(
             [exe, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -160,15 +164,35 @@ class Mosquitto:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise BrokerError(f"mosquitto exited with {self.proc.returncode}: {err.strip()}")
-            if self._accepting(self.host, self.port) and (
-                    self.tls is None or self._accepting(self.tls.host or "127.0.0.1", self.tls.port)):
+                code = self.proc.returncode
+                self.stop()
+                if "Address already in use" in err:
+                    raise BrokerError(port_busy_message(self.port))
+                raise BrokerError(f"mosquitto exited with {code}: {err.strip()}")
+            # "running" is logged once every listener is bound: a socket that accepts before that line
+            # may belong to another program on the same port, never to be taken for ours
+            if self._log_since(log_offset, b" running") and all(self._accepting(h, p) for h, p in self._listeners()):
                 logger.info("mosquitto listening on %s:%s%s (data %s)", self.host, self.port,
                             f", TLS on {self.tls.host or '*'}:{self.tls.port}" if self.tls else "", self.data_dir)
                 return self
             time.sleep(0.05)
         self.stop()
         raise BrokerError(f"mosquitto did not accept connections on {self.host}:{self.port} within {timeout}s")
+
+    def _listeners(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port)] + ([(self.tls.host or "127.0.0.1", self.tls.port)] if self.tls else [])
+
+    def _log_since(self, offset: int, needle: bytes) -> bool:
+        """``needle`` logged after ``offset``; True without a log file (a broker that cannot write its log
+        is still served; the port check before the start guards against a foreign listener then)."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                return needle in fh.read()
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
 
     @staticmethod
     def _accepting(host: str, port: int) -> bool:
@@ -208,6 +232,25 @@ class Mosquitto:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something listens on ``host:port`` (a bind with SO_REUSEADDR fails only then)."""
+    if not port:
+        return False
+    bind = "0.0.0.0" if host in ("", "0.0.0.0", "::") else host
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((bind, port))
+        except OSError:
+            return True
+    return False
+
+
+def port_busy_message(port: int) -> str:
+    return (f"cổng MQTT {port} đang bị chương trình khác dùng (port {port} is in use: another broker — e.g. "
+            f"Debian's mosquitto service — or an earlier HQ); dừng chương trình đó hoặc đổi embedded_broker.port")
 
 
 # ---------------------------------------------------------------- files shared with other processes

@@ -36,14 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, quiet_level=logging.WARNING)
     if args.cmd == "demo":
         from hq_server.ports import http_port_problem
+        from loaxa_link.mosquitto import BrokerError
         from simulators.demo import DEMO_TEXT, run_demo
 
         problem = http_port_problem("127.0.0.1", args.http_port)
         if problem:  # before HQ, its broker and the village start: nothing is left running
             print(f"lỗi (error): {problem}; loaxa-sim demo --http-port PORT", file=sys.stderr)
             return 2
-        return asyncio.run(run_demo(args.data_dir, text=args.text or DEMO_TEXT, http_port=args.http_port,
-                                    zones=args.zones, per_zone=args.nodes_per_zone, once=args.once))
+        try:
+            return asyncio.run(run_demo(args.data_dir, text=args.text or DEMO_TEXT, http_port=args.http_port,
+                                        zones=args.zones, per_zone=args.nodes_per_zone, once=args.once))
+        except (OSError, BrokerError) as err:  # a broker that cannot start: say so, no traceback
+            print(f"lỗi: demo không khởi động được (the demo could not start): {err}", file=sys.stderr)
+            return 2
     if args.cmd == "bench":
         return bench_cli.run_bench(args)
     if args.cmd == "fleet":

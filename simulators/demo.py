@@ -119,7 +119,11 @@ async def run_demo(data_dir: Path, *, text: str = DEMO_TEXT, http_port: int = 80
     password, token = await admin_token(cfg, data_dir)
     app = create_app(cfg)
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()  # database, embedded broker, orchestrator
+    try:
+        await runner.setup()  # database, embedded broker, orchestrator
+    except BaseException:
+        await runner.cleanup()  # stop what started (the broker): no orphan
+        raise
     village: Village | None = None
     try:
         try:

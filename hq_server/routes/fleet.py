@@ -10,10 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hq_server.services import zones
+from hq_server.services import fleet, zones
 from hq_server.services.auth import Perm
 from hq_server.storage.tables import Camera, CameraEvent, Node, NodeEvent, now
-from hq_server.web import AUDIT_DETAIL, DB, MEMBERSHIP, ApiError, Routes, json_response, parse_body, path_slug
+from hq_server.web import (
+    AUDIT_DETAIL,
+    DB,
+    MEMBERSHIP,
+    ORCH,
+    ApiError,
+    Routes,
+    json_response,
+    parse_body,
+    path_slug,
+)
 from loaxa_contract.topics import valid_id
 
 routes = Routes()
@@ -44,19 +54,37 @@ def _iso(v: datetime | None) -> str | None:
     return v.isoformat() if v else None
 
 
-def node_json(n: Node) -> dict[str, Any]:
+def node_json(n: Node, link_up: bool = True) -> dict[str, Any]:
+    """``state`` is what HQ can vouch for now: ``unknown`` while HQ is cut off from the broker (the stored
+    state, kept as ``last_known_state``, may be stale then)."""
+    view = fleet.node_view(n, link_up)
     return {"id": n.id, "kind": n.kind, "zones": n.zones, "zones_source": "hq" if n.zones_assigned else "node",
             "reported_zones": n.reported_zones, "location": n.location, "lat": n.lat, "lon": n.lon,
-            "registered": n.registered, "state": n.state, "state_since": _iso(n.state_since),
+            "registered": n.registered, "state": view.state, "state_since": _iso(n.state_since),
+            "state_reason": view.reason, "last_known_state": n.state,
             "state_for_s": round((now() - n.state_since).total_seconds(), 1), "last_seen_at": _iso(n.last_seen_at),
             "agent_version": n.agent_version, "health": n.last_health}
 
 
-def camera_json(c: Camera) -> dict[str, Any]:
+def camera_json(c: Camera, node: Node | None = None, link_up: bool = True) -> dict[str, Any]:
+    """A camera with the state of the node that watches it (police have no fleet access otherwise)."""
+    view = fleet.camera_view(c, node, link_up)
+    node_view = fleet.node_view(node, link_up) if node is not None else None
     return {"id": c.id, "name": c.name, "node": c.node_id, "zone": c.zone, "location": c.location, "lat": c.lat,
-            "lon": c.lon,
-            "registered": c.registered, "status": c.status, "status_since": _iso(c.status_since),
-            "health": c.last_health}
+            "lon": c.lon, "registered": c.registered, "status": view.state, "status_since": _iso(c.status_since),
+            "status_reason": view.reason, "health": c.last_health,
+            "node_state": None if node is None or node_view is None else {
+                "state": node_view.state, "since": _iso(node.state_since), "reason": node_view.reason}}
+
+
+def _link_up(request: web.Request) -> bool:
+    orch = request.app.get(ORCH)
+    return orch is not None and orch.link.connected
+
+
+async def _nodes_of(s: AsyncSession, cams: list[Camera]) -> dict[str, Node]:
+    ids = sorted({c.node_id for c in cams if c.node_id})
+    return {n.id: n for n in (await s.scalars(select(Node).where(Node.id.in_(ids)))).all()} if ids else {}
 
 
 def _slug(request: web.Request) -> str:
@@ -67,8 +95,10 @@ def _slug(request: web.Request) -> str:
 async def list_nodes(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
         nodes = (await s.scalars(select(Node).order_by(Node.id))).all()
-        return json_response({"nodes": [node_json(n) for n in nodes],
-                              "online": sum(n.state == "online" for n in nodes)})
+        link_up = _link_up(request)
+        return json_response({"nodes": [node_json(n, link_up) for n in nodes],
+                              "online": sum(n.state == "online" for n in nodes) if link_up else 0,
+                              "broker_connected": link_up})
 
 
 @routes.route("GET", "/api/v1/nodes/{id}", perm=Perm.FLEET_READ, summary="A node with its recent events")
@@ -79,7 +109,7 @@ async def read_node(request: web.Request) -> web.Response:
             raise ApiError(404, "Không tìm thấy loa (no such node)")
         events = (await s.scalars(select(NodeEvent).where(NodeEvent.node_id == n.id)
                                   .order_by(NodeEvent.at.desc()).limit(200))).all()
-        return json_response({"node": node_json(n), "events": [
+        return json_response({"node": node_json(n, _link_up(request)), "events": [
             {"at": e.at.isoformat(), "event": e.event, "detail": e.detail} for e in events]})
 
 
@@ -126,7 +156,9 @@ async def _check_camera_links(s: AsyncSession, body: CameraIn) -> None:
 async def list_cameras(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as s:
         cams = (await s.scalars(select(Camera).order_by(Camera.id))).all()
-        return json_response({"cameras": [camera_json(c) for c in cams]})
+        nodes, link_up = await _nodes_of(s, list(cams)), _link_up(request)
+        return json_response({"cameras": [camera_json(c, nodes.get(c.node_id), link_up) for c in cams],
+                              "broker_connected": link_up})
 
 
 @routes.route("GET", "/api/v1/cameras/{id}", perm=Perm.CAMERA_READ, summary="A camera with its status history")
@@ -137,7 +169,8 @@ async def read_camera(request: web.Request) -> web.Response:
             raise ApiError(404, "Không tìm thấy camera (no such camera)")
         events = (await s.scalars(select(CameraEvent).where(CameraEvent.camera_id == c.id)
                                   .order_by(CameraEvent.at.desc()).limit(500))).all()
-        return json_response({"camera": camera_json(c), "history": [
+        node = await s.get(Node, c.node_id) if c.node_id else None
+        return json_response({"camera": camera_json(c, node, _link_up(request)), "history": [
             {"at": e.at.isoformat(), "status": e.status, "detail": e.detail} for e in events]})
 
 

@@ -7,6 +7,7 @@ camera status history. Raises alerts on camera status changes and on nodes offli
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -46,10 +47,57 @@ async def apply_state(session: AsyncSession, msg: NodeState) -> tuple[Node, bool
     changed = node.state != msg.state
     if changed:
         node.state = msg.state
-        node.state_since = msg.ts if msg.state == "offline" else now()
+        # HQ's receipt time, never msg.ts: the last will is built when the agent connects, so its ts is
+        # the start of the connection that just died, not the moment it died
+        node.state_since = now()
         node.offline_alerted = False
         session.add(NodeEvent(node_id=node.id, at=node.state_since, event=msg.state))
+        if msg.state == "offline":
+            await cameras_unwatched(session, node)
     return node, changed and msg.state == "online"
+
+
+NODE_OFFLINE_REASON = "mất kết nối với nút {node} (node offline)"
+BROKER_DOWN_REASON = "HQ mất kết nối với broker MQTT: chưa biết trạng thái (HQ is not connected to the broker)"
+
+
+@dataclass(frozen=True)
+class View:
+    """What HQ can vouch for now: a state and, when it is not the plain stored one, why."""
+
+    state: str
+    reason: str | None
+
+
+def node_view(node: Node, link_up: bool) -> View:
+    """``unknown`` while HQ's own link to the broker is down: no will can reach HQ then, so a stored
+    ``online`` would be a guess."""
+    if not link_up:
+        return View("unknown", BROKER_DOWN_REASON)
+    return View(node.state, None)
+
+
+def camera_view(cam: Camera, node: Node | None, link_up: bool) -> View:
+    if not link_up:
+        return View("unknown", BROKER_DOWN_REASON)
+    if node is not None and node.state == "offline" and cam.status == "unknown":
+        return View("unknown", NODE_OFFLINE_REASON.format(node=node.id))
+    return View(cam.status, None)
+"""Why a camera is ``unknown`` while its node is offline (shown to the police as is)."""
+
+
+async def cameras_unwatched(session: AsyncSession, node: Node) -> int:
+    """The node's cameras turn ``unknown`` the moment the node goes offline: nobody watches them now.
+
+    Timestamped with HQ's receipt time; the node republishes every camera's health when it reconnects.
+    """
+    cams = (await session.scalars(select(Camera).where(Camera.node_id == node.id,
+                                                       Camera.status != "unknown"))).all()
+    for cam in cams:
+        cam.status, cam.status_since = "unknown", node.state_since
+        session.add(CameraEvent(camera_id=cam.id, at=node.state_since, status="unknown",
+                                detail=NODE_OFFLINE_REASON.format(node=node.id)))
+    return len(cams)
 
 
 async def apply_health(session: AsyncSession, msg: NodeHealth) -> Node:
@@ -77,6 +125,9 @@ async def apply_camera_health(session: AsyncSession, msg: CameraHealth, alerter:
     elif cam.node_id and cam.node_id != msg.node:
         raise InboundRefused(Refusal.CAMERA_CLAIM, msg.node, f"camera {cam.id} is bound to node {cam.node_id}",
                              subject=cam.id)
+    node = await session.get(Node, msg.node)
+    if node is not None and node.state == "offline" and msg.ts < node.state_since:
+        return cam  # retained health from before the node went offline: its cameras stay unknown
     cam.node_id = msg.node
     cam.name = msg.name or cam.name
     cam.last_health = msg.model_dump(mode="json", exclude_none=True)
