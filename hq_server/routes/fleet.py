@@ -18,6 +18,7 @@ from hq_server.web import (
     DB,
     MEMBERSHIP,
     ORCH,
+    SETTINGS,
     ApiError,
     Routes,
     json_response,
@@ -133,6 +134,7 @@ async def put_node(request: web.Request) -> web.Response:
     request[AUDIT_DETAIL] = body.model_dump()
     if body.zones is not None:
         await request.app[MEMBERSHIP].assign(ident, body.zones)
+        await request.app[SETTINGS].sync([ident])  # its effective programme/volume may come from its new zone
     return json_response({"node": node_json(n)}, 201 if created else 200)
 
 

@@ -23,6 +23,7 @@ from hq_server.config import DetectionSection
 from hq_server.services.alerts import Alerter
 from hq_server.services.auth import token_hash
 from hq_server.services.detection_rules import AlertRule, alert_text, first_match, rate_limited
+from hq_server.services.fleet import camera_context
 from hq_server.services.orchestrator import Orchestrator
 from hq_server.services.snapshots import SnapshotError, SnapshotStore
 from hq_server.storage.tables import Camera, CommandLog, Detection, now
@@ -38,7 +39,10 @@ UPLOAD_PATH = "/api/v1/detections/upload/"
 
 
 def camera_label(cam: Camera | None, camera_id: str) -> str:
-    """How the police post names a camera: its registered location, with the id to be exact."""
+    """How the police post names a camera: its name as configured on the node and/or its registered location,
+    with the id to be exact."""
+    if cam is not None and cam.name and cam.name != camera_id:
+        return f"“{cam.name}” ({camera_id})" + (f", {cam.location}" if cam.location else "")
     if cam is not None and cam.location:
         return f"{cam.location} ({camera_id})"
     return camera_id
@@ -140,7 +144,8 @@ class DetectionService:
             return
         held_back = await self._held_back(s, det, rule, last)
         text = alert_text(det.kind, camera_label(cam, det.camera_id), det.at, rule, held_back, late=det.historical)
-        alert = await self.alerter.raise_alert(s, "camera_detection", det.camera_id, text, rule.severity)
+        alert = await self.alerter.raise_alert(s, "camera_detection", det.camera_id, text, rule.severity,
+                                               context={"camera": camera_context(cam)} if cam is not None else None)
         det.alert_id, det.alert_rule = alert.id, rule.name
 
     @staticmethod

@@ -47,6 +47,15 @@ def test_messages_are_plain_vietnamese_with_the_name():
     assert "Cổng trường" in text
 
 
+def test_detection_alerts_name_the_camera_too():
+    from hq_server.services.detections import camera_label
+    from hq_server.storage.tables import Camera
+
+    cam = Camera(id="cong-truong", name="Cổng trường", location="Trường tiểu học")
+    assert camera_label(cam, "cong-truong") == "“Cổng trường” (cong-truong), Trường tiểu học"
+    assert camera_label(Camera(id="x", location="Chợ"), "x") == "Chợ (x)"
+
+
 async def test_camera_alert_names_the_camera_and_keeps_the_detail_apart(start_hq):
     runner, url, received = await _receiver()
     hq = await start_hq(alerts={"webhook_url": url})

@@ -54,6 +54,7 @@ async def test_node_moved_at_hq_listens_to_its_new_zone_and_keeps_it(hq, make_no
     # the test broker is external to HQ: the same hook an embedded broker gets keeps its ACL in step
     hq.app[MEMBERSHIP].hooks.append(zone_acl_hook(broker_credentials, broker.data_dir))
     await hq.add_zones("thon-1", "thon-2")
+    assert (await hq.call("PUT", "/api/v1/zones/thon-2/volume", role="technician", json={"volume": 35}))[0] == 200
     cfg = make_node_config("a-1", ["thon-1"], port=broker.port, **FAST)  # its own claim: thon-1
     agent = EdgeAgent(cfg)
     await agent.start()
@@ -76,6 +77,14 @@ async def test_node_moved_at_hq_listens_to_its_new_zone_and_keeps_it(hq, make_no
         subs = agent.link.config.subscriptions
         assert topics.zone_cmd(COMMUNE, "thon-2") in subs and topics.zone_cmd(COMMUNE, "thon-1") not in subs
         assert (await _node(hq, "a-1"))["reported_zones"] == ["thon-2"]
+
+        async def new_zone_volume() -> bool:  # its effective settings follow it to the new zone at once
+            _, body = await hq.call("GET", "/api/v1/settings", role="technician")
+            row = next((r for r in body["nodes"] if r["node"] == "a-1" and r["kind"] == "volume"), {})
+            return row.get("source") == "zone:thon-2" and row.get("state") == "applied"
+
+        await wait_async(new_zone_volume, 30, "thon-2's volume applied on a-1")
+        assert agent.player.volume == 35
 
         old_zone = await _post(hq, "thon-1")
         assert "a-1" not in await hq.deliveries(old_zone)
