@@ -1,10 +1,12 @@
 """Done-when of the police post, in Debian's Chromium against a real HQ, Mosquitto, a real camera node and
 simulated cameras.
 
-A camera tile goes ok → no picture when its stream dies and → "node offline" when its node stops, without a
-reload; the alert arrives live on the feed with a cue and is acknowledged with a note; a fresh snapshot
-appears; the live view shows frames that change and never the camera's password; the police account
-cannot reach a broadcast page. Desktop and phone width, screenshots of every page.
+A camera tile goes ok → no picture when its stream dies and → "node offline" when its node dies (its
+connection drops: the broker's last will), without a reload; the alerts arrive live on the feed with a cue,
+one is acknowledged with a note and the filters (open / acknowledged / kind / camera) show only what they
+say; a fresh snapshot appears; the camera page draws its condition over time; the live view shows frames
+that change and never the camera's password; the police account cannot reach a broadcast page nor call a
+broadcast API with its session. Desktop and phone width, screenshots of every page.
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ async def frame_signature(page) -> str:
 
 
 @pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
-async def test_police_post_wall_alerts_snapshot_and_live_view(hq: Hq, camera_sim, start_agent, browser,  # noqa: F811
+async def test_police_post_wall_alerts_snapshot_and_live_view(start_hq, camera_sim, start_agent, browser,  # noqa: F811
                                                               screen: Screen) -> None:
+    hq = await start_hq(alerts={"node_offline_after_s": 1})  # the node-offline alert without a 5-minute wait
     agent, cho_xa = await camera_post(hq, camera_sim, start_agent)
     wall = await new_page(browser, hq, screen)
     await login(wall, "police-1")
@@ -139,21 +142,79 @@ async def test_police_post_wall_alerts_snapshot_and_live_view(hq: Hq, camera_sim
     await cam.locator("#live-info").filter(has_text="Đã kết thúc xem trực tiếp").wait_for()
     assert await cam.locator("#live-img").is_hidden()
 
-    # the node stops: every camera it watches says "node offline" on the wall, without a reload
-    await agent.stop()
+    # the node dies (its connection drops without a goodbye: the broker publishes its last will): every camera
+    # it watches says "node offline" on the wall, and the node's alert arrives on the feed, without a reload
+    await agent.link.kill()
     for camera in NAMES:
         await wall.locator(f'.tile[data-camera="{camera}"][data-state="node_offline"]').wait_for(timeout=40_000)
     assert "Máy trạm mất kết nối" in await wall.locator('.tile[data-camera="cong-truong"]').inner_text()
     assert await wall.evaluate("window.__sameDocument === true")
     await shot(wall, screen, "30-cameras-node-offline")
+    await feed.locator('li.alert.new[data-kind="node_offline"][data-subject="cam-node-1"]').wait_for(timeout=40_000)
+    assert "cam-node-1" in await feed.locator("li.alert.new").first.inner_text() and await banner.is_visible()
+    assert await feed.evaluate("window.__sameDocument === true")
     await cam.reload()
     assert "Máy trạm mất kết nối" in await cam.locator("#cam-head").inner_text()
     await shot(cam, screen, "32-camera")
 
-    # the police post never reaches the broadcast controls
+    # the camera page draws the condition over time: working, then no picture
+    await cam.goto("/cameras/cho-xa")
+    band = cam.locator("#status-band")
+    assert await band.locator('[data-status="ok"]').count() >= 1
+    assert await band.locator('[data-status="offline"]').count() >= 1
+    assert "Mất hình" in await cam.locator("main").inner_text()
+    assert "Đã cử anh Minh" in await cam.locator("#alert-list").inner_text()  # its alerts, with the note
+
+    # the feed's filters show only what they say (the form applies itself on change)
+    await feed.goto("/alerts")
+    await alert_filter(feed, state="open")
+    rows = await alert_rows(feed)
+    assert ("node_offline", "cam-node-1", False) in rows and all(not acked for *_, acked in rows), rows
+    await alert_filter(feed, state="acknowledged")
+    rows = await alert_rows(feed)
+    assert ("camera_status", "cho-xa", True) in rows and all(acked for *_, acked in rows), rows
+    await alert_filter(feed, state="all", kind="node_offline")
+    rows = await alert_rows(feed)
+    assert rows and {kind for kind, *_ in rows} == {"node_offline"}, rows
+    await alert_filter(feed, kind="", camera="cong-truong")  # its own alerts and its node's
+    rows = await alert_rows(feed)
+    assert rows and {subject for _, subject, _ in rows} <= {"cong-truong", "cam-node-1"}, rows
+    await alert_filter(feed, kind="camera_status", camera="cho-xa")
+    rows = await alert_rows(feed)
+    assert rows and set(rows) == {("camera_status", "cho-xa", True)}, rows
+    assert "Chợ xã" in await feed.locator("li.alert").first.inner_text()
+    await shot(feed, screen, "31-alerts-filtered")
+
+    # the police post never reaches the broadcast controls: not the pages, not the API with its session
     for path in ("/compose", "/relay", "/calendar", "/history", "/approvals", "/nodes"):
         resp = await cam.goto(path)
         assert resp.status == 403, path
         assert "Không được phép" in await cam.locator("main").inner_text()
+    await shot(cam, screen, "33-forbidden")
+    await cam.goto("/cameras")
+    for method, path, body in (("POST", "/api/v1/bulletins", {"text": "x", "targets": {"all": True}}),
+                               ("GET", "/api/v1/bulletins", None), ("GET", "/api/v1/calendar", None),
+                               ("POST", "/api/v1/speech/preview", {"text": "x"}), ("GET", "/api/v1/nodes", None)):
+        answer = await cam.evaluate("([m, p, b]) => LoaXa.api(m, p, b ?? undefined)", [method, path, body])
+        assert answer["status"] == 403, (method, path, answer)
+    _, bulletins = await hq.call("GET", "/api/v1/bulletins", role="admin")
+    assert bulletins["bulletins"] == []  # nothing was sent
     await cam.goto("/")
     await cam.wait_for_url("**/cameras")
+
+
+async def alert_filter(page, **values: str) -> None:
+    """Choose the feed's filters as a person does (each select applies itself) and wait for that page."""
+    for name, value in values.items():
+        select = page.locator(f"#alert-filters select[name={name}]")
+        if await select.input_value() != value:
+            async with page.expect_navigation():
+                await select.select_option(value)
+    for name, value in values.items():
+        assert await page.locator(f"#alert-filters select[name={name}]").input_value() == value
+
+
+async def alert_rows(page) -> list[tuple[str, str, bool]]:
+    """(kind, subject, acknowledged) of every alert the feed shows."""
+    return [tuple(r) for r in await page.locator("li.alert").evaluate_all(
+        "els => els.map(e => [e.dataset.kind, e.dataset.subject, e.classList.contains('acked')])")]
