@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_server.services import fleet, zones
@@ -26,6 +28,8 @@ from hq_server.web import (
     path_slug,
 )
 from loaxa_contract.topics import valid_id
+
+logger = logging.getLogger(__name__)
 
 routes = Routes()
 
@@ -181,15 +185,27 @@ async def read_camera(request: web.Request) -> web.Response:
 async def put_camera(request: web.Request) -> web.Response:
     ident = _slug(request)
     body = await parse_body(request, CameraIn)
-    async with request.app[DB].sessions() as s:
-        await _check_camera_links(s, body)
-        c = await s.get(Camera, ident)
-        created = c is None
-        if c is None:
-            c = Camera(id=ident, status="unknown", status_since=now())
-            s.add(c)
-        c.node_id, c.zone, c.location, c.lat, c.lon = body.node, body.zone, body.location, body.lat, body.lon
-        c.registered = True
-        await s.commit()
+    # A node's first health report (or detection) inserts an unregistered camera row on its own: when it
+    # lands between our read and our commit, the insert here collides with it. That is not an error for
+    # the technician: the camera now exists, so the registration is retried once as an update.
+    for attempt in range(2):
+        async with request.app[DB].sessions() as s:
+            await _check_camera_links(s, body)
+            c = await s.get(Camera, ident)
+            created = c is None
+            if c is None:
+                c = Camera(id=ident, status="unknown", status_since=now())
+                s.add(c)
+            c.node_id, c.zone, c.location, c.lat, c.lon = body.node, body.zone, body.location, body.lat, body.lon
+            c.registered = True
+            try:
+                await s.commit()
+                break
+            except IntegrityError as err:
+                await s.rollback()
+                if not created or attempt:
+                    raise ApiError(409, "Camera vừa được thay đổi cùng lúc, hãy thử lại (camera changed at the "
+                                        "same moment, retry)") from err
+                logger.info("camera %s was inserted by a node's report during its registration: updating it", ident)
     request[AUDIT_DETAIL] = body.model_dump()
     return json_response({"camera": camera_json(c)}, 201 if created else 200)

@@ -208,3 +208,38 @@ async def test_request_errors_roles_and_node_failure_ack(hq, node_inbox, broker)
 
     await wait_async(failed, 20, "failed snapshot")
     assert "camera_offline" in snap["reason"]
+
+
+async def test_registration_racing_the_first_health_report_is_a_clean_update(hq, monkeypatch):
+    """A node's first camera health inserts the camera row on its own; when that insert lands between the
+    registration's read and its commit, the technician still gets a clean answer (never a 500)."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from hq_server.services import fleet
+    from hq_server.storage.tables import Camera
+    from loaxa_contract.models import CameraHealth, CameraStatus
+
+    await hq.add_zones("thon-1")
+    status, body = await hq.call("PUT", f"/api/v1/nodes/{NODE}", role="technician",
+                                 json={"kind": "camera", "zones": ["thon-1"]})
+    assert status in (200, 201), body
+    commit = AsyncSession.commit
+    raced = []
+
+    async def health_lands_first(session: AsyncSession) -> None:
+        if not raced and any(isinstance(o, Camera) for o in session.new):  # the registration's insert
+            raced.append(True)  # the orchestrator's own session commits the node's first report right now
+            async with hq.app[DB].sessions() as other:
+                report = CameraHealth(camera=CAMERA, node=NODE, status=CameraStatus.OK, since=now(), reachable=True)
+                await fleet.apply_camera_health(other, report, hq.orch.alerter)
+                await commit(other)
+        await commit(session)
+
+    monkeypatch.setattr(AsyncSession, "commit", health_lands_first)
+    status, body = await hq.call("PUT", f"/api/v1/cameras/{CAMERA}", role="technician",
+                                 json={"node": NODE, "zone": "thon-1", "location": "Cổng trường"})
+    assert raced and status == 200, body
+    cam = body["camera"]
+    assert (cam["node"], cam["zone"], cam["location"]) == (NODE, "thon-1", "Cổng trường"), cam
+    _, body = await hq.call("GET", f"/api/v1/cameras/{CAMERA}", role="police")
+    assert body["camera"]["registered"] and body["camera"]["health"]["status"] == "ok", body

@@ -117,7 +117,7 @@ async def test_person_crossing_one_event_picture_and_police_alert(acl_hq: Hq, ac
             return any(n["id"] == "cam-node-1" for n in nodes["nodes"]) and any(
                 c["id"] == "cong-truong" for c in cams["cameras"])
 
-        # (a PUT racing the first health report's insert of the same camera is a 500 today: wait for it)
+        # (the technician registers a camera the node has already reported, as in the field)
         await wait_async(node_and_camera_known, 30, "HQ knows the camera node and its camera")
         status, body = await hq.call("PUT", "/api/v1/cameras/cong-truong", json={
             "node": "cam-node-1", "location": "Cổng trường THCS"})
