@@ -1,16 +1,20 @@
 """Done-when of the technician's pages, in Debian's Chromium against a real HQ, Mosquitto and real edge agents.
 
-A node whose agent stops turns "Mất kết nối" on the list and on the map without a reload; the node page
-shows its health over time and assigns it to another village (HQ's record changes); its programme window
-is set from the page and applied by the node. Desktop and phone width, screenshots of every page.
+A node whose agent stops turns "Mất kết nối" on the list, on the map and on its own page without a reload
+(and its page lists the event); the node page shows its health over time, what it holds and what it played,
+assigns it to another village (HQ's record changes); its programme window is set from the page for it alone
+and a volume for every loudspeaker of a village, each applied by the nodes. Desktop and phone width,
+screenshots of every page.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 
+from hq_server.localtime import LOCAL
 from tests.hq.fixtures import Hq, wait_async
 from tests.ui.browser import SCREENS, Screen, browser, login, new_page, shot  # noqa: F401  (browser: fixture)
 from tests.ui.test_broadcaster_browser import nodes_online
@@ -56,7 +60,12 @@ async def test_node_goes_offline_on_the_list_and_the_map(hq: Hq, start_agent, br
     assert await pin.get_attribute("data-state") == "online"
     assert await map_page.locator("#map image").count() == 0  # no tiles configured: nothing fetched from outside
     await shot(map_page, screen, "21-map")
-    for p in (page, map_page):
+    node_page = await page.context.new_page()
+    node_page.js_errors = []
+    node_page.on("pageerror", lambda err: node_page.js_errors.append(str(err)))
+    await node_page.goto("/nodes/thon2-loa-a")
+    assert await node_page.locator("#node-head").get_attribute("data-state") == "online"
+    for p in (page, map_page, node_page):
         await p.evaluate("window.__sameDocument = true")
 
     await agents["thon2-loa-a"].stop()  # the agent says goodbye: HQ marks it offline
@@ -67,10 +76,17 @@ async def test_node_goes_offline_on_the_list_and_the_map(hq: Hq, start_agent, br
     await map_page.locator('#map a.pin[data-node="thon2-loa-a"][data-state="offline"]').wait_for(timeout=30_000)
     assert "bad" in await pin.get_attribute("class")
     assert await page.locator('#node-list tr[data-node="thon1-loa-a"]').get_attribute("data-state") == "online"
-    for p in (page, map_page):
+    await node_page.locator('#node-head[data-state="offline"]').wait_for(timeout=30_000)
+    assert "Mất kết nối" in await node_page.locator('#node-head [data-field="state_text"]').inner_text()
+    for p in (page, map_page, node_page):
         assert await p.evaluate("window.__sameDocument === true")  # updated live, never reloaded
     await shot(page, screen, "20-nodes-offline")
     await shot(map_page, screen, "21-map-offline")
+    await node_page.reload()  # its recent events: the goodbye, after its connection
+    events = node_page.locator('section[aria-labelledby="h-events"] tbody')
+    assert "Mất kết nối" in await events.locator("tr").first.inner_text()
+    assert "Kết nối lại" in await events.inner_text()
+    await shot(node_page, screen, "22-node-offline")
 
 
 async def _is(hq: Hq, node: str, state: str) -> bool:
@@ -81,6 +97,17 @@ async def _is(hq: Hq, node: str, state: str) -> bool:
 async def test_node_page_assigns_a_village_and_sets_the_programme(hq: Hq, start_agent, browser,  # noqa: F811
                                                                   screen: Screen) -> None:
     await village_nodes(hq, start_agent)
+    # something it played, and something it holds (a daily series it keeps for later)
+    status, played = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={
+        "title": "Họp thôn", "text": "Mời bà con dự họp.", "targets": {"zones": ["thon-1"]}})
+    assert status == 201, played
+    later = (datetime.now(LOCAL) + timedelta(hours=3)).strftime("%H:%M")
+    status, held = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={
+        "title": "Tiêm phòng", "text": "Nhắc bà con tiêm phòng cho gia cầm.", "targets": {"zones": ["thon-1"]},
+        "recurrence": {"kind": "daily", "at": later}})
+    assert status == 201, held
+    await hq.wait_delivery(played["bulletin"]["id"], "thon1-loa-a", "played", 90)
+    await hq.wait_delivery(held["bulletin"]["id"], "thon1-loa-a", "scheduled", 60)
     page = await new_page(browser, hq, screen)
     await login(page, "technician-1")
     await page.goto("/nodes")
@@ -94,6 +121,10 @@ async def test_node_page_assigns_a_village_and_sets_the_programme(hq: Hq, start_
     await page.get_by_role("button", name="7 ngày").click()
     await page.locator('#history[data-loaded="7d"]').wait_for()
     assert "Kết nối lại" in await page.locator("main").inner_text()  # its online event, in plain words
+    assert "Tiêm phòng" in await page.locator("#holds").inner_text()
+    assert "Tiêm phòng" not in await page.locator("#played").inner_text()
+    done = page.locator("#played li").filter(has_text="Họp thôn")
+    assert "Đã phát" in await done.inner_text()
 
     # assign it to Thôn 2 as well (HQ is the authority)
     await page.get_by_role("checkbox", name="Thôn 2").check()
@@ -125,7 +156,19 @@ async def test_node_page_assigns_a_village_and_sets_the_programme(hq: Hq, start_
     assert "05:30–06:30" in await page.locator('tr[data-setting="programme"]').inner_text()
     await shot(page, screen, "22-node")
 
+    # a volume for every loudspeaker of Thôn 2 (now this one and thon2-loa-a): both apply it
+    await page.get_by_label("Thay đổi cho").select_option(label="mọi loa của Thôn 2")
+    await page.locator("#volume").fill("60")
+    assert await page.locator("#volume-out").inner_text() == "60"
+    await page.get_by_role("button", name="Lưu âm lượng").click()
+    await page.locator("#settings-msg").filter(has_text="Đã gửi tới 2 loa").wait_for()
+    for node in ("thon1-loa-a", "thon2-loa-a"):
+        await wait_async(lambda node=node: _applied(hq, node, "volume"), 30, f"{node} to apply the volume")
+    await page.reload()
+    volume = await page.locator('tr[data-setting="volume"]').inner_text()
+    assert "60%" in volume and "Thôn 2" in volume and "Loa đã áp dụng" in volume, volume
 
-async def _applied(hq: Hq, node: str) -> bool:
+
+async def _applied(hq: Hq, node: str, kind: str = "programme") -> bool:
     _, body = await hq.call("GET", "/api/v1/settings", role="technician")
-    return any(r["node"] == node and r["kind"] == "programme" and r["state"] == "applied" for r in body["nodes"])
+    return any(r["node"] == node and r["kind"] == kind and r["state"] == "applied" for r in body["nodes"])
