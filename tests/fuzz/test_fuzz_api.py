@@ -74,6 +74,8 @@ async def _send(hq, spec: RouteSpec, req: dict[str, Any]) -> tuple[int, str, Any
         headers["Content-Type"] = req["content_type"]
     url = URL(str(hq.client.make_url("")).rstrip("/") + req["path"], encoded=True)
     async with hq.client.session.request(spec.method, url, data=req["body"], headers=headers) as resp:
+        if resp.content_type == "text/event-stream":  # a live stream never ends: its answer is the status
+            return resp.status, resp.content_type, None
         body: Any = await resp.read()
         if resp.content_type == "application/json":
             body = await resp.json()
