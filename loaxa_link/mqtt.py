@@ -394,16 +394,29 @@ class MqttLink:
         self._loop.create_task(self._after_connect(bool(flags.session_present)))
 
     async def _after_connect(self, session_present: bool) -> None:
+        """Subscribe, publish the birth, then declare the link ready — for this connection only.
+
+        A SUBACK or PUBACK that does not come in time is logged, never left to kill this task (the
+        ``on_connected`` work — ack flush, reconcile report — would silently never run). And if the
+        connection dropped meanwhile, ``ready`` is not set: a stale ready would let ``wait_ready``
+        return while the link is down, and the next connection's own subscriptions are what count.
+        """
+        generation = self.connects
         for topic in self.config.subscriptions:
             try:
                 await self.subscribe(topic)
-            except LinkError as err:
-                logger.error("mqtt %s: subscribe %s failed: %s", self.config.client_id, topic, err)
+            except (LinkError, TimeoutError) as err:
+                logger.error("mqtt %s: subscribe %s failed: %s", self.config.client_id, topic,
+                             err or "no SUBACK in time")
         if self.config.birth:
             try:
                 await self.publish(*self.config.birth, retain=True)
             except LinkError as err:
                 logger.error("mqtt %s: birth message failed: %s", self.config.client_id, err)
+        if generation != self.connects or not self._connected.is_set():
+            logger.info("mqtt %s: connection lost while subscribing; the next one subscribes again",
+                        self.config.client_id)
+            return
         self._ready.set()
         if self.on_connected is not None:
             result = self.on_connected(session_present)
@@ -519,8 +532,9 @@ class MqttLink:
             return
         fut: asyncio.Future[None] = self._loop.create_future()
         self._pending_pub[info.mid] = fut
-        try:
-            await asyncio.wait_for(fut, timeout)
+        try:  # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancel that lands with the PUBACK
+            async with asyncio.timeout(timeout):
+                await fut
         except PublishRefusedError as err:
             raise PublishRefusedError(topic, ReasonCode(PacketTypes.PUBACK, identifier=err.reason_code)) from None
         except TimeoutError:
@@ -538,7 +552,8 @@ class MqttLink:
         fut: asyncio.Future[list[ReasonCode]] = self._loop.create_future()
         self._pending_sub[mid] = fut
         try:
-            codes = await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):
+                codes = await fut
         finally:
             self._pending_sub.pop(mid, None)
         for code in codes:
@@ -555,7 +570,8 @@ class MqttLink:
         fut: asyncio.Future[list[ReasonCode]] = self._loop.create_future()
         self._pending_sub[mid] = fut
         try:
-            await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):
+                await fut
         finally:
             self._pending_sub.pop(mid, None)
 

@@ -476,8 +476,9 @@ class Player:
         if cut_at is None:
             report = await play
         else:
-            try:
-                report = await asyncio.wait_for(play, max(0.0, (cut_at - self.clock()).total_seconds()))
+            try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can drop a cancel (preemption, stop)
+                async with asyncio.timeout(max(0.0, (cut_at - self.clock()).total_seconds())):
+                    report = await play
             except TimeoutError:
                 await self.conclude(item, AckStage.PLAYED, reason="cut_at_window_end", started_at=started,
                                     ended_at=utcnow(), duration_s=round((utcnow() - started).total_seconds(), 3),

@@ -120,8 +120,9 @@ class StreamRelay:
         try:
             remaining = (end_at - utcnow()).total_seconds()
             if remaining > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._loop(url, end_at, out, state), remaining)
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout: never drops a cancel (3.11 wait_for can)
+                    async with asyncio.timeout(remaining):
+                        await self._loop(url, end_at, out, state)
         finally:
             await out.close()
         seconds = state["bytes"] / (2 * RATE)
