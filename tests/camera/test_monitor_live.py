@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -94,8 +95,12 @@ async def test_every_fault_detected_and_recovered(sim: SimProcess, wait: Any) ->
             assert [s for _, s in mon.workers[c].tracker.history] == want, c
             changes = [h.status for h in rec.published if h.camera == c]
             assert all(status_of[f] in changes for f in plan[c]), c
-            ok = [h for h in rec.published if h.camera == c and h.status is S.OK][-1]
-            assert ok.reachable and ok.width == 640 and ok.fps and 7 < ok.fps < 13, ok
+            oks = [h for h in rec.published if h.camera == c and h.status is S.OK]
+            ok = oks[-1]
+            assert ok.reachable and ok.width == 640 and ok.fps, ok
+            # fps comes from the arrival times of a few frames: one sample read by a starved thread on a
+            # loaded machine can be off by a third, so the 10 fps stream is judged on the median report
+            assert 7 < statistics.median(h.fps for h in oks if h.fps) < 13, [h.fps for h in oks]
             assert ok.sharpness and ok.brightness and ok.first_frame_ms and ok.since <= ok.ts
         frozen = [h for h in rec.published if h.status is S.FROZEN]
         assert {h.camera for h in frozen} == {"mjpeg-1", "rtsp-1"}
