@@ -17,10 +17,17 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Temp file, fsync, rename: a reader sees the old or the new file, never half of one.
+
+    ``mode`` is set on the temp file before any data is in it (mkstemp's 0600 otherwise), so a file
+    another account must read (the broker's group) never exists with the wrong permissions.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import tempfile
 import time
 from pathlib import Path
 
+from loaxa_common.files import atomic_write_bytes
 from loaxa_link.credentials import CredentialStore
 from loaxa_link.mosquitto import BrokerError
 
@@ -26,18 +26,7 @@ SHARED_MODE = 0o640
 
 def write_shared(path: Path, data: bytes) -> None:
     """Atomic write of a file the broker's group may read (0640)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, SHARED_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data, mode=SHARED_MODE)
 
 
 def render_shared(directory: Path, credentials: CredentialStore) -> tuple[Path, Path]:
