@@ -44,6 +44,11 @@ def require_binary(name: str) -> None:
         pytest.fail(f"{name} is not installed; run .ci/run or apt-get install it")
 
 
+#: How long a fixture waits for a client (HQ, agent, tap) to be connected and subscribed: generous, because
+#: it is a wait on a condition (seconds on a loaded machine, milliseconds when idle), not a performance test.
+READY_S = 60.0
+
+
 async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -156,7 +161,7 @@ class AckTap:
 async def tap(broker: Mosquitto) -> AsyncIterator[AckTap]:
     t = AckTap(broker.port, *broker.credentials.hq_login())
     await t.link.start()
-    await t.link.wait_ready(10)
+    await t.link.wait_ready(READY_S)
     yield t
     await t.link.stop()
 
@@ -174,7 +179,7 @@ async def start_agent(make_node_config: Callable[..., NodeConfig], broker: Mosqu
         cfg = config or make_node_config(node_id, zones, port=broker.port, **kw)
         agent = EdgeAgent(cfg)
         await agent.start()
-        await agent.link.wait_ready(15)
+        await agent.link.wait_ready(READY_S)
         running.append(agent)
         return agent
 

@@ -26,7 +26,7 @@ from hq_server.services.users import create_user
 from hq_server.web import DB, ORCH
 from loaxa_link.credentials import CredentialStore
 from loaxa_link.mosquitto import Mosquitto, free_port
-from tests.conftest import COMMUNE, wait_until
+from tests.conftest import COMMUNE, READY_S, wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORD = "mat-khau-rat-dai-123"
@@ -133,7 +133,7 @@ async def start_hq(tmp_path: Path, hq_keys: tuple[Path, Path], broker: Mosquitto
             for role in ROLES:
                 if role not in hq.tokens:
                     hq.tokens[role] = await create_user(s, f"{role}-1", PASSWORD, role, with_token=True) or ""
-        await hq.orch.link.wait_ready(15)
+        await hq.orch.link.wait_ready(READY_S)
         return hq
 
     yield start

@@ -46,7 +46,8 @@ async def _launch(args: list[str]) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        # Chromium's start takes seconds on a loaded machine: Playwright's 30 s default failed set-ups
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args, timeout=120_000)
         try:
             yield b
         finally:

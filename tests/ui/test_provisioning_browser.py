@@ -20,6 +20,7 @@ from hq_server.web import DB, ORCH
 from loaxa_common.certs import issue_server_cert, make_ca
 from loaxa_contract.enrolment import Bundle
 from loaxa_link.mosquitto import free_port
+from tests.conftest import READY_S
 from tests.hq.fixtures import PASSWORD, ROLES, Hq, hq_config
 from tests.integration.test_deployment import hardware_edges
 from tests.ui.browser import SCREENS, Screen, browser, login, new_page, shot  # noqa: F401  (browser: fixture)
@@ -44,7 +45,7 @@ async def prov_hq(tmp_path: Path, hq_keys) -> AsyncIterator[Hq]:
     async with app[DB].sessions() as s:
         for role in ROLES:
             hq.tokens[role] = await create_user(s, f"{role}-1", PASSWORD, role, with_token=True) or ""
-    await app[ORCH].link.wait_ready(15)
+    await app[ORCH].link.wait_ready(READY_S)
     await hq.add_zones("thon-1")
     yield hq
     await client.close()
