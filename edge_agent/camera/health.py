@@ -182,8 +182,11 @@ class HealthTracker:
 
     def needed(self, status: CameraStatus) -> int:
         h = self.cfg.hysteresis
-        if self.status is CameraStatus.UNKNOWN:
-            return 1  # first verdict at once: nothing to flap from
+        if self.status is CameraStatus.UNKNOWN and status is CameraStatus.OK:
+            return 1  # a good first verdict at once: nothing to flap from
+        # A fault is confirmed even as the first verdict: the first sample after start is the least
+        # representative one (every camera opening at once, the node busy starting), and a low fps or
+        # a blur seen only there would be an alert to the police post that clears itself seconds later.
         if status is CameraStatus.OFFLINE:
             return h.offline_after
         if status is CameraStatus.OK:

@@ -89,6 +89,21 @@ def test_hysteresis_counts() -> None:
     assert h.status is S.OFFLINE and not h.reachable and h.detail == "x"
 
 
+def test_first_verdict_ok_at_once_but_a_fault_is_confirmed() -> None:
+    """One slow first sample (cameras opening together on a busy node) is not a low-fps alert."""
+    tr = HealthTracker(cfg=CFG, since=T0)
+    assert feed(tr, [ok_sample(0, fps=2.0)]) == []
+    assert tr.status is S.UNKNOWN and tr.pending  # sampled again soon, to confirm or clear it
+    assert feed(tr, [ok_sample(1)]) == [S.OK]
+    assert tr.history == [(ok_sample(1).at, S.OK)]
+    # a camera really offline at start is reported after offline_after samples, a real fault after change_after
+    tr = HealthTracker(cfg=CFG, since=T0)
+    assert feed(tr, [Sample.offline(T0, "x")]) == []
+    assert feed(tr, [Sample.offline(T0, "x")]) == [S.OFFLINE]
+    tr = HealthTracker(cfg=CFG, since=T0)
+    assert feed(tr, [ok_sample(i, fps=2.0) for i in range(3)]) == [S.LOW_FPS]
+
+
 def test_alternating_faults_reset_the_count() -> None:
     tr = HealthTracker(cfg=CFG, since=T0)
     feed(tr, [ok_sample(0)])
