@@ -53,3 +53,26 @@ async def test_many_links_share_the_loop_without_threads(broker):
     # connects ran in the default executor; no thread per client is left behind
     assert threading.active_count() - before <= 8
     await asyncio.gather(*(link.stop() for link in links))
+
+
+async def test_a_late_suback_does_not_leave_the_link_connected_but_never_ready(broker, monkeypatch):
+    """A SUBACK that misses its deadline (a loaded machine) used to kill the after-connect work: connected,
+    never ready, no birth, no ``on_connected`` (ack flush, reconcile report) until the next reconnect."""
+    link = MqttLink(hq_link_config(broker, "late-suback", subscriptions=[f"{T}/a", f"{T}/b"],
+                                   birth=(f"{T}/birth", b"up")))
+    called: list[bool] = []
+    link.on_connected = lambda session_present: called.append(session_present)
+    subscribe = link.subscribe
+
+    async def late(topic_filter: str, qos: int = 1, timeout: float = 15.0) -> None:
+        if topic_filter.endswith("/a"):
+            raise TimeoutError  # what asyncio.timeout raises when no SUBACK came in time
+        await subscribe(topic_filter, qos, timeout)
+
+    monkeypatch.setattr(link, "subscribe", late)
+    await link.start()
+    try:
+        await link.wait_ready(30)
+        await wait_until(lambda: called == [False], 10, "on_connected after the late SUBACK")
+    finally:
+        await link.stop()
