@@ -103,9 +103,29 @@ async def no_horizontal_scroll(page: Any) -> None:
     assert widths[0] <= widths[1], f"{page.url}: page is {widths[0]} px wide in a {widths[1]} px window"
 
 
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button, img, a[href]')]
+  .filter((el) => {
+    if (el.type === 'hidden' || el.closest('template') || !el.getClientRects().length) return false;
+    if (el.tagName === 'IMG') return !el.hasAttribute('alt');
+    const labelled = el.getAttribute('aria-labelledby');
+    const name = [...(el.labels || [])].map((l) => l.textContent).join('') || el.getAttribute('aria-label') ||
+        (labelled ? document.getElementById(labelled)?.textContent : '') || el.title ||
+        (['BUTTON', 'A'].includes(el.tagName.toUpperCase()) ? el.textContent : '') || (el.tagName === 'INPUT' ? el.value : '');
+    return !(name || '').trim();
+}).map((el) => el.outerHTML.slice(0, 160))"""
+
+
+async def unnamed_controls(page: Any) -> list[str]:
+    """Visible fields, buttons and links a screen reader could not name, and pictures without ``alt``."""
+    return await page.evaluate(UNNAMED_CONTROLS)
+
+
 async def shot(page: Any, screen: Screen, name: str) -> Path:
-    """Full-page screenshot ``var/screenshots/<screen>/<name>.png``; also checks there is no sideways scroll."""
+    """Full-page screenshot ``var/screenshots/<screen>/<name>.png``; also checks there is no sideways scroll and
+    that every visible field, button, link and picture has a name a screen reader can say."""
     await no_horizontal_scroll(page)
+    unnamed = await unnamed_controls(page)
+    assert not unnamed, f"{page.url}: controls without an accessible name: {unnamed}"
     assert not page.js_errors, f"JavaScript errors on {page.url}: {page.js_errors}"
     path = SCREENSHOTS / screen.name / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,3 +139,36 @@ def record_figure(key: str, value: Any) -> None:
     data = json.loads(path.read_text("utf-8")) if path.exists() else {}
     data[key] = value
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+PAGE_WEIGHT_LIMIT = 200 * 1024
+
+
+async def first_visit_bytes(browser: Any, hq: Hq, user: str, path: str, ready: str | None = None) -> int:
+    """Bytes transferred (headers + encoded bodies) by a first visit to ``path`` at phone width with an empty cache,
+    fonts included; recorded in ``page-weight.json`` with each file's size. ``ready``: a selector that says the
+    page's own fetches are done (pages with an event stream never reach "network idle")."""
+    page = await new_page(browser, hq, PHONE)
+    await login(page, user)
+    context = await browser.new_context(base_url=str(hq.client.make_url("/")).rstrip("/"),
+                                        storage_state=await page.context.storage_state(),
+                                        viewport={"width": PHONE.width, "height": PHONE.height})
+    fresh = await context.new_page()
+    requests: list[Any] = []
+    fresh.on("requestfinished", lambda r: requests.append(r))
+    streams = ("/cameras", "/nodes", "/map", "/alerts")
+    await fresh.goto(path, wait_until="load" if path.startswith(streams) else "networkidle")
+    if ready:
+        await fresh.locator(ready).wait_for()
+    await fresh.evaluate("document.fonts.ready")
+    sizes = [(r.url, await r.sizes()) for r in requests]
+    total = sum(s["responseBodySize"] + s["responseHeadersSize"] + s["requestHeadersSize"] for _, s in sizes)
+    name = path.strip("/").replace("/", "_")
+    record_figure(f"{name}_first_visit_bytes", total)
+    record_figure(f"{name}_first_visit_files", {u.split("?")[0].rsplit("/", 1)[-1]: s["responseBodySize"]
+                                                for u, s in sizes})
+    print(f"first visit to {path}: {total} bytes in {len(sizes)} requests")
+    assert any(u.endswith(".woff2") for u, _ in sizes)  # the font is part of the weight
+    await context.close()
+    await page.context.close()
+    return total

@@ -14,10 +14,19 @@ import pytest
 
 from hq_server.ui.fmt import TZ
 from tests.hq.fixtures import Hq
-from tests.ui.browser import SCREENS, Screen, browser, login, new_page, no_horizontal_scroll, record_figure, shot  # noqa: F401
+from tests.ui.browser import (  # noqa: F401  (browser: fixture)
+    PAGE_WEIGHT_LIMIT,
+    SCREENS,
+    Screen,
+    browser,
+    first_visit_bytes,
+    login,
+    new_page,
+    no_horizontal_scroll,
+    shot,
+)
 
 pytestmark = pytest.mark.integration
-PAGE_WEIGHT_LIMIT = 200 * 1024
 
 
 async def nodes_online(hq: Hq, *names: str, timeout: float = 30.0) -> None:
@@ -222,22 +231,5 @@ async def test_emergency_needs_confirmation_and_a_second_person(start_hq, start_
 async def test_first_visit_is_small(hq: Hq, browser, user: str, path: str) -> None:  # noqa: F811
     """Bytes transferred (headers + encoded bodies) for a first visit, empty cache: the compose page, the heaviest
     page (statistics: charts library and five report calls) and the police post's wall."""
-    page = await new_page(browser, hq, SCREENS[1])
-    await login(page, user)
-    context = await browser.new_context(base_url=str(hq.client.make_url("/")).rstrip("/"),
-                                        storage_state=await page.context.storage_state(),
-                                        viewport={"width": 360, "height": 740})
-    fresh = await context.new_page()
-    requests = []
-    fresh.on("requestfinished", lambda r: requests.append(r))
-    await fresh.goto(path, wait_until="networkidle" if path != "/cameras" else "load")
-    await fresh.evaluate("document.fonts.ready")
-    sizes = [(r.url, await r.sizes()) for r in requests]
-    total = sum(s["responseBodySize"] + s["responseHeadersSize"] + s["requestHeadersSize"] for _, s in sizes)
-    name = path.strip("/")
-    record_figure(f"{name}_first_visit_bytes", total)
-    record_figure(f"{name}_first_visit_files", {u.split("?")[0].rsplit("/", 1)[-1]: s["responseBodySize"]
-                                                for u, s in sizes})
-    print(f"first visit to {path}: {total} bytes in {len(sizes)} requests")
-    assert any(u.endswith(".woff2") for u, _ in sizes)  # the font is part of the weight
+    total = await first_visit_bytes(browser, hq, user, path)
     assert total <= PAGE_WEIGHT_LIMIT, f"{total} bytes > {PAGE_WEIGHT_LIMIT}"
