@@ -110,7 +110,8 @@ UNNAMED_CONTROLS = """() => [...document.querySelectorAll('input, select, textar
     const labelled = el.getAttribute('aria-labelledby');
     const name = [...(el.labels || [])].map((l) => l.textContent).join('') || el.getAttribute('aria-label') ||
         (labelled ? document.getElementById(labelled)?.textContent : '') || el.title ||
-        (['BUTTON', 'A'].includes(el.tagName.toUpperCase()) ? el.textContent : '') || (el.tagName === 'INPUT' ? el.value : '');
+        (['BUTTON', 'A'].includes(el.tagName.toUpperCase()) ? el.textContent : '') ||
+        (el.tagName === 'INPUT' ? el.value : '');
     return !(name || '').trim();
 }).map((el) => el.outerHTML.slice(0, 160))"""
 
