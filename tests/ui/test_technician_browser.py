@@ -1,15 +1,16 @@
 """Done-when of the technician's pages, in Debian's Chromium against a real HQ, Mosquitto and real edge agents.
 
-A node whose agent stops turns "Mất kết nối" on the list, on the map and on its own page without a reload
-(and its page lists the event); the node page shows its health over time, what it holds and what it played,
-assigns it to another village (HQ's record changes); its programme window is set from the page for it alone
-and a volume for every loudspeaker of a village, each applied by the nodes. Desktop and phone width,
-screenshots of every page.
+A node whose sound output fails turns "Cần kiểm tra" and a node whose agent stops turns "Mất kết nối" on the
+list, on the map and on its own page without a reload (and its page lists the event); the node page shows its
+health over time, what it holds and what it played, assigns it to another village (HQ's record changes); its
+programme window is set from the page for it alone and a volume for every loudspeaker of a village, each
+applied by the nodes. Desktop and phone width, screenshots of every page.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import datetime, timedelta
 
 import pytest
@@ -23,10 +24,10 @@ pytestmark = pytest.mark.integration
 POSITIONS = {"thon1-loa-a": (21.0285, 105.8542), "thon2-loa-a": (21.0321, 105.8611)}
 
 
-async def village_nodes(hq: Hq, start_agent) -> dict:
+async def village_nodes(hq: Hq, start_agent, **overrides) -> dict:
     await hq.add_zones("thon-1", "thon-2")
-    agents = {"thon1-loa-a": await start_agent("thon1-loa-a", zones=["thon-1"]),
-              "thon2-loa-a": await start_agent("thon2-loa-a", zones=["thon-2"])}
+    agents = {"thon1-loa-a": await start_agent("thon1-loa-a", zones=["thon-1"], **overrides),
+              "thon2-loa-a": await start_agent("thon2-loa-a", zones=["thon-2"], **overrides)}
     await nodes_online(hq, *agents)
     for node, (lat, lon) in POSITIONS.items():
         zone = "thon-1" if node.startswith("thon1") else "thon-2"
@@ -43,7 +44,7 @@ async def node_state(hq: Hq, node: str) -> str:
 
 @pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
 async def test_node_goes_offline_on_the_list_and_the_map(hq: Hq, start_agent, browser, screen: Screen) -> None:  # noqa: F811
-    agents = await village_nodes(hq, start_agent)
+    agents = await village_nodes(hq, start_agent, health_interval_s=2)
     page = await new_page(browser, hq, screen)
     await login(page, "technician-1")
     await page.wait_for_url("**/nodes")  # a technician lands on the loudspeakers
@@ -68,6 +69,19 @@ async def test_node_goes_offline_on_the_list_and_the_map(hq: Hq, start_agent, br
     for p in (page, map_page, node_page):
         await p.evaluate("window.__sameDocument = true")
 
+    # thon1-loa-a's sound output fails (its file sink can no longer write, as a dead sound card): its next health
+    # report turns it "Cần kiểm tra" (amber, with the reason) on the list and the map, live
+    played = agents["thon1-loa-a"].config.audio.file_dir
+    shutil.rmtree(played, ignore_errors=True)
+    played.write_text("not a directory")
+    one = page.locator('#node-list tr[data-node="thon1-loa-a"]')
+    await page.locator('#node-list tr[data-node="thon1-loa-a"][data-state="degraded"]').wait_for(timeout=30_000)
+    assert "Cần kiểm tra" in await one.inner_text() and "thiết bị âm thanh không hoạt động" in await one.inner_text()
+    amber = map_page.locator('#map a.pin[data-node="thon1-loa-a"][data-state="degraded"]')
+    await amber.wait_for(timeout=30_000)
+    assert "warn" in await amber.get_attribute("class")
+    await shot(page, screen, "20-nodes-degraded")
+
     await agents["thon2-loa-a"].stop()  # the agent says goodbye: HQ marks it offline
     await wait_async(lambda: _is(hq, "thon2-loa-a", "offline"), 30, "HQ to see the node offline")
     await page.locator('#node-list tr[data-node="thon2-loa-a"][data-state="offline"]').wait_for(timeout=30_000)
@@ -75,7 +89,7 @@ async def test_node_goes_offline_on_the_list_and_the_map(hq: Hq, start_agent, br
     assert await page.locator('[data-count="offline"]').first.inner_text() == "1"
     await map_page.locator('#map a.pin[data-node="thon2-loa-a"][data-state="offline"]').wait_for(timeout=30_000)
     assert "bad" in await pin.get_attribute("class")
-    assert await page.locator('#node-list tr[data-node="thon1-loa-a"]').get_attribute("data-state") == "online"
+    assert await one.get_attribute("data-state") == "degraded"
     await node_page.locator('#node-head[data-state="offline"]').wait_for(timeout=30_000)
     assert "Mất kết nối" in await node_page.locator('#node-head [data-field="state_text"]').inner_text()
     for p in (page, map_page, node_page):
