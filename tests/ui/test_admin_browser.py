@@ -79,6 +79,28 @@ async def test_users_audit_and_tokens(hq: Hq, browser, screen: Screen) -> None: 
     assert any(r["action"] == "Create a user" and r["user"] == "admin-1" and "can-bo-moi" in r["detail"]
                for r in rows)
 
+    # the filters: who and what result; a refused attempt is there, and not under "done"
+    status, _ = await hq.call("POST", "/api/v1/users", role="police", json={
+        "username": "ke-gian", "password": "mat-khau-ke-gian-1", "role": "admin"})
+    assert status == 403
+    await page.goto("/audit")
+    await page.get_by_label("Người dùng").select_option("police-1")
+    await page.get_by_label("Kết quả").select_option("refused")
+    await page.get_by_role("button", name="Xem").click()
+    await page.wait_for_url(re.compile(r"outcome=refused"))
+    refused = page.locator("#audit-list tbody tr[data-audit]")
+    assert await refused.count() >= 1
+    for text in await refused.all_inner_texts():
+        assert "police-1" in text and "403" in text and "admin-1" not in text, text
+    assert "Tạo tài khoản" in await refused.first.inner_text()  # the attempt, in words
+    await page.get_by_label("Kết quả").select_option("ok")
+    await page.get_by_role("button", name="Xem").click()
+    await page.wait_for_url(re.compile(r"outcome=ok"))
+    codes = await page.locator('#audit-list tbody td[data-label="Kết quả"]').all_inner_texts()
+    assert all(int(c) < 400 for c in codes), codes  # the refused attempt is not among them
+    await page.goto("/audit?user=admin-1&from=2099-01-01")  # a period with nothing in it
+    assert await page.locator("#audit-list tbody tr[data-audit]").count() == 0
+
     # API tokens: shown once, listed, revoked
     await page.goto("/tokens")
     await page.get_by_label("Dùng để làm gì").fill("Báo cáo lên huyện")
