@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hq_server.send import publish_command
@@ -238,9 +239,15 @@ class Orchestrator:
                 return
             cam = codec.decode_model(payload, CameraHealth)
             check_identity(parsed, cam.node, cam.camera)
-            async with self.sessions() as session:
-                await fleet.apply_camera_health(session, cam, self.alerter)
-                await session.commit()
+            try:
+                await self._apply_camera_health(cam)
+            except IntegrityError:  # a technician registered the camera between our read and commit
+                await self._apply_camera_health(cam)  # it exists now: applied as an update
+
+    async def _apply_camera_health(self, cam: CameraHealth) -> None:
+        async with self.sessions() as session:
+            await fleet.apply_camera_health(session, cam, self.alerter)
+            await session.commit()
 
     async def _acked_command(self, session: AsyncSession, node_id: str, ack: Ack) -> CommandLog:
         """The command HQ sent that ``ack`` is about, if it reached ``node_id``; else :class:`InboundRefused`."""

@@ -243,3 +243,38 @@ async def test_registration_racing_the_first_health_report_is_a_clean_update(hq,
     assert (cam["node"], cam["zone"], cam["location"]) == (NODE, "thon-1", "Cổng trường"), cam
     _, body = await hq.call("GET", f"/api/v1/cameras/{CAMERA}", role="police")
     assert body["camera"]["registered"] and body["camera"]["health"]["status"] == "ok", body
+
+
+async def test_first_health_racing_the_registration_is_recorded(hq, monkeypatch):
+    """The other order: the technician's registration commits after the first report found no camera and
+    before the report's insert reaches the database. The report is applied to the registered camera, not
+    lost with an IntegrityError."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from hq_server.storage.tables import Camera, Node
+    from loaxa_contract.models import CameraHealth, CameraStatus
+
+    await hq.add_zones("thon-1")
+    status, body = await hq.call("PUT", f"/api/v1/nodes/{NODE}", role="technician",
+                                 json={"kind": "camera", "zones": ["thon-1"]})
+    assert status in (200, 201), body
+    get = AsyncSession.get
+    raced = []
+
+    async def registration_lands_first(session: AsyncSession, entity, ident, **kw):
+        # the report has added its unregistered camera and now reads the node (which flushes the insert)
+        if entity is Node and not raced and any(isinstance(o, Camera) for o in session.new):
+            raced.append(True)
+            async with hq.app[DB].sessions() as other:
+                other.add(Camera(id=CAMERA, node_id=NODE, zone="thon-1", location="Cổng trường", registered=True,
+                                 status="unknown", status_since=now()))
+                await other.commit()
+        return await get(session, entity, ident, **kw)
+
+    monkeypatch.setattr(AsyncSession, "get", registration_lands_first)
+    report = CameraHealth(camera=CAMERA, node=NODE, status=CameraStatus.OK, since=now(), reachable=True)
+    await hq.orch.handle(topics.camera_health(COMMUNE, NODE, CAMERA), codec.encode(report))
+    assert raced
+    _, body = await hq.call("GET", f"/api/v1/cameras/{CAMERA}", role="police")
+    cam = body["camera"]
+    assert cam["registered"] and cam["location"] == "Cổng trường" and cam["health"]["status"] == "ok", cam
