@@ -230,6 +230,31 @@ async def activate_user(request: web.Request) -> web.Response:
     return await _set_active(request, True)
 
 
+class RoleChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+
+
+@routes.route("PUT", "/api/v1/users/{id}/role", perm=Perm.USER_ADMIN, body=RoleChangeIn,
+              summary="Change a user's role (not your own; in force at their next request)")
+async def change_role(request: web.Request) -> web.Response:
+    """A person's job changes (a broadcaster becomes the admin, a technician leaves for the police post). The role
+    is read from the account at every request, so sessions and tokens keep working with the new rights at once.
+    Not your own: an admin cannot lock the commune out of its administration by demoting themself."""
+    uid, p = _user_id(request), principal(request)
+    body = await parse_body(request, RoleChangeIn)
+    if uid == p.user_id:
+        raise ApiError(409, "Không thể tự đổi vai trò của mình (you cannot change your own role)")
+    async with request.app[DB].sessions() as s:
+        user = await s.get(User, uid)
+        if user is None:
+            raise ApiError(404, "Không tìm thấy người dùng (no such user)")
+        previous, user.role = user.role, body.role.value
+        await s.commit()
+        request[AUDIT_DETAIL] = {"username": user.username, "role": user.role, "previous": previous}
+        return json_response({"user": user_json(user), "previous": previous})
+
+
 class PasswordResetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     new_password: str = Field(min_length=10, max_length=1024, description="At least 10 characters")

@@ -24,6 +24,7 @@ LABELS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/users/{id}/deactivate"): _("Deactivated an account"),
     ("POST", "/api/v1/users/{id}/activate"): _("Re-activated an account"),
     ("POST", "/api/v1/users/{id}/password"): _("Reset a password"),
+    ("PUT", "/api/v1/users/{id}/role"): _("Changed a role"),
     ("DELETE", "/api/v1/tokens/{id}"): _("Revoked an API token"),
     ("POST", "/api/v1/bulletins"): _("Created a bulletin"),
     ("POST", "/api/v1/bulletins/cap"): _("Imported a CAP alert"),

@@ -167,3 +167,33 @@ async def test_admin_resets_another_users_password_and_their_sessions_end(hq):
     assert [(e["user"], e["status"]) for e in resets] == [("admin-1", 200), ("admin-1", 404), ("admin-1", 409),
                                                           ("admin-1", 400), ("broadcaster-1", 403)]
     assert resets[0]["detail"] == {"username": "thu-ky", "sessions_ended": 2}
+
+
+async def test_admin_changes_a_role_in_force_at_once_but_never_their_own(hq):
+    status, body = await hq.call("POST", "/api/v1/users", json={"username": "clerk", "password": PASSWORD,
+                                                                 "role": "broadcaster"})
+    assert status == 201
+    uid = body["user"]["id"]
+    browser = Browser(hq)
+    try:
+        assert await browser.login("clerk", PASSWORD) == 200
+        assert (await browser.call("GET", "/api/v1/cameras"))[0] == 403
+        assert (await hq.call("PUT", f"/api/v1/users/{uid}/role", role="police", json={"role": "admin"}))[0] == 403
+        status, body = await hq.call("PUT", f"/api/v1/users/{uid}/role", json={"role": "chief"})
+        assert status == 400 and "role" in body["fields"]
+        status, body = await hq.call("PUT", f"/api/v1/users/{uid}/role", json={"role": "police"})
+        assert status == 200 and body["user"]["role"] == "police" and body["previous"] == "broadcaster"
+        # the same session, at its next request: the police post's rights, no longer the broadcaster's
+        assert (await browser.call("GET", "/api/v1/cameras"))[0] == 200
+        status, _ = await browser.call("POST", "/api/v1/bulletins", json={"text": "x", "targets": {"all": True}})
+        assert status == 403
+
+        _, me = await hq.call("GET", "/api/v1/auth/me")
+        status, body = await hq.call("PUT", f"/api/v1/users/{me['user']['id']}/role", json={"role": "police"})
+        assert status == 409 and "own role" in body["error"]
+        assert (await hq.call("PUT", "/api/v1/users/999/role", json={"role": "police"}))[0] == 404
+    finally:
+        await browser.http.close()
+    _, audit = await hq.call("GET", "/api/v1/audit?limit=20")
+    changed = [e["detail"] for e in audit["audit"] if e["target"].endswith("/role") and e["status"] == 200]
+    assert changed == [{"username": "clerk", "role": "police", "previous": "broadcaster"}]

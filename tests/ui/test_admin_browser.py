@@ -1,8 +1,9 @@
 """Done-when of the administrator's pages, in Debian's Chromium against a real HQ (and real nodes for the figures).
 
-An admin creates a user and finds the action in the audit log (search, CSV of what is shown), resets a password
-and deactivates the account, creates and revokes an API token; the statistics page draws charts from the
-report API and its CSV export equals the API; settings are validated field by field and take effect.
+An admin creates a user, changes their role and finds the actions in the audit log (search, filters, CSV of
+what is shown), resets a password and deactivates the account, creates and revokes an API token; the
+statistics page draws charts from the report API and its CSV export equals the API; settings are validated
+field by field and take effect.
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ async def test_users_audit_and_tokens(hq: Hq, browser, screen: Screen) -> None: 
     assert "Nguyễn Thị Mới" in await row.inner_text() and "Đang dùng" in await row.inner_text()
     await shot(page, screen, "40-users")
 
+    # the person's job changes: a new role, confirmed, in force at once (HQ's record says so)
+    await row.get_by_label("Vai trò của can-bo-moi").select_option(label="Kỹ thuật viên")
+    await page.locator("#users-msg").filter(has_text="Đã đổi vai trò của can-bo-moi thành: Kỹ thuật viên").wait_for()
+    assert await page.locator('tr[data-user="can-bo-moi"] select').input_value() == "technician"
+    _, users = await hq.call("GET", "/api/v1/users", role="admin")
+    assert {u["username"]: u["role"] for u in users["users"]}["can-bo-moi"] == "technician"
+    assert await page.locator('tr[data-user="admin-1"] select').count() == 0  # never your own role
+
     await row.get_by_role("button", name="Đặt lại mật khẩu").click()
     dialog = page.get_by_role("dialog")
     await dialog.get_by_label("Mật khẩu mới (ít nhất 10 ký tự)").fill("ngan")
@@ -71,7 +80,8 @@ async def test_users_audit_and_tokens(hq: Hq, browser, screen: Screen) -> None: 
     created = page.locator("#audit-list tbody tr").filter(has_text="Tạo tài khoản")
     await created.first.wait_for()
     assert "admin-1" in await created.first.inner_text() and "201" in await created.first.inner_text()
-    assert await page.locator("#audit-list tbody tr").count() >= 3  # created, password reset, deactivated
+    assert await page.locator("#audit-list tbody tr").count() >= 4  # created, role changed, password reset, deactivated
+    assert await page.locator("#audit-list tbody tr").filter(has_text="Đổi vai trò").count() == 1
     await shot(page, screen, "41-audit")
     text = await downloaded(page, page.locator("#audit-csv"))
     rows = list(csv.DictReader(io.StringIO(text)))

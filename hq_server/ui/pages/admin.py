@@ -39,6 +39,9 @@ def _admin_msgs(_: Gettext) -> dict[str, str]:
             "short_password": _("At least 10 characters."),
             "deactivate_confirm": _("Deactivate %(name)s? Their sessions end and their API tokens stop working."),
             "reset_done": _("Password of %(name)s changed; their browser sessions ended."),
+            "role_confirm": _("Make %(name)s a %(role)s? Their rights change at once (the pages and actions of "
+                              "that role only)."),
+            "role_done": _("%(name)s is now: %(role)s."),
             "token_once": _("Copy this token now: it is shown only once."),
             "revoke_confirm": _("Revoke this token? Scripts using it will stop working."),
             "need_engine": _("Choose at least one voice."), "need_window": _("Each window needs a start, an end and "
@@ -53,7 +56,7 @@ def _users_context(users: list[User], tokens: dict[int, list[ApiToken]], _: Gett
 
 
 @routes.route("GET", "/users", perm=Perm.USER_ADMIN, html=True,
-              summary="Users and roles: create, deactivate, reset a password")
+              summary="Users and roles: create, change a role, deactivate, reset a password")
 async def users_page(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     async with request.app[DB].sessions() as s:

@@ -44,6 +44,13 @@ document.addEventListener("DOMContentLoaded", () => {
       return r.ok ? location.reload() : alert(t("failed", { why: r.data.error }));
     }
   });
+  document.querySelectorAll("[data-role-of]").forEach((sel) => sel.addEventListener("change", async () => {
+    const name = sel.dataset.name, label = sel.selectedOptions[0].textContent;
+    if (!confirm(t("role_confirm", { name, role: label }))) { sel.value = sel.dataset.current; return; }
+    const r = await LoaXa.api("PUT", `/api/v1/users/${sel.dataset.roleOf}/role`, { role: sel.value });
+    if (!r.ok) { sel.value = sel.dataset.current; return alert(t("failed", { why: r.data.error })); }
+    reloadWith(t("role_done", { name, role: label }));
+  }));
   const dialog = document.getElementById("reset-dialog");
   const rf = document.getElementById("reset-form");
   let resetting = null;
