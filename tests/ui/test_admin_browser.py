@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hq.fixtures import Hq
+from tests.hq.fixtures import Hq, wait_async
 from tests.ui.browser import SCREENS, Screen, browser, login, new_page, shot  # noqa: F401  (browser: fixture)
 from tests.ui.test_broadcaster_browser import nodes_online
 
@@ -133,8 +133,7 @@ async def test_users_audit_and_tokens(hq: Hq, browser, screen: Screen) -> None: 
 @pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
 async def test_statistics_and_settings(hq: Hq, start_agent, browser, screen: Screen) -> None:  # noqa: F811
     await hq.add_zones("thon-1")
-    for node in ("thon1-loa-a", "thon1-loa-b"):
-        await start_agent(node, zones=["thon-1"])
+    agents = {node: await start_agent(node, zones=["thon-1"]) for node in ("thon1-loa-a", "thon1-loa-b")}
     await nodes_online(hq, "thon1-loa-a", "thon1-loa-b")
     status, body = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={
         "title": "Họp thôn", "text": "Mời bà con dự họp.", "targets": {"zones": ["thon-1"]}})
@@ -142,6 +141,13 @@ async def test_statistics_and_settings(hq: Hq, start_agent, browser, screen: Scr
     for node in ("thon1-loa-a", "thon1-loa-b"):
         await hq.wait_delivery(body["bulletin"]["id"], node, "played", 90)
 
+    await agents["thon1-loa-b"].stop()  # a disconnect the availability figures must show
+
+    async def offline() -> bool:
+        _, body = await hq.call("GET", "/api/v1/nodes/thon1-loa-b", role="admin")
+        return body["node"]["state"] == "offline"
+
+    await wait_async(offline, 30, "HQ to see thon1-loa-b offline")
     page = await new_page(browser, hq, screen)
     await login(page, "admin-1")
     await page.goto("/statistics")
@@ -163,6 +169,12 @@ async def test_statistics_and_settings(hq: Hq, start_agent, browser, screen: Scr
         assert len(csv_rows) == len(api_rows) >= 1, group
         for got, want in zip(csv_rows, api_rows, strict=True):
             assert got == {k: "" if v is None else str(v) for k, v in want.items()}, group
+    availability = {r["node"]: r for r in csv.DictReader(io.StringIO(await downloaded(
+        page, page.locator('.stats-block[data-group="nodes"] [data-csv]'))))}
+    gone, up = availability["thon1-loa-b"], availability["thon1-loa-a"]
+    assert int(gone["disconnects"]) == 1 and gone["last_disconnect"] and float(gone["uptime_percent"]) < 100, gone
+    assert int(up["disconnects"]) == 0 and not up["last_disconnect"], up
+    assert "thon1-loa-b" in await page.locator('.stats-block[data-group="nodes"]').inner_text()
     plays = next(csv.DictReader(io.StringIO(await downloaded(page, day.locator("[data-csv]")))))
     assert int(plays["plays"]) == 2 and int(plays["seconds_played"]) > 0
 
