@@ -46,6 +46,7 @@ from hq_server.routes import (
 )
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
+from hq_server.services.bulletins import BulletinService
 from hq_server.services.detections import DetectionService
 from hq_server.services.health_history import HealthHistory
 from hq_server.services.login_limiter import LoginLimiter
@@ -62,6 +63,7 @@ from hq_server.ui.setup import setup_ui
 from hq_server.web import (
     AUDIO,
     BROKER_TLS_PORT,
+    BULLETINS,
     CONFIG,
     DB,
     DETECTION_PICTURES,
@@ -168,13 +170,15 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
                                     node_offline_after_s=cfg.alerts.node_offline_after_s,
                                     audio_base_url=base.rstrip("/"),
                                     recurrence_horizon=timedelta(days=cfg.bulletins.recurrence_horizon_days),
-                                    recurrence_renew_before=timedelta(days=cfg.bulletins.recurrence_renew_before_days))
+                                    recurrence_renew_before=timedelta(days=cfg.bulletins.recurrence_renew_before_days),
+                                    lead_per_1000_nodes_s=cfg.bulletins.lead_per_1000_nodes_s)
     orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
     orch.ack_handlers["snapshot"] = on_snapshot_ack
     orch.health_hooks.append(HealthHistory(app[DB].sessions).record)
     orch.health_hooks.append(NodeProblemAlerts(app[DB].sessions, alerter).on_health)
     DetectionService(orch, app[DB].sessions, alerter, cfg.detections, base, app[DETECTION_PICTURES]).register()
     app[ORCH] = orch
+    app[BULLETINS] = BulletinService(app[DB].sessions, app[AUDIO], cfg, orch.kick, orch.cancel)
     app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)
     app[MEMBERSHIP] = ZoneMembership(orch, app[DB].sessions, cfg.command_ttl_s)
     app[MEMBERSHIP].hooks.extend(membership_hooks(cfg))  # the broker's ACL follows first

@@ -121,7 +121,12 @@ class AuthSection(Section):
 
 class BulletinSection(Section):
     lead_time_s: float = Field(default=5.0, ge=0, le=300,
-                               description="play_at = now + this for synchronised zone starts")
+                               description="Synchronised start: every loudspeaker gets at least this long between "
+                                           "the last command published and play_at")
+    lead_per_1000_nodes_s: float = Field(
+        default=0.5, ge=0, le=60,
+        description="Added to the lead per 1 000 loudspeakers a broadcast reaches: the broker's fan-out and the "
+                    "nodes' checks take longer for a bigger broadcast (measured; see docs/PERFORMANCE.md)")
     emergency_two_person: bool = Field(default=False,
                                        description="An emergency bulletin needs a second person's approval")
     sweep_interval_s: float = Field(default=1.0, gt=0, le=60, description="Expiry / schedule sweeper period")

@@ -28,18 +28,23 @@ class SequenceSource:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def next(self) -> int:
+        return self.block(1)[0]
+
+    def block(self, n: int) -> range:
+        """``n`` consecutive sequence numbers, persisted with one write and one fsync (a broadcast of 200
+        commands would otherwise wait for 200 fsyncs)."""
         with open(self.path, "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             fh.seek(0)
             raw = fh.read().strip()
             last = int(raw) if raw.isdigit() else 0
-            seq = max(last + 1, time.time_ns() // 1000)
+            first = max(last + 1, time.time_ns() // 1000)
             fh.seek(0)
             fh.truncate()
-            fh.write(str(seq))
+            fh.write(str(first + n - 1))
             fh.flush()
             os.fsync(fh.fileno())
-        return seq
+        return range(first, first + n)
 
 
 class CommandSigner:
@@ -47,15 +52,17 @@ class CommandSigner:
         self.key = signing.load_private_key(key_path)
         self.seq = SequenceSource(seq_path)
 
-    def build(self, command_type: str, *, target: str, ttl_s: float, **fields: Any) -> dict[str, Any]:
+    def build(self, command_type: str, *, target: str, ttl_s: float, seq: int | None = None,
+              **fields: Any) -> dict[str, Any]:
         """Validate a command of ``command_type`` and return its signed wire dict.
 
-        Validation here means HQ cannot publish what the nodes would refuse as malformed.
+        Validation here means HQ cannot publish what the nodes would refuse as malformed. ``seq``: one of a
+        block from :meth:`SequenceSource.block` (else the next one is taken).
         """
         now = utcnow()
         body = {
             "v": 1, "type": command_type, "id": fields.pop("id", None) or uuid.uuid4().hex[:16],
-            "seq": self.seq.next(), "target": target, "ts": now.isoformat(),
+            "seq": seq if seq is not None else self.seq.next(), "target": target, "ts": now.isoformat(),
             "expires_at": (now + timedelta(seconds=ttl_s)).isoformat(), **fields,
         }
         model = _ADAPTER.validate_python(body)

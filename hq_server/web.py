@@ -24,6 +24,7 @@ from hq_server.errors import ApiError
 from hq_server.inputs import MAX_JSON_BYTES, InputError, bounded_int, check_param, db_id, loads_limited
 from hq_server.services.audio import AudioStore
 from hq_server.services.auth import Perm, allowed, token_hash
+from hq_server.services.bulletins import BulletinService
 from hq_server.services.live_view import LiveHub
 from hq_server.services.login_limiter import LoginLimiter
 from hq_server.services.metrics import Metrics
@@ -44,6 +45,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CONFIG = web.AppKey("config", HqConfig)
 DB = web.AppKey("db", Database)
 ORCH = web.AppKey("orchestrator", Orchestrator)
+BULLETINS = web.AppKey("bulletins", BulletinService)
 AUDIO = web.AppKey("audio", AudioStore)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("login_limiter", LoginLimiter)

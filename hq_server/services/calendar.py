@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-SHOWN_STATES = ("awaiting_approval", "scheduled", "active", "completed")
+SHOWN_STATES = ("awaiting_approval", "scheduled", "sending", "active", "completed")
 
 
 @dataclass(frozen=True)

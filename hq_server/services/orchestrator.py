@@ -36,15 +36,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hq_server.send import publish_command
-from hq_server.services import fleet, lifecycle, occurrences
+from hq_server.services import fanout, fleet, occurrences
 from hq_server.services.alerts import Alerter
+from hq_server.services.commands import CommandPublisher
 from hq_server.services.delivery import (
     DeliveryState,
     apply_ack,
     needs_resend,
-    on_cancel,
     recurring_ack,
 )
+from hq_server.services.dispatch import Dispatcher, DispatchSettings, bulletin_fields
 from hq_server.services.inbound import (
     InboundRefused,
     Refusal,
@@ -53,9 +54,10 @@ from hq_server.services.inbound import (
     check_identity,
     command_reaches,
 )
+from hq_server.services.lifecycle import BulletinState
 from hq_server.services.metrics import Metrics, observe_seconds
 from hq_server.services.reconcile import in_flight, reconcile
-from hq_server.services.recurrence import renewed_lifetime
+from hq_server.services.sweeper import Sweeper, finish_if_all_closed
 from hq_server.signer import CommandSigner
 from hq_server.storage.tables import Bulletin, CommandLog, Delivery, Node, now
 from loaxa_contract import codec, topics
@@ -65,8 +67,7 @@ from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = "active"
-SENDABLE = ("scheduled",)
+ACTIVE = BulletinState.ACTIVE.value
 CANCEL_TTL_S = 600.0
 """Validity of a reconcile ``cancel`` for a bulletin that has already expired."""
 MAX_RECONCILE_CANCELS = 100
@@ -90,24 +91,22 @@ class OrchestratorSettings:
     audio_base_url: str
     recurrence_horizon: timedelta = timedelta(days=30)
     recurrence_renew_before: timedelta = timedelta(days=10)
+    lead_per_1000_nodes_s: float = 0.0
+
+    def dispatch(self) -> DispatchSettings:
+        start = fanout.StartRule(self.lead_time_s, per_1000_nodes_s=self.lead_per_1000_nodes_s,
+                                 per_command_s=PUBLISH_S_PER_COMMAND, publish_base_s=PUBLISH_BASE_S)
+        return DispatchSettings(self.commune, start, self.audio_base_url, self.recurrence_horizon,
+                                self.recurrence_renew_before)
 
 
-def covers(targets: dict[str, Any], node: Node) -> bool:
-    """Whether a bulletin's targets reach ``node``; never a camera-only node (it has no loudspeaker)."""
-    if node.kind == "camera":
-        return False
-    if targets.get("all"):
-        return True
-    if node.id in (targets.get("nodes") or []):
-        return True
-    return bool(set(targets.get("zones") or []) & set(node.zones or []))
+PUBLISH_S_PER_COMMAND = 0.001
+"""Pipelined publishing costs well under a millisecond per command on loopback; one is the margin."""
+PUBLISH_BASE_S = 0.25
+"""Committing a broadcast (an fsync) and the first PUBACK, on a loaded 2-core machine, with margin."""
 
-
-def command_targets(targets: dict[str, Any]) -> list[str]:
-    """One command per topic: ``all``, else each zone, plus each explicitly named node."""
-    if targets.get("all"):
-        return ["all"]
-    return [f"zone:{z}" for z in targets.get("zones") or []] + [f"node:{n}" for n in targets.get("nodes") or []]
+covers = fanout.covers
+command_targets = fanout.command_targets
 
 
 async def _camera_only(session: AsyncSession, node_id: str) -> bool:
@@ -133,7 +132,11 @@ class Orchestrator:
         self.metrics = metrics
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self._dispatch_lock = asyncio.Lock()
+        self.commands = CommandPublisher(signer, self.link, settings.commune, metrics)
+        self.dispatcher = Dispatcher(settings.dispatch(), sessions, self.commands, metrics)
+        self._dispatch_lock = self.dispatcher.lock
+        self.sweeper = Sweeper(sessions, self.dispatcher, alerter, settings.sweep_interval_s,
+                               settings.node_offline_after_s)
         self.processed = 0  # inbound messages handled (tests wait on it)
         self.metrics.bind_queue(self._inbox.qsize)
         self._received_at: dict[tuple[str, str], float] = {}  # (bulletin, node) → monotonic, for received → played
@@ -156,7 +159,7 @@ class Orchestrator:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._inbound(), name="hq:inbound"),
-                       loop.create_task(self._sweeper(), name="hq:sweeper")]
+                       loop.create_task(self.sweeper.run(), name="hq:sweeper")]
         await self.link.start()
 
     async def stop(self) -> None:
@@ -306,7 +309,7 @@ class Orchestrator:
                 self._observe_ack(bulletin_id, delivery, ack)
                 if step.state.terminal:
                     await session.flush()
-                    await lifecycle.finish_if_all_closed(session, b, now())
+                    await finish_if_all_closed(session, b, now())
             await session.commit()
 
     def _observe_ack(self, bulletin_id: str, delivery: Delivery, ack: Ack) -> None:
@@ -323,109 +326,49 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ outbound
 
-    def _wire_fields(self, b: Bulletin, play_at: datetime | None) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "bulletin_id": b.id, "title": b.title, "kind": b.kind, "text": b.text, "priority": b.priority,
-            "status": b.status, "repeat": b.repeat, "chime": b.chime, "volume": b.volume, "voice": b.voice,
-            "rate": b.rate, "recurrence": b.recurrence,
-            "play_at": play_at.isoformat() if play_at else None,
-        }
-        if b.audio_sha256:
-            fields["audio"] = {"sha256": b.audio_sha256, "url": f"{self.s.audio_base_url}/audio/{b.audio_sha256}",
-                               "duration_s": b.audio_duration_s}
-            fields["audio"] = {k: v for k, v in fields["audio"].items() if v is not None}
-        if b.kind == "relay" and b.relay_url and b.relay_end_at:
-            fields["relay"] = {"url": b.relay_url, "end_at": b.relay_end_at.isoformat()}
-        return {k: v for k, v in fields.items() if v is not None}
-
-    async def _publish(self, session: AsyncSession, b: Bulletin, target: str, play_at: datetime | None,
-                       command_type: str = "bulletin") -> str:
-        ttl = max(1.0, (b.expires_at - now()).total_seconds())
-        fields = self._wire_fields(b, play_at) if command_type == "bulletin" else {"bulletin_id": b.id}
-        wire = self.signer.build(command_type, target=target, ttl_s=ttl, **fields)
-        session.add(CommandLog(id=wire["id"], type=command_type, bulletin_id=b.id, target=target,
-                               expires_at=b.expires_at))
+    async def _publish(self, session: AsyncSession, b: Bulletin, target: str, play_at: datetime | None) -> str:
+        """Sign and log a bulletin command to one target, then publish it (re-sends to one node)."""
+        t = now()
+        wire = self.commands.sign("bulletin", target, max(1.0, (b.expires_at - t).total_seconds()),
+                                  **bulletin_fields(b, play_at, self.s.audio_base_url))
+        row = self.commands.log(session, wire, b.id)
         await session.flush()
-        await publish_command(self.link, self.s.commune, wire)
-        self.metrics.inc("loaxa_hq_commands_total", type=command_type)
-        return wire["id"]
+        await self.commands.publish(wire)
+        row.published_at = now()
+        return str(wire["id"])
 
     async def send_command(self, session: AsyncSession, command_type: str, target: str, ttl_s: float,
                            **fields: Any) -> str:
-        """Sign, log and publish a command that is not a bulletin (snapshot, set_volume, ...).
+        """Sign, log, commit ``session`` and publish a command that is not a bulletin (snapshot, live view, ...).
 
-        The caller commits ``session``; :class:`LinkError` if the broker did not take it.
+        :class:`LinkError` if the broker did not take it (see :meth:`CommandPublisher.send`).
         """
-        wire = self.log_command(session, command_type, target, ttl_s, **fields)
-        await session.flush()
-        await self.publish_wire(wire)
-        return wire["id"]
+        return await self.commands.send(session, command_type, target, ttl_s, **fields)
 
     def log_command(self, session: AsyncSession, command_type: str, target: str, ttl_s: float,
                     **fields: Any) -> dict[str, Any]:
         """Sign a command and add it to the command log, unpublished: commit, then :meth:`publish_wire`.
 
-        For single-ack commands (settings, zone membership): a node answers within milliseconds, and an ack
-        whose command is not committed yet is not matched and would be lost.
+        For commands sent to many nodes at once (settings, zone membership): one commit for all of them.
         """
-        wire = self.signer.build(command_type, target=target, ttl_s=ttl_s, **fields)
-        session.add(CommandLog(id=wire["id"], type=command_type, bulletin_id=None, target=target,
-                               expires_at=datetime.fromisoformat(wire["expires_at"])))
+        wire = self.commands.sign(command_type, target, ttl_s, **fields)
+        self.commands.log(session, wire)
         return wire
 
     async def publish_wire(self, wire: dict[str, Any]) -> None:
         """Publish a command logged by :meth:`log_command`; :class:`LinkError` if the broker did not take it."""
-        await publish_command(self.link, self.s.commune, wire)
-        self.metrics.inc("loaxa_hq_commands_total", type=wire["type"])
+        await self.commands.publish(wire)
+        async with self.sessions() as session:
+            await self.commands.mark_published(session, [wire["id"]], now())
+            await session.commit()
 
     async def dispatch(self, bulletin_id: str) -> bool:
-        """Send a due bulletin to its targets; False if it was not sendable or the broker is down."""
-        async with self._dispatch_lock, self.sessions() as session:
-            b = await session.get(Bulletin, bulletin_id)
-            if b is None or b.state not in SENDABLE:
-                return False
-            t = now()
-            if b.expires_at <= t:
-                b.state = "expired"
-                await session.commit()
-                return False
-            play_at = max(b.send_at or t, t + timedelta(seconds=self.s.lead_time_s))
-            nodes = [n for n in (await session.scalars(select(Node))).all() if covers(b.targets, n)]
-            deliveries = {d.node_id: d for d in (await session.scalars(
-                select(Delivery).where(Delivery.bulletin_id == b.id))).all()}
-            for n in nodes:
-                if n.id not in deliveries:
-                    deliveries[n.id] = Delivery(bulletin_id=b.id, node_id=n.id, state="pending")
-                    session.add(deliveries[n.id])
-            for name in b.targets.get("nodes") or []:  # named nodes HQ has never heard of
-                if name not in deliveries:
-                    deliveries[name] = Delivery(bulletin_id=b.id, node_id=name, state="pending")
-                    session.add(deliveries[name])
-            online = {n.id for n in nodes if n.state == "online"}
-            try:
-                for target in command_targets(b.targets):
-                    command_id = await self._publish(session, b, target, play_at)
-                    kind, ident = topics.parse_target(target)
-                    for d in deliveries.values():
-                        node = next((n for n in nodes if n.id == d.node_id), None)
-                        hit = kind == "all" or (kind == "node" and d.node_id == ident) or (
-                            kind == "zone" and node is not None and ident in (node.zones or []))
-                        if hit and d.command_id is None:
-                            d.command_id, d.attempts, d.last_sent_at = command_id, d.attempts + 1, t
-                            if d.node_id not in online:
-                                d.reason = "node offline at send time; waiting for it to reconnect"
-            except LinkError as err:
-                logger.warning("bulletin %s not sent yet (broker): %s", b.id, err)
-                await session.rollback()
-                return False
-            b.state, b.sent_at, b.play_at = ACTIVE, t, play_at
-            await session.commit()
-        self.metrics.inc("loaxa_hq_bulletins_sent_total", priority=b.priority)
-        lead = timedelta(seconds=self.s.lead_time_s)
-        due = b.created_at if b.send_at is None else max(b.created_at, b.send_at - lead)
-        observe_seconds(self.metrics.submit_to_sent, (now() - due).total_seconds())
-        logger.info("bulletin %s sent to %d node(s), play_at %s", b.id, len(deliveries), play_at.isoformat())
-        return True
+        """Send a due bulletin now (tests, tools); HTTP requests wake the sweeper instead."""
+        return await self.dispatcher.dispatch(bulletin_id)
+
+    def kick(self) -> None:
+        """A bulletin was committed that may be due: dispatch it off the request, at once."""
+        self.sweeper.wake()
 
     async def resend_to(self, node_id: str) -> int:
         """Re-send every still-valid, unfinished bulletin to a node that came (back) online."""
@@ -580,75 +523,8 @@ class Orchestrator:
         return True
 
     async def cancel(self, bulletin_id: str, by: str) -> bool:
-        async with self._dispatch_lock, self.sessions() as session:
-            b = await session.get(Bulletin, bulletin_id)
-            if b is None or b.state in ("cancelled", "completed", "expired", "failed"):
-                return False
-            was_active = b.state == ACTIVE
-            b.state, b.cancelled_by, b.updated_at = "cancelled", by, now()
-            deliveries = (await session.scalars(select(Delivery).where(Delivery.bulletin_id == b.id))).all()
-            for d in deliveries:
-                if d.state == DeliveryState.PENDING:  # others confirm with their own cancelled ack
-                    step = on_cancel(DeliveryState(d.state))
-                    d.state, d.reason, d.updated_at = step.state.value, step.reason, now()
-            if was_active and b.expires_at > now():
-                for target in command_targets(b.targets):
-                    try:
-                        await self._publish(session, b, target, None, command_type="cancel")
-                    except LinkError as err:
-                        logger.warning("cancel of %s not published to %s: %s", b.id, target, err)
-            await session.commit()
-        return True
-
-    # ------------------------------------------------------------------ clock
-
-    async def _sweeper(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                logger.exception("sweeper pass failed")
-            await asyncio.sleep(self.s.sweep_interval_s)
+        return await self.dispatcher.cancel(bulletin_id, by)
 
     async def sweep(self) -> None:
-        """One pass; each query selects only what is due (:mod:`hq_server.services.lifecycle`)."""
-        t = now()
-        async with self.sessions() as session:
-            due_ids = await lifecycle.due_to_send(session, t, self.s.lead_time_s)
-        for bid in due_ids:
-            await self.dispatch(bid)
-        await self._renew_due(t)
-        async with self.sessions() as session:
-            for bid in await lifecycle.expire_unapproved(session, t):
-                logger.info("bulletin %s expired awaiting approval", bid)
-            await lifecycle.close_expired(session, t)
-            await fleet.check_offline_nodes(session, self.alerter, self.s.node_offline_after_s, t)
-            await session.commit()
-
-    async def _renew_due(self, t: datetime) -> None:
-        """Re-sign open-ended series before their command expires: same bulletin id, later ``expires_at``.
-
-        Published to the bulletin's targets like the first send (nodes holding the series extend it; a node
-        that joined a target zone meanwhile gets the series); nodes offline now get it on reconnect
-        (:meth:`resend_to`, from ``renewed_at``).
-        """
-        async with self._dispatch_lock, self.sessions() as session:
-            for b in await lifecycle.due_renewals(session, t):
-                life = renewed_lifetime(t, horizon=self.s.recurrence_horizon,
-                                        renew_before=self.s.recurrence_renew_before)
-                previous = (b.expires_at, b.renew_at)
-                b.expires_at, b.renew_at = life.expires_at, life.renew_at
-                try:
-                    for target in command_targets(b.targets):
-                        await self._publish(session, b, target, None)
-                except LinkError as err:
-                    logger.warning("renewal of series %s not sent yet (broker): %s", b.id, err)
-                    b.expires_at, b.renew_at = previous
-                    continue
-                b.renewed_at = t
-                online = set((await session.scalars(select(Node.id).where(Node.state == "online"))).all())
-                for d in (await session.scalars(select(Delivery).where(Delivery.bulletin_id == b.id))).all():
-                    if d.node_id in online and not DeliveryState(d.state).terminal:
-                        d.last_sent_at = t
-                logger.info("series %s renewed until %s", b.id, b.expires_at.isoformat())
-            await session.commit()
+        """One sweeper pass (tests)."""
+        await self.sweeper.sweep()

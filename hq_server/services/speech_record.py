@@ -7,6 +7,7 @@ out with the robotic voice (and offers a recording instead).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from loaxa_speech.tts.engines.base import Quality
@@ -22,6 +23,7 @@ class _SpeechColumns(Protocol):
     speech_quality: str | None
     speech_note: str | None
     state: str
+    send_at: datetime | None
 
 
 def record(b: _SpeechColumns, summary: SpeechSummary | None) -> None:
@@ -45,5 +47,10 @@ def speech_json(b: _SpeechColumns) -> dict[str, Any] | None:
 
 
 def voice_warning(b: _SpeechColumns) -> bool:
-    """True when the bulletin has not gone out yet and would be read by the robotic voice."""
-    return b.speech_quality == Quality.ROBOTIC.value and b.state in NOT_YET_SENT
+    """True when the bulletin has not gone out yet and would be read by the robotic voice.
+
+    A scheduled bulletin due now is going out (the dispatcher sends it within moments of the POST): too late
+    to offer a recording, so no warning."""
+    if b.speech_quality != Quality.ROBOTIC.value or b.state not in NOT_YET_SENT:
+        return False
+    return b.state != "scheduled" or (b.send_at is not None and b.send_at > datetime.now(UTC))

@@ -152,8 +152,9 @@ class CommandLog(Base):
     type: Mapped[str] = mapped_column(sa.String(24))
     bulletin_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     target: Mapped[str] = mapped_column(sa.String(100))
-    sent_at: Mapped[datetime] = mapped_column(default=now)
+    sent_at: Mapped[datetime] = mapped_column(default=now)  # signed and logged
     expires_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]  # the broker took it (PUBACK); empty: never published
 
 
 class Delivery(Base):

@@ -27,7 +27,8 @@ STATE_TONE = {"pending": "wait", "received": "wait", "scheduled": "wait", "playi
 FAILED_STATES = frozenset({"failed", "expired", "offline"})
 
 BULLETIN_STATES = {
-    "awaiting_approval": _("Awaiting approval"), "scheduled": _("Scheduled"), "active": _("Sending"),
+    "awaiting_approval": _("Awaiting approval"), "scheduled": _("Scheduled"), "sending": _("Sending"),
+    "active": _("Sending"),
     "completed": _("Finished"), "cancelled": _("Cancelled"), "expired": _("Expired"), "failed": _("Not played"),
 }
 

@@ -66,6 +66,20 @@ class Hq:
         assert status == 200, body
         return {d["node"]: d for d in body["deliveries"]}
 
+    async def wait_bulletin(self, bulletin_id: str, *states: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The bulletin once its state is one of ``states`` (a POST answers before the dispatcher sends)."""
+        last: dict[str, Any] = {}
+
+        async def check() -> bool:
+            nonlocal last
+            status, body = await self.call("GET", f"/api/v1/bulletins/{bulletin_id}")
+            assert status == 200, body
+            last = body["bulletin"]
+            return last["state"] in states
+
+        await wait_async(check, timeout, f"bulletin {bulletin_id} in {states} (last: {last.get('state')})")
+        return last
+
     async def wait_delivery(self, bulletin_id: str, node: str, state: str, timeout: float = 40.0) -> dict[str, Any]:
         last: dict[str, Any] = {}
 

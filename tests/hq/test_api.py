@@ -140,7 +140,8 @@ async def test_emergency_needs_a_second_person(start_hq):
     assert status == 403 and "two-person" in resp["error"]
     status, resp = await hq.call("POST", f"/api/v1/bulletins/{bid}/approve", role="admin")
     assert status == 200 and resp["bulletin"]["approved_by"] == "admin-1"
-    assert resp["bulletin"]["state"] in ("active", "completed")
+    assert resp["bulletin"]["state"] in ("scheduled", "sending", "active", "completed")  # sent off the request
+    await hq.wait_bulletin(bid, "active", "completed")
     status, _ = await hq.call("PATCH", f"/api/v1/bulletins/{bid}", role="broadcaster", json={"text": "sửa"})
     assert status == 409
 

@@ -81,7 +81,7 @@ async def test_a_bulletin_no_node_played_is_expired_with_a_reason_not_completed(
     bid = body["bulletin"]["id"]
 
     async def ended() -> bool:
-        return (await _bulletin(hq, bid))["state"] not in ("scheduled", "active")
+        return (await _bulletin(hq, bid))["state"] not in ("scheduled", "sending", "active")
 
     await wait_async(ended, 20, "bulletin ended")
     b = await _bulletin(hq, bid)

@@ -29,6 +29,7 @@ async def test_camera_only_nodes_are_never_targeted_nor_counted(hq):
                                      json={"text": TEXT, "targets": targets})
         assert status == 201, body
         bid = body["bulletin"]["id"]
+        await hq.wait_bulletin(bid, "active")  # dispatched off the request
         assert set(await hq.deliveries(bid)) == {"loa-1", "hon-hop-1"}, targets
 
     # the camera node got the zone command anyway (it listens to its zone) and refused it: not tracked

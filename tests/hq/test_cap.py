@@ -136,8 +136,8 @@ async def test_api_imports_a_cap_alert_then_cancels_it(hq):
     doc = cap(info(urgency="Expected", severity="Moderate", expires=in_h(1)))
     status, resp = await hq.call("POST", "/api/v1/bulletins/cap", role="broadcaster", data=doc, headers=xml)
     assert status == 201, resp
-    b = resp["bulletin"]
-    assert b["state"] == "active" and b["priority"] == "priority" and b["targets"]["zones"] == ["thon-1"]
+    b = await hq.wait_bulletin(resp["bulletin"]["id"], "active")  # sent off the request
+    assert b["priority"] == "priority" and b["targets"]["zones"] == ["thon-1"]
     assert b["cap_identifier"] == "VN-KTTV-1" and b["title"] == "Cảnh báo lũ" and b["status"] == "actual"
     assert b["audio_sha256"]  # rendered like any text bulletin
     status, resp = await hq.call("POST", "/api/v1/bulletins/cap", role="broadcaster", data=doc, headers=xml)

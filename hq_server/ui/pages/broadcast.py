@@ -16,6 +16,7 @@ from hq_server.routes.bulletins import EDITABLE, bulletin_json
 from hq_server.routes.calendar import load_calendar
 from hq_server.routes.live import snapshot
 from hq_server.services.auth import Perm, allowed
+from hq_server.services.lifecycle import CANCELLABLE
 from hq_server.storage.tables import Bulletin, Delivery, Node, Occurrence
 from hq_server.ui import delivery_text as dt
 from hq_server.ui import villages as vl
@@ -153,7 +154,7 @@ async def bulletin_page(request: web.Request) -> web.StreamResponse:
         "b": b, "snap": snap, "where": targets_text(b.targets or {}, names, _),
         "priority": priority_label(b.priority, _), "duration": duration_text(b.audio_duration_s, _),
         "can_edit": allowed(p.role, Perm.BULLETIN_WRITE) and b.state in EDITABLE,
-        "can_cancel": allowed(p.role, Perm.BULLETIN_WRITE) and b.state in ("awaiting_approval", "scheduled", "active"),
+        "can_cancel": allowed(p.role, Perm.BULLETIN_WRITE) and b.state in CANCELLABLE,
         "can_resend": allowed(p.role, Perm.BULLETIN_WRITE),
         "can_approve": allowed(p.role, Perm.BULLETIN_APPROVE) and b.state == "awaiting_approval",
         "voice": voice_text.voice_label(b.speech_engine, b.speech_voice, b.speech_quality, _)
