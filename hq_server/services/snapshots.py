@@ -27,6 +27,7 @@ from hq_server.storage.tables import Camera, CommandLog, Snapshot, now
 from hq_server.uploads import Upload
 from loaxa_contract.models import Ack, AckStage
 from loaxa_contract.topics import valid_id
+from loaxa_link.mqtt import LinkError
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +90,15 @@ async def request_snapshot(orch: Orchestrator, session: AsyncSession, camera_id:
     session.add(Snapshot(id=request_id, camera_id=cam.id, node_id=cam.node_id, token_hash=token_hash(token),
                          requested_by=user, token_expires_at=expires, state="requested"))
     await session.flush()
-    await orch.send_command(session, "snapshot", f"node:{cam.node_id}", TOKEN_TTL_S, id=request_id,
-                            camera=cam.id, upload_url=url)
+    try:
+        await orch.send_command(session, "snapshot", f"node:{cam.node_id}", TOKEN_TTL_S, id=request_id,
+                                camera=cam.id, upload_url=url)
+    except LinkError as err:  # the request row is committed with the command: record why nothing came of it
+        snap = await session.get(Snapshot, request_id)
+        if snap is not None:
+            snap.state, snap.reason = "failed", f"command not sent: {err}"[:200]
+            await session.commit()
+        raise
     logger.info("snapshot %s of camera %s requested from node %s by %s", request_id, cam.id, cam.node_id, user)
     return SnapshotRequest(request_id, cam.id, cam.node_id, expires, url)
 
