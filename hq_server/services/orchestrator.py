@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,14 +35,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hq_server.send import publish_command
-from hq_server.services import fanout, fleet, occurrences
+from hq_server.services import fanout, fleet
+from hq_server.services.ack_ingest import AckHandler, AckIngester
 from hq_server.services.alerts import Alerter
 from hq_server.services.commands import CommandPublisher
 from hq_server.services.delivery import (
     DeliveryState,
-    apply_ack,
     needs_resend,
-    recurring_ack,
 )
 from hq_server.services.dispatch import Dispatcher, DispatchSettings, bulletin_fields
 from hq_server.services.inbound import (
@@ -52,17 +50,16 @@ from hq_server.services.inbound import (
     RepeatTracker,
     alert_for,
     check_identity,
-    command_reaches,
 )
+from hq_server.services.inbound_router import InboundRouter, subscriptions
 from hq_server.services.lifecycle import BulletinState
-from hq_server.services.metrics import Metrics, observe_seconds
+from hq_server.services.metrics import Metrics
 from hq_server.services.reconcile import in_flight, reconcile
-from hq_server.services.sweeper import Sweeper, finish_if_all_closed
+from hq_server.services.sweeper import Sweeper
 from hq_server.signer import CommandSigner
 from hq_server.storage.tables import Bulletin, CommandLog, Delivery, Node, now
 from loaxa_contract import codec, topics
-from loaxa_contract.errors import ContractError
-from loaxa_contract.models import Ack, AckStage, CameraHealth, NodeHealth, NodeState
+from loaxa_contract.models import CameraHealth, NodeHealth, NodeState
 from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
 
 logger = logging.getLogger(__name__)
@@ -72,11 +69,8 @@ CANCEL_TTL_S = 600.0
 """Validity of a reconcile ``cancel`` for a bulletin that has already expired."""
 MAX_RECONCILE_CANCELS = 100
 """Cancels one reconcile report can cause; the rest wait for the node's next report (logged)."""
-RECEIVED_TRACKED = 200_000
-"""Deliveries whose ``received`` time is kept for the received → played histogram (oldest dropped first)."""
 
 
-AckHandler = Callable[[AsyncSession, CommandLog, Ack], Awaitable[None]]
 NodeHook = Callable[[str], Awaitable[None]]
 HealthHook = Callable[[NodeHealth], Awaitable[None]]
 TopicHandler = Callable[[topics.ParsedTopic, bytes], Awaitable[None]]
@@ -100,6 +94,9 @@ class OrchestratorSettings:
                                 self.recurrence_renew_before)
 
 
+RECEIVE_MAXIMUM = 2000
+"""Node messages the broker may have in flight to HQ, unacknowledged (Mosquitto's default is 20 without it):
+enough for a few batches while one commits; the rest waits, durably, at the broker."""
 PUBLISH_S_PER_COMMAND = 0.001
 """Pipelined publishing costs well under a millisecond per command on loopback; one is the margin."""
 PUBLISH_BASE_S = 0.25
@@ -107,11 +104,6 @@ PUBLISH_BASE_S = 0.25
 
 covers = fanout.covers
 command_targets = fanout.command_targets
-
-
-async def _camera_only(session: AsyncSession, node_id: str) -> bool:
-    node = await session.get(Node, node_id)
-    return node is not None and node.kind == "camera"
 
 
 def _missed_renewal(b: Bulletin, delivery: Delivery) -> bool:
@@ -126,44 +118,44 @@ class Orchestrator:
                  link_config: LinkConfig, signer: CommandSigner, alerter: Alerter, metrics: Metrics) -> None:
         self.s = settings
         self.sessions = sessions
+        # durable inbound: a message is acknowledged to the broker once its effect is committed
+        link_config.manual_ack, link_config.receive_maximum = True, RECEIVE_MAXIMUM
         self.link = MqttLink(link_config, on_message=self.on_message)
         self.signer = signer
         self.alerter = alerter
         self.metrics = metrics
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.commands = CommandPublisher(signer, self.link, settings.commune, metrics)
         self.dispatcher = Dispatcher(settings.dispatch(), sessions, self.commands, metrics)
         self._dispatch_lock = self.dispatcher.lock
         self.sweeper = Sweeper(sessions, self.dispatcher, alerter, settings.sweep_interval_s,
                                settings.node_offline_after_s)
-        self.processed = 0  # inbound messages handled (tests wait on it)
-        self.metrics.bind_queue(self._inbox.qsize)
-        self._received_at: dict[tuple[str, str], float] = {}  # (bulletin, node) → monotonic, for received → played
         # extensions (snapshots, node settings): acks of their command types, node online, node health
         self.ack_handlers: dict[str, AckHandler] = {}
         self.online_hooks: list[NodeHook] = []
         self.health_hooks: list[HealthHook] = []
         self.topic_handlers: dict[topics.TopicKind, TopicHandler] = {}  # e.g. camera events (detections)
         self.refusals = RepeatTracker()
+        self.ingester = AckIngester(metrics, self.ack_handlers)
+        self.router = InboundRouter(sessions, self._handlers(), self.ingester, self._refused, metrics)
 
     @staticmethod
     def subscriptions(commune: str) -> list[str]:
-        kinds = (topics.TopicKind.NODE_STATE, topics.TopicKind.NODE_HEALTH, topics.TopicKind.NODE_ACK,
-                 topics.TopicKind.CAMERA_HEALTH, topics.TopicKind.CAMERA_EVENT)
-        return [topics.filter_for(k, commune) for k in kinds]
+        """Every topic a node publishes (from the topic table)."""
+        return subscriptions(commune)
 
-    def on_message(self, topic: str, payload: bytes) -> None:
-        self._inbox.put_nowait((topic, payload))
+    def on_message(self, topic: str, payload: bytes) -> asyncio.Future[None]:
+        return self.router.on_message(topic, payload)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._inbound(), name="hq:inbound"),
-                       loop.create_task(self.sweeper.run(), name="hq:sweeper")]
+        self.router.start()
+        self._tasks = [loop.create_task(self.sweeper.run(), name="hq:sweeper")]
         await self.link.start()
 
     async def stop(self) -> None:
-        await self.link.stop()
+        await self.link.stop()  # first: nothing more arrives; what was not recorded stays unacknowledged
+        await self.router.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -172,19 +164,27 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ inbound
 
-    async def _inbound(self) -> None:
-        while True:
-            topic, payload = await self._inbox.get()
-            try:
-                await self.handle(topic, payload)
-            except InboundRefused as refused:
-                await self._refused(topic, refused)
-            except ContractError as err:
-                logger.warning("ignored bad message on %s: %s", topic, err)
-            except Exception:
-                logger.exception("failed to handle message on %s", topic)
-            finally:
-                self.processed += 1
+    def _handlers(self) -> dict[topics.TopicKind, TopicHandler]:
+        """A handler per inbound topic kind except acks (batched by the ingester); an extension registered in
+        ``topic_handlers`` (camera events: detections) takes its kind over."""
+        own: dict[topics.TopicKind, TopicHandler] = {
+            topics.TopicKind.NODE_STATE: self._on_state,
+            topics.TopicKind.NODE_HEALTH: self._on_health,
+            topics.TopicKind.CAMERA_HEALTH: self._on_camera_health,
+            topics.TopicKind.CAMERA_EVENT: self._on_camera_event,
+        }
+
+        def extensible(kind: topics.TopicKind, handler: TopicHandler) -> TopicHandler:
+            async def route(parsed: topics.ParsedTopic, payload: bytes) -> None:
+                await self.topic_handlers.get(kind, handler)(parsed, payload)
+            return route
+
+        return {kind: extensible(kind, handler) for kind, handler in own.items()}
+
+    @property
+    def processed(self) -> int:
+        """Inbound messages handled to the end (tests wait on it)."""
+        return self.router.processed
 
     async def _refused(self, topic: str, refused: InboundRefused) -> None:
         """Log and count a message HQ does not believe; alert once when a node keeps sending them."""
@@ -201,128 +201,55 @@ class Orchestrator:
             await session.commit()
 
     async def handle(self, topic: str, payload: bytes) -> None:
-        """Act on one node message. The sender is the topic's node (the broker's ACL proves it); a payload
-        naming another node or camera is refused (:mod:`hq_server.services.inbound`)."""
-        parsed = topics.parse(topic)
-        kind = parsed.kind
-        extension = self.topic_handlers.get(kind)
-        if extension is not None:
-            await extension(parsed, payload)
-        elif kind == topics.TopicKind.NODE_ACK:
-            ack = codec.decode_model(payload, Ack)
-            await self._on_ack(check_identity(parsed, ack.node), ack)
-            self.metrics.inc("loaxa_hq_acks_ingested_total")
-        elif kind == topics.TopicKind.NODE_STATE:
-            if not payload:
-                return  # a cleared retained message
-            msg = codec.decode_model(payload, NodeState)
-            check_identity(parsed, msg.node)
-            async with self.sessions() as session:
-                _, online = await fleet.apply_state(session, msg)
-                await session.commit()
-            if online:
-                await self.resend_to(msg.node)
-                for hook in self.online_hooks:
-                    await hook(msg.node)
-        elif kind == topics.TopicKind.NODE_HEALTH:
-            health = codec.decode_model(payload, NodeHealth)
-            check_identity(parsed, health.node)
-            async with self.sessions() as session:
-                await fleet.apply_health(session, health)
-                await session.commit()
-            if health.bulletins is not None:  # the reconnect report; periodic ones carry None
-                if health.historical:
-                    logger.info("ignored historical reconcile report of %s (stale list)", health.node)
-                else:
-                    await self.reconcile_node(health.node, health.bulletins)
-            for health_hook in self.health_hooks:
-                await health_hook(health)
-        elif kind == topics.TopicKind.CAMERA_HEALTH:
-            if not payload:
-                return
-            cam = codec.decode_model(payload, CameraHealth)
-            check_identity(parsed, cam.node, cam.camera)
-            try:
-                await self._apply_camera_health(cam)
-            except IntegrityError:  # a technician registered the camera between our read and commit
-                await self._apply_camera_health(cam)  # it exists now: applied as an update
+        """Act on one node message now, outside the queue (tests, tools); a refusal raises
+        :class:`InboundRefused`. The sender is the topic's node (the broker's ACL proves it)."""
+        await self.router.handle_now(topic, payload)
+
+    async def _on_state(self, parsed: topics.ParsedTopic, payload: bytes) -> None:
+        if not payload:
+            return  # a cleared retained message
+        msg = codec.decode_model(payload, NodeState)
+        check_identity(parsed, msg.node)
+        async with self.sessions() as session:
+            _, online = await fleet.apply_state(session, msg)
+            await session.commit()
+        if online:
+            await self.resend_to(msg.node)
+            for hook in self.online_hooks:
+                await hook(msg.node)
+
+    async def _on_health(self, parsed: topics.ParsedTopic, payload: bytes) -> None:
+        health = codec.decode_model(payload, NodeHealth)
+        check_identity(parsed, health.node)
+        async with self.sessions() as session:
+            await fleet.apply_health(session, health)
+            await session.commit()
+        if health.bulletins is not None:  # the reconnect report; periodic ones carry None
+            if health.historical:
+                logger.info("ignored historical reconcile report of %s (stale list)", health.node)
+            else:
+                await self.reconcile_node(health.node, health.bulletins)
+        for health_hook in self.health_hooks:
+            await health_hook(health)
+
+    async def _on_camera_health(self, parsed: topics.ParsedTopic, payload: bytes) -> None:
+        if not payload:
+            return
+        cam = codec.decode_model(payload, CameraHealth)
+        check_identity(parsed, cam.node, cam.camera)
+        try:
+            await self._apply_camera_health(cam)
+        except IntegrityError:  # a technician registered the camera between our read and commit
+            await self._apply_camera_health(cam)  # it exists now: applied as an update
 
     async def _apply_camera_health(self, cam: CameraHealth) -> None:
         async with self.sessions() as session:
             await fleet.apply_camera_health(session, cam, self.alerter)
             await session.commit()
 
-    async def _acked_command(self, session: AsyncSession, node_id: str, ack: Ack) -> CommandLog:
-        """The command HQ sent that ``ack`` is about, if it reached ``node_id``; else :class:`InboundRefused`."""
-        cmd = await session.get(CommandLog, ack.command_id)
-        if cmd is None:
-            raise InboundRefused(Refusal.UNKNOWN_COMMAND, node_id, f"ack {ack.stage.value} of command "
-                                 f"{ack.command_id!r}, which HQ has no record of sending")
-        node = await session.get(Node, node_id)
-        if not command_reaches(cmd.target, node_id, list(node.zones or []) if node is not None else []):
-            raise InboundRefused(Refusal.NOT_TARGETED, node_id, f"ack {ack.stage.value} of command {cmd.id} "
-                                 f"sent to {cmd.target}, which does not include this node")
-        if ack.bulletin_id is not None and ack.bulletin_id != cmd.bulletin_id:
-            raise InboundRefused(Refusal.BULLETIN_MISMATCH, node_id, f"ack of command {cmd.id} names bulletin "
-                                 f"{ack.bulletin_id!r}; the command carried {cmd.bulletin_id!r}")
-        return cmd
-
-    async def _on_ack(self, node_id: str, ack: Ack) -> None:
-        """An ack of ``node_id`` (the topic's node) changes only that node's delivery of the acked command."""
-        self.metrics.inc("loaxa_hq_acks_total", stage=ack.stage.value)
-        async with self.sessions() as session:
-            cmd = await self._acked_command(session, node_id, ack)
-            if cmd.type != "bulletin":
-                handler = self.ack_handlers.get(cmd.type)
-                if handler is not None:
-                    await handler(session, cmd, ack)
-                    await session.commit()
-                return  # acks of cancel/ping commands say nothing about a bulletin's delivery
-            bulletin_id = cmd.bulletin_id
-            b = await session.get(Bulletin, bulletin_id) if bulletin_id is not None else None
-            if b is None or bulletin_id is None:
-                return
-            delivery = await session.scalar(select(Delivery).where(
-                Delivery.bulletin_id == bulletin_id, Delivery.node_id == node_id))
-            if delivery is None and await _camera_only(session, node_id):
-                logger.info("ack %s of %s from camera-only node %s not tracked (%s)", ack.stage.value, bulletin_id,
-                            node_id, ack.reason or "-")
-                return
-            if delivery is None:  # the command reached it (its zone or `all`) but HQ did not know it at send time
-                delivery = Delivery(bulletin_id=bulletin_id, node_id=node_id, state="pending",
-                                    command_id=ack.command_id, attempts=1)
-                session.add(delivery)
-            if b.recurrence:
-                step, occurrence_state = recurring_ack(DeliveryState(delivery.state), ack.stage, ack.reason)
-                if occurrence_state is not None:
-                    await occurrences.record(session, b.id, ack, occurrence_state)
-            else:
-                step = apply_ack(DeliveryState(delivery.state), ack.stage, ack.reason)
-            if step.changed:
-                delivery.state = step.state.value
-                delivery.reason = step.reason or (ack.detail[:200] if ack.detail and step.state.terminal
-                                                  and step.state != DeliveryState.PLAYED else None)
-                delivery.updated_at = now()
-                if ack.stage == AckStage.PLAYED:
-                    delivery.started_at, delivery.ended_at = ack.started_at, ack.ended_at
-                    delivery.duration_s = ack.duration_s
-                self._observe_ack(bulletin_id, delivery, ack)
-                if step.state.terminal:
-                    await session.flush()
-                    await finish_if_all_closed(session, b, now())
-            await session.commit()
-
-    def _observe_ack(self, bulletin_id: str, delivery: Delivery, ack: Ack) -> None:
-        """Fan-out histograms: sent → received, received → played (a delivery's state just changed)."""
-        key = (bulletin_id, ack.node)
-        if ack.stage == AckStage.RECEIVED:
-            if delivery.last_sent_at is not None:
-                observe_seconds(self.metrics.sent_to_received, (now() - delivery.last_sent_at).total_seconds())
-            self._received_at[key] = time.monotonic()
-            if len(self._received_at) > RECEIVED_TRACKED:  # bounded: a node that never plays must not leak
-                self._received_at.pop(next(iter(self._received_at)))
-        elif ack.stage == AckStage.PLAYED and key in self._received_at:
-            observe_seconds(self.metrics.received_to_played, time.monotonic() - self._received_at.pop(key))
+    @staticmethod
+    async def _on_camera_event(parsed: topics.ParsedTopic, payload: bytes) -> None:
+        logger.info("camera event on %s not kept: detection events are not enabled in this HQ", parsed.ident)
 
     # ------------------------------------------------------------------ outbound
 

@@ -48,8 +48,9 @@ async def _scenario(hq: Hq, start_agent, tap) -> None:  # noqa: F811
         "title": "Thông báo", "text": "Thông báo thử nghiệm của Ủy ban nhân dân xã.", "priority": "priority",
         "targets": {"zones": ["thon-1", "thon-2"]}, "expires_at": expires.isoformat()})
     assert status == 201, body
-    b = body["bulletin"]
-    assert b["state"] == "active" and len(b["audio_sha256"]) == 64
+    assert body["bulletin"]["state"] in ("scheduled", "sending", "active")  # the POST does not wait for the send
+    b = await hq.wait_bulletin(body["bulletin"]["id"], "active")
+    assert len(b["audio_sha256"]) == 64
     bid = b["id"]
 
     first = await hq.deliveries(bid)

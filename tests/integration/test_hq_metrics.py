@@ -64,6 +64,6 @@ async def test_fanout_histograms_and_ingested_acks_after_a_broadcast(hq: Hq, sta
 
 async def test_inbound_queue_depth_is_read_at_each_scrape(hq: Hq) -> None:  # noqa: F811
     # no await between the put and the read: the inbound worker cannot take the message in between
-    hq.orch._inbox.put_nowait(("loaxa/v1/xa-test/node/x/ack", b"{}"))
-    hq.orch._inbox.put_nowait(("loaxa/v1/xa-test/node/y/ack", b"{}"))
-    assert hq.orch.metrics.get("loaxa_hq_inbound_queue_depth") == hq.orch._inbox.qsize() >= 2
+    hq.orch.router.on_message("loaxa/v1/xa-test/node/x/ack", b"{}")
+    hq.orch.router.on_message("loaxa/v1/xa-test/node/y/ack", b"{}")
+    assert hq.orch.metrics.get("loaxa_hq_inbound_queue_depth") == hq.orch.router.depth() >= 2

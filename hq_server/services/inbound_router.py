@@ -1,0 +1,292 @@
+"""Every node → HQ message, from the broker to its handler, recorded before the broker hears "got it".
+
+**Generated from the topic table.** The inbound kinds are the rows of :data:`loaxa_contract.topics.TOPICS`
+a node publishes; the router refuses to start without a handler for each (a new topic cannot be
+forgotten), and its subscriptions are built from the same rows.
+
+**Durable.** HQ's MQTT session is persistent and acknowledges manually: :meth:`InboundRouter.on_message`
+returns a future that resolves only once the message's effect is committed, and only then does the link
+send the PUBACK. A process killed at any point gets every message it had not committed again from its
+session (the first version acknowledged on arrival and queued in memory: killing HQ just after 60 nodes
+acked ``played`` left up to half of them recorded ``expired``). A message is handled at least once, so
+handlers are idempotent.
+
+**Batched.** Consecutive acks are ingested together — up to :data:`BATCH_MAX`, waiting at most
+:data:`BATCH_WAIT_S` for more — in one transaction (:class:`~hq_server.services.ack_ingest.AckIngester`);
+other messages are handled one at a time, in arrival order between the batches.
+
+**Failures.** A message HQ cannot read or does not believe is acknowledged (it would fail the same way
+on every redelivery) and logged, counted, alerted by the caller's ``on_refused``. When the database
+fails, the batch is retried with backoff and nothing is acknowledged meanwhile: the broker keeps the rest
+(at most the session's receive maximum is in flight). A batch that fails for another reason is split
+into single messages so one bad message cannot hold back the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hq_server.services.ack_ingest import AckIngester
+from hq_server.services.inbound import InboundRefused, check_identity
+from hq_server.services.metrics import Metrics
+from loaxa_contract import codec, topics
+from loaxa_contract.errors import ContractError
+from loaxa_contract.models import Ack
+
+logger = logging.getLogger(__name__)
+
+INBOUND: tuple[topics.TopicKind, ...] = tuple(s.kind for s in topics.TOPICS.values() if s.publisher == "node")
+"""Every topic kind a node publishes: what HQ subscribes to and must handle."""
+BATCH_MAX = 500
+BATCH_WAIT_S = 0.005
+RETRIES_BEFORE_SPLIT = 3
+BACKOFF_MAX_S = 10.0
+
+Handler = Callable[[topics.ParsedTopic, bytes], Awaitable[None]]
+RefusedHook = Callable[[str, InboundRefused], Awaitable[None]]
+
+
+def subscriptions(commune: str) -> list[str]:
+    """One filter per inbound kind, from the topic table."""
+    return [topics.filter_for(kind, commune) for kind in INBOUND]
+
+
+class MissingHandler(RuntimeError):
+    pass
+
+
+@dataclass
+class Item:
+    topic: str
+    payload: bytes
+    done: asyncio.Future[None]
+    parsed: topics.ParsedTopic | None = None
+    ack: Ack | None = None
+
+
+def _unavailable(err: BaseException) -> bool:
+    """The database is down or busy (retry), as opposed to a message HQ cannot apply."""
+    return isinstance(err, OperationalError | InterfaceError) or (
+        isinstance(err, DBAPIError) and bool(err.connection_invalidated))
+
+
+class InboundRouter:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], handlers: dict[topics.TopicKind, Handler],
+                 ingester: AckIngester, on_refused: RefusedHook, metrics: Metrics) -> None:
+        missing = [k.value for k in INBOUND if k not in handlers and k != topics.TopicKind.NODE_ACK]
+        if missing:
+            raise MissingHandler(f"no handler for inbound topic kind(s): {', '.join(missing)}")
+        self.sessions = sessions
+        self.handlers = handlers
+        self.ingester = ingester
+        self.on_refused = on_refused
+        self.metrics = metrics
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._next: Item | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.processed = 0
+        """Messages handled to the end (tests wait on it)."""
+        metrics.bind_queue(self.depth)
+
+    def depth(self) -> int:
+        return self._queue.qsize() + (self._next is not None)
+
+    # ------------------------------------------------------------------ from the link
+
+    def on_message(self, topic: str, payload: bytes) -> asyncio.Future[None]:
+        """Queue a message; the returned future resolves once it is recorded (the link then acknowledges it)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(Item(topic, payload, done))
+        self.metrics.inc("loaxa_hq_inbound_received_total")
+        return done
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hq:inbound")
+
+    async def stop(self) -> None:
+        """Stop handling; what was not recorded stays unacknowledged (the broker delivers it again)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        pending = [self._next] if self._next is not None else []
+        while not self._queue.empty():
+            pending.append(self._queue.get_nowait())
+        for item in pending:
+            item.done.cancel()
+        self._next = None
+
+    # ------------------------------------------------------------------ worker
+
+    async def _take(self) -> Item:
+        if self._next is not None:
+            item, self._next = self._next, None
+            return item
+        return await self._queue.get()
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._take()
+            if not await self._prepare(item):
+                self._done([item])
+                continue
+            if item.ack is None:
+                await self._single(item)
+                continue
+            batch = [item]
+            await self._collect(batch)
+            await self._acks(batch)
+
+    async def _collect(self, batch: list[Item]) -> None:
+        """More acks for this batch: what is queued, waiting up to BATCH_WAIT_S; stops at a non-ack."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BATCH_WAIT_S
+        while len(batch) < BATCH_MAX:
+            try:
+                nxt = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                try:
+                    async with asyncio.timeout(remaining):
+                        nxt = await self._queue.get()
+                except TimeoutError:
+                    return
+            if not await self._prepare(nxt):
+                self._done([nxt])
+                continue
+            if nxt.ack is None:
+                self._next = nxt  # handled after this batch, in arrival order
+                return
+            batch.append(nxt)
+
+    async def _prepare(self, item: Item) -> bool:
+        """Parse the topic (and decode an ack, checking its sender); False when there is nothing to do."""
+        try:
+            item.parsed = topics.parse(item.topic)
+            if item.parsed.kind == topics.TopicKind.NODE_ACK:
+                ack = codec.decode_model(item.payload, Ack)
+                check_identity(item.parsed, ack.node)
+                item.ack = ack
+        except InboundRefused as refused:
+            await self._refused(item.topic, refused)
+            return False
+        except (ContractError, ValueError) as err:
+            logger.warning("ignored bad message on %s: %s", item.topic, err)
+            self.metrics.inc("loaxa_hq_inbound_bad_total")
+            return False
+        return True
+
+    def _done(self, items: Sequence[Item]) -> None:
+        for item in items:
+            if not item.done.done():
+                item.done.set_result(None)
+            self.processed += 1
+
+    async def _refused(self, topic: str, refused: InboundRefused) -> None:
+        """Log, count and (repeated) alert through the owner's hook; its failure never stops the worker."""
+        try:
+            await self.on_refused(topic, refused)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("reporting a refused message on %s failed", topic)
+
+    # ------------------------------------------------------------------ handling
+
+    async def _acks(self, batch: list[Item]) -> None:
+        refusals = await self._ingest_with_retry(batch)
+        if refusals is None:  # split: each on its own
+            refusals = []
+            for item in batch:
+                single = (await self._ingest_with_retry([item], split=False)) or [None]
+                await self._report_all([item], single)
+                self._done([item])
+                refusals += single
+        else:
+            await self._report_all(batch, refusals)
+            self._done(batch)
+        self.metrics.inc("loaxa_hq_acks_ingested_total", sum(r is None for r in refusals))
+        self.metrics.inc("loaxa_hq_ack_batches_total")
+
+    async def _report_all(self, items: Sequence[Item], refusals: Sequence[InboundRefused | None]) -> None:
+        for item, refused in zip(items, refusals, strict=True):
+            if refused is not None:
+                await self._refused(item.topic, refused)
+
+    async def _ingest_with_retry(self, batch: list[Item], split: bool = True) -> list[InboundRefused | None] | None:
+        """Refusals per ack once committed; None when the batch should be split (``split``)."""
+        acks = [(item.parsed.node or "", item.ack) for item in batch if item.parsed and item.ack]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.sessions() as session:
+                    refusals = await self.ingester.ingest(session, acks)
+                    await session.commit()
+                return refusals
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                if _unavailable(err) or (isinstance(err, DBAPIError) and attempt < RETRIES_BEFORE_SPLIT):
+                    delay = min(BACKOFF_MAX_S, 0.05 * 2 ** min(attempt, 8))
+                    logger.warning("recording %d ack(s) failed (%s); retrying in %.2fs", len(acks), err, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                if split and len(batch) > 1:
+                    logger.warning("a batch of %d acks failed (%s): handling them one by one", len(batch), err)
+                    return None
+                logger.exception("ack on %s not recorded: %s", batch[0].topic, err)
+                return [None] * len(acks)
+
+    async def _single(self, item: Item) -> None:
+        """A message that is not an ack: its handler, retried while the database is unavailable."""
+        assert item.parsed is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self.handlers[item.parsed.kind](item.parsed, item.payload)
+                break
+            except asyncio.CancelledError:
+                raise
+            except InboundRefused as refused:
+                await self._refused(item.topic, refused)
+                break
+            except ContractError as err:
+                logger.warning("ignored bad message on %s: %s", item.topic, err)
+                break
+            except Exception as err:
+                if _unavailable(err):
+                    delay = min(BACKOFF_MAX_S, 0.05 * 2 ** min(attempt, 8))
+                    logger.warning("handling %s failed (%s); retrying in %.2fs", item.topic, err, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                logger.exception("failed to handle message on %s", item.topic)
+                break
+        self._done([item])
+
+    # ------------------------------------------------------------------ direct (tests, tools)
+
+    async def handle_now(self, topic: str, payload: bytes) -> None:
+        """Handle one message at once, outside the queue; a refusal is raised (:class:`InboundRefused`)."""
+        parsed = topics.parse(topic)
+        if parsed.kind != topics.TopicKind.NODE_ACK:
+            await self.handlers[parsed.kind](parsed, payload)
+            return
+        ack = codec.decode_model(payload, Ack)
+        node = check_identity(parsed, ack.node)
+        async with self.sessions() as session:
+            (refused,) = await self.ingester.ingest(session, [(node, ack)])
+            await session.commit()
+        if refused is not None:
+            raise refused
