@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_server.services import occurrences
 from hq_server.services.delivery import DeliveryState, apply_ack, bulletin_outcome, recurring_ack
+from hq_server.services.fanout import NodeRow
 from hq_server.services.inbound import InboundRefused, Refusal, command_reaches
 from hq_server.services.lifecycle import BulletinEvent, BulletinState, transition
 from hq_server.services.metrics import Metrics, observe_seconds
@@ -44,11 +46,12 @@ from loaxa_contract.models import Ack, AckStage
 logger = logging.getLogger(__name__)
 
 AckHandler = Callable[[AsyncSession, CommandLog, Ack], Awaitable[None]]
+DELIVERIES = Delivery.__table__
 RECEIVED_TRACKED = 200_000
 """Deliveries whose ``received`` time is kept for the received → played histogram (oldest dropped first)."""
 
 
-def acked_command(cmd: CommandLog | None, node_id: str, node: Node | None, ack: Ack) -> CommandLog:
+def acked_command(cmd: CommandLog | None, node_id: str, node: NodeRow | None, ack: Ack) -> CommandLog:
     """The command HQ sent that ``ack`` is about, if it reached ``node_id``; else :class:`InboundRefused`."""
     if cmd is None:
         raise InboundRefused(Refusal.UNKNOWN_COMMAND, node_id, f"ack {ack.stage.value} of command "
@@ -63,13 +66,29 @@ def acked_command(cmd: CommandLog | None, node_id: str, node: Node | None, ack: 
 
 
 @dataclass
+class Row:
+    """A delivery as the batch sees it: Core columns, not an ORM object (a batch touches hundreds; the ORM's
+    identity map and unit of work cost more than the database does). ``changes`` is written back with one
+    executemany per shape of change."""
+
+    id: int | None
+    bulletin_id: str
+    node_id: str
+    state: str
+    last_sent_at: datetime | None
+    changes: dict[str, object] = field(default_factory=dict)
+    new: Delivery | None = None
+    """A delivery HQ did not have (a node reached through its zone, unknown at send time): added via the ORM."""
+
+
+@dataclass
 class Loaded:
     """What a batch refers to, loaded with one query per table."""
 
     commands: dict[str, CommandLog]
-    nodes: dict[str, Node]
+    nodes: dict[str, NodeRow]
     bulletins: dict[str, Bulletin] = field(default_factory=dict)
-    deliveries: dict[tuple[str, str], Delivery] = field(default_factory=dict)
+    deliveries: dict[tuple[str, str], Row] = field(default_factory=dict)
 
 
 class AckIngester:
@@ -105,7 +124,9 @@ class AckIngester:
         ids = sorted({ack.command_id for _, ack in batch})
         senders = sorted({node for node, _ in batch})
         commands = {c.id: c for c in (await session.scalars(select(CommandLog).where(CommandLog.id.in_(ids)))).all()}
-        nodes = {n.id: n for n in (await session.scalars(select(Node).where(Node.id.in_(senders)))).all()}
+        n = Node.__table__.c
+        nodes = {i: NodeRow(i, tuple(z or ()), k) for i, z, k in (await session.execute(
+            select(n.id, n.zones, n.kind).where(n.id.in_(senders)))).all()}
         return Loaded(commands, nodes)
 
     async def _deliveries(self, session: AsyncSession, loaded: Loaded,
@@ -114,61 +135,75 @@ class AckIngester:
         node_ids = sorted({node for node, _, _ in acks})
         loaded.bulletins = {b.id: b for b in (await session.scalars(
             select(Bulletin).where(Bulletin.id.in_(bulletin_ids)))).all()}
-        rows = (await session.scalars(select(Delivery).where(
-            Delivery.bulletin_id.in_(bulletin_ids), Delivery.node_id.in_(node_ids))
-            .order_by(Delivery.id).with_for_update())).all()
-        loaded.deliveries = {(d.bulletin_id, d.node_id): d for d in rows}
+        d = DELIVERIES.c
+        rows = (await session.execute(select(d.id, d.bulletin_id, d.node_id, d.state, d.last_sent_at).where(
+            d.bulletin_id.in_(bulletin_ids), d.node_id.in_(node_ids)).order_by(d.id).with_for_update())).all()
+        loaded.deliveries = {(r.bulletin_id, r.node_id): Row(*r) for r in rows}
         closed: set[str] = set()
         for node_id, ack, cmd in acks:
             b = loaded.bulletins.get(cmd.bulletin_id or "")
             if b is not None and await self._apply(session, loaded, b, node_id, ack):
                 closed.add(b.id)
+        await _write(session, loaded.deliveries.values())
         if closed:
-            await session.flush()
             await finish_closed(session, [loaded.bulletins[b] for b in sorted(closed)])
 
     async def _apply(self, session: AsyncSession, loaded: Loaded, b: Bulletin, node_id: str, ack: Ack) -> bool:
         """One ack on its delivery; True when it closed the delivery."""
-        delivery = loaded.deliveries.get((b.id, node_id))
-        if delivery is None:
+        row = loaded.deliveries.get((b.id, node_id))
+        if row is None:
             node = loaded.nodes.get(node_id)
             if node is not None and node.kind == "camera":
                 logger.info("ack %s of %s from camera-only node %s not tracked (%s)", ack.stage.value, b.id, node_id,
                             ack.reason or "-")
                 return False
             # the command reached it (its zone or `all`) but HQ did not know it at send time
-            delivery = Delivery(bulletin_id=b.id, node_id=node_id, state="pending", command_id=ack.command_id,
-                                attempts=1)
-            session.add(delivery)
-            loaded.deliveries[(b.id, node_id)] = delivery
+            new = Delivery(bulletin_id=b.id, node_id=node_id, state="pending", command_id=ack.command_id, attempts=1)
+            session.add(new)
+            row = loaded.deliveries[(b.id, node_id)] = Row(None, b.id, node_id, "pending", None, new=new)
         if b.recurrence:
-            step, occurrence_state = recurring_ack(DeliveryState(delivery.state), ack.stage, ack.reason)
+            step, occurrence_state = recurring_ack(DeliveryState(row.state), ack.stage, ack.reason)
             if occurrence_state is not None:
                 await occurrences.record(session, b.id, ack, occurrence_state)
         else:
-            step = apply_ack(DeliveryState(delivery.state), ack.stage, ack.reason)
+            step = apply_ack(DeliveryState(row.state), ack.stage, ack.reason)
         if not step.changed:
             return False
-        delivery.state = step.state.value
-        delivery.reason = step.reason or (ack.detail[:200] if ack.detail and step.state.terminal
-                                          and step.state != DeliveryState.PLAYED else None)
-        delivery.updated_at = now()
+        row.state = step.state.value
+        row.changes.update(state=row.state, updated_at=now(), reason=step.reason or (
+            ack.detail[:200] if ack.detail and step.state.terminal and step.state != DeliveryState.PLAYED else None))
         if ack.stage == AckStage.PLAYED:
-            delivery.started_at, delivery.ended_at, delivery.duration_s = ack.started_at, ack.ended_at, ack.duration_s
-        self._observe(b.id, delivery, ack)
+            row.changes.update(started_at=ack.started_at, ended_at=ack.ended_at, duration_s=ack.duration_s)
+        self._observe(b.id, row, ack)
         return step.state.terminal
 
-    def _observe(self, bulletin_id: str, delivery: Delivery, ack: Ack) -> None:
+    def _observe(self, bulletin_id: str, row: Row, ack: Ack) -> None:
         """Fan-out histograms: sent → received, received → played (a delivery's state just changed)."""
-        key = (bulletin_id, delivery.node_id)
+        key = (bulletin_id, row.node_id)
         if ack.stage == AckStage.RECEIVED:
-            if delivery.last_sent_at is not None:
-                observe_seconds(self.metrics.sent_to_received, (now() - delivery.last_sent_at).total_seconds())
+            if row.last_sent_at is not None:
+                observe_seconds(self.metrics.sent_to_received, (now() - row.last_sent_at).total_seconds())
             self._received_at[key] = time.monotonic()
             if len(self._received_at) > RECEIVED_TRACKED:  # bounded: a node that never plays must not leak
                 self._received_at.pop(next(iter(self._received_at)))
         elif ack.stage == AckStage.PLAYED and key in self._received_at:
             observe_seconds(self.metrics.received_to_played, time.monotonic() - self._received_at.pop(key))
+
+
+async def _write(session: AsyncSession, rows: Iterable[Row]) -> None:
+    """The batch's changes: new deliveries through the ORM (flushed), the rest one executemany per shape."""
+    shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in rows:
+        if row.new is not None:
+            for key, value in row.changes.items():
+                setattr(row.new, key, value)
+        elif row.changes:
+            shapes.setdefault(tuple(sorted(row.changes)), []).append({"_id": row.id, **row.changes})
+    await session.flush()
+    d = DELIVERIES.c
+    for keys, params in shapes.items():
+        stmt = update(DELIVERIES).where(d.id == bindparam("_id")).values({k: bindparam(k) for k in keys})
+        await session.execute(stmt, params)
 
 
 async def finish_closed(session: AsyncSession, bulletins: list[Bulletin]) -> list[str]:
