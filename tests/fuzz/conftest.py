@@ -7,6 +7,7 @@ seeds, failures kept in ``.hypothesis/`` and replayed first next time). See docs
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,9 +18,11 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+from sqlalchemy import select
 
 from hq_server.app import create_app
 from hq_server.services.users import create_user
+from hq_server.storage.tables import CommandLog
 from hq_server.web import DB
 from loaxa_link.credentials import CredentialStore
 from loaxa_link.mosquitto import Mosquitto, free_port
@@ -97,3 +100,16 @@ async def _seed(hq: Hq) -> None:
     status, body = await hq.call("POST", "/api/v1/bulletins", role="broadcaster", json={
         "title": "Họp thôn", "text": "Mời bà con dự họp lúc 7 giờ.", "targets": {"zones": ["thon-1"]}})
     assert status == 201, body
+    # dispatched off the request: wait for its command, so fuzzed acks can name a real one from the start
+    bulletin_id = body["bulletin"]["id"]
+    sent: list[str] = []
+
+    async def poll() -> None:
+        async with hq.app[DB].sessions() as s:
+            sent[:] = (await s.scalars(select(CommandLog.id).where(CommandLog.bulletin_id == bulletin_id))).all()
+    for _ in range(600):
+        await poll()
+        if sent:
+            break
+        await asyncio.sleep(0.05)
+    assert sent, "the seeded bulletin was never dispatched"
