@@ -92,6 +92,7 @@ async def test_police_post_wall_alerts_snapshot_and_live_view(start_hq, camera_s
     banner = feed.locator("#new-alerts")
     await banner.filter(has_text="cảnh báo mới").wait_for(timeout=30_000)
     assert await feed.evaluate("window.__alertCues") >= 1
+    assert await feed.evaluate("window.__alertTones") >= 1  # the two tones were played (sound was switched on)
     alert = feed.locator("li.alert").filter(has_text="Chợ xã").filter(has_text="mất tín hiệu")
     await alert.first.wait_for()
     assert "new" in await alert.first.get_attribute("class")  # highlighted as new

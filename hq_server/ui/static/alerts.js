@@ -72,6 +72,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function ring() { // two short tones; browsers only allow sound after a click on the page
     if (!audio || soundBtn.getAttribute("aria-pressed") !== "true") return;
+    window.__alertTones = (window.__alertTones || 0) + 1; // the tones were scheduled (tests read this)
     [[880, 0], [660, 0.18]].forEach(([freq, at]) => {
       const osc = audio.createOscillator(), gain = audio.createGain();
       osc.frequency.value = freq;
