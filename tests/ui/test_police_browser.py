@@ -219,3 +219,23 @@ async def alert_rows(page) -> list[tuple[str, str, bool]]:
     """(kind, subject, acknowledged) of every alert the feed shows."""
     return [tuple(r) for r in await page.locator("li.alert").evaluate_all(
         "els => els.map(e => [e.dataset.kind, e.dataset.subject, e.classList.contains('acked')])")]
+
+
+async def test_live_view_ends_by_itself_and_never_freezes(start_hq, camera_sim, start_agent, browser) -> None:  # noqa: F811
+    """A live view ends at its time limit (here the shortest allowed, 10 s) without anyone pressing stop: the page
+    empties the picture, says why in plain words and offers to watch again; the camera's picture is not left frozen."""
+    hq = await start_hq(live_view={"max_s": 10})
+    await camera_post(hq, camera_sim, start_agent)
+    page = await new_page(browser, hq, SCREENS[0])
+    await login(page, "police-1")
+    await page.goto("/cameras/cho-xa")
+    await page.get_by_role("button", name=re.compile("Xem trực tiếp")).click()
+    await page.wait_for_function("Number(document.getElementById('picture-card').dataset.frames || 0) >= 1",
+                                 timeout=40_000)
+    assert await page.locator("#live-img").is_visible()
+    info = page.locator("#live-info")
+    await info.filter(has_text="Đã kết thúc xem trực tiếp: hết thời gian").wait_for(timeout=60_000)
+    assert await page.locator("#picture-card").get_attribute("data-live") == "ended"
+    assert await page.locator("#live-img").is_hidden()
+    assert await page.evaluate("!document.getElementById('live-img').hasAttribute('src')")  # stream closed
+    assert await page.get_by_role("button", name=re.compile("Xem trực tiếp")).is_visible()  # can watch again
