@@ -240,6 +240,10 @@ class Player:
             outcome = "recurring"
             if not (restored and self.scheduler.has(bid)):
                 nxt = self.scheduler.add_recurrence(bid, cmd.recurrence)
+                if nxt is None and restored and self._owes_occurrence(bid):
+                    # the last occurrence fell due before the restart and is queued again from its run
+                    # record: it plays (or is reported missed), then finishes the series
+                    return "recurring, last occurrence queued"
                 if nxt is None:
                     await self.expire(cmd, "no_future_occurrence", "the recurrence has no occurrence left")
                     return "expired"
@@ -263,6 +267,10 @@ class Player:
             self.enqueue(self.item_for(cmd, start_at=None, timed=False))
         self.on_change()
         return outcome
+
+    def _owes_occurrence(self, bulletin_id: str) -> bool:
+        """An occurrence of this series is queued or playing (restored from its run record)."""
+        return bulletin_id in self.queue or (self.current is not None and self.current.bulletin_id == bulletin_id)
 
     async def _prepare(self, cmd: BulletinCommand, *, announce: bool) -> bool:
         try:

@@ -17,7 +17,7 @@ import yaml
 from loaxa_contract import topics
 from loaxa_contract.models import AckStage, utcnow
 from tests.conftest import COMMUNE, REPO, bulletin, wait_until
-from tests.integration.speaker_helpers import FAST, in_s, local_hms, wire
+from tests.integration.speaker_helpers import FAST, VN, in_s, local_hms, wire
 
 pytestmark = pytest.mark.integration
 
@@ -257,11 +257,16 @@ async def test_occurrence_cut_mid_play_is_reported_and_replayed_not_left_playing
     assert tap.stages(cmd["id"]).count(AckStage.PLAYED) == 1
 
 
-async def test_occurrence_due_behind_a_playing_bulletin_survives_a_power_cut(start_agent, tap, signer):
+@pytest.mark.parametrize("last", [False, True], ids=["open-ended", "last-occurrence"])
+async def test_occurrence_due_behind_a_playing_bulletin_survives_a_power_cut(start_agent, tap, signer, last):
+    """``last``: the series ends today, so after the restart it has no occurrence left to schedule — the one
+    that fell due is still owed and must play, not be expired as ``no_future_occurrence``."""
     agent = await start_agent("loa-1", **{**FAST, "schedule__misfire_grace_s": 60})
     long = bulletin(signer, text=MINUTE_TEXT, bulletin_id="b-long")
-    series = bulletin(signer, text="Bản tin hằng ngày.", bulletin_id="b-daily",
-                      recurrence={"kind": "daily", "at": local_hms(in_s(4))})
+    at = in_s(4)
+    today = at.astimezone(VN).date().isoformat()
+    series = bulletin(signer, text="Bản tin hằng ngày.", bulletin_id="b-daily", recurrence={
+        "kind": "daily", "at": local_hms(at), **({"start_date": today, "end_date": today} if last else {})})
     await tap.publish(ALL, wire(long))
     await tap.publish(ALL, wire(series))
     await tap.wait_stage(long["id"], AckStage.PLAYING, timeout=30)
@@ -275,6 +280,7 @@ async def test_occurrence_due_behind_a_playing_bulletin_survives_a_power_cut(sta
     replay = await tap.wait_stage(long["id"], AckStage.PLAYED, timeout=90)
     assert daily.occurrence is not None and daily.started_at < replay.started_at  # due first, plays first
     assert tap.stages(series["id"]).count(AckStage.PLAYED) == 1
+    assert AckStage.EXPIRED not in tap.stages(series["id"])
     assert tap.stages(long["id"]).count(AckStage.INTERRUPTED) == 1
 
 
