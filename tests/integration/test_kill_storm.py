@@ -11,8 +11,8 @@ audio can end and the power go before the node has journalled the outcome (a few
 the node then replays it. The test counts such cuts (a kill within 0.5 s after an ``end``) and only
 they may explain a second completed play — it prints how many happened (usually none).
 
-Kills of HQ itself are not here: they need HQ's durable inbound (acks recorded before they are
-acknowledged to the broker); add HQ's process to ``targets`` when it has one.
+Kills of HQ itself (with the nodes, traffic through HQ's API) are in ``test_hq_kill_storm``, which reuses
+the helpers here.
 """
 
 from __future__ import annotations
