@@ -122,7 +122,7 @@ async def hq_cuts(hq: Hq, tap, rng: random.Random, until: float) -> None:
         if mode == "mid-dispatch":
             if await hq.post(bulletin_body(rng, 10_000 + len(hq.kills))) is None:
                 mode = "any time"
-            await asyncio.sleep(rng.uniform(0, 0.3))
+            await asyncio.sleep(rng.uniform(0, 0.06))  # rendering + publishing take tens of ms
         elif mode == "after a node acked":
             seen, deadline = len(tap.acks), loop.time() + 15
             while len(tap.acks) == seen and loop.time() < deadline:  # bounded: traffic keeps nodes acking
@@ -216,6 +216,8 @@ async def test_hq_and_nodes_killed_under_traffic_play_once_or_report(make_node_c
             node.stop()
         hq.proc.stop()
     node_kills = sum(len(n.kills) for n in nodes)
+    stats["broadcast left 'sending', resumed"] = sum(log.read_text(errors="replace").count("was left sending")
+                                                     for log in hq.proc.root.glob("hq-*.log"))
     print(f"HQ kill storm: {len(hq.kills)} HQ kills {dict(Counter(m for m, _ in hq.kills))}, {node_kills} node "
           f"kills, {len(final)} bulletins ({len(hq.accepted)} answered 201) x {NODES} nodes: {dict(stats)}")
     assert len(hq.kills) >= (3 if not LONG else 100) and node_kills >= (4 if not LONG else 100)
