@@ -263,7 +263,9 @@ async def test_empty_directory_to_secured_loudspeakers(tmp_path: Path, procs: Pr
     finally:
         await held.stop()
     await wait_async(lambda: not online("loa-a"), 30, "revoked node A offline at HQ")
-    assert "refused this node's user name or password" in procs.log("agent-a")
+    # the agent logs the refusal at its next reconnect attempt, after its backoff: wait for it
+    await wait_until(lambda: "refused this node's user name or password" in procs.log("agent-a"), 60,
+                     "agent A's log of the refused login")
     probe = node_link(tls_port, ca, "loa-a", a_password, tag="after")
     await probe.start()
     try:
