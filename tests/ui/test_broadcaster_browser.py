@@ -117,6 +117,15 @@ async def test_compose_hear_send_and_watch_it_play(hq: Hq, start_agent, browser,
     await shot(page, screen, "04-history")
 
 
+async def _calendar_swapped(page, village: str) -> None:
+    """The filter's htmx swap has settled on ``village``: the URL is pushed before the swap settles, so a
+    select made on the URL alone may land on the outgoing form and change nothing (seen under load)."""
+    await page.wait_for_url(re.compile(f"village={village}"))
+    await page.wait_for_function(
+        """v => document.querySelector('#cal-village')?.value === v
+             && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')""", arg=village)
+
+
 @pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
 async def test_weekly_programme_appears_on_the_calendar(hq: Hq, start_agent, browser, screen: Screen) -> None:  # noqa: F811
     await village_fleet(hq, start_agent)
@@ -147,10 +156,10 @@ async def test_weekly_programme_appears_on_the_calendar(hq: Hq, start_agent, bro
     await event.wait_for()
     assert "06:30" in await event.inner_text() and "Thôn 2" in await event.inner_text()
     await page.get_by_label("Thôn", exact=True).select_option(label="Thôn 1")  # filtered by village: not there
-    await page.wait_for_url(re.compile("village=thon-1"))
+    await _calendar_swapped(page, "thon-1")
     assert await page.locator("a.ev").filter(has_text="Vệ sinh đường làng").count() == 0
     await page.get_by_label("Thôn", exact=True).select_option(label="Thôn 2")
-    await page.wait_for_url(re.compile("village=thon-2"))
+    await _calendar_swapped(page, "thon-2")
     await shot(page, screen, "05-calendar")
     await page.locator("a.ev").filter(has_text="Vệ sinh đường làng").first.click()  # open it from the calendar
     await page.get_by_role("button", name="Huỷ bản tin").wait_for()
