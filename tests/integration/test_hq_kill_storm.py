@@ -195,7 +195,14 @@ async def test_hq_and_nodes_killed_under_traffic_play_once_or_report(make_node_c
         series_at = min(15.0, TRAFFIC_S * 0.3)
         assert await hq.post(series_body(series_at, 60)) is not None
         until = asyncio.get_running_loop().time() + TRAFFIC_S
-        await asyncio.gather(traffic(hq, rng, until), hq_cuts(hq, tap, rng, until), power_cuts(nodes, rng, until))
+        storm = [asyncio.ensure_future(c) for c in (traffic(hq, rng, until), hq_cuts(hq, tap, rng, until),
+                                                     power_cuts(nodes, rng, until))]
+        try:
+            await asyncio.gather(*storm)
+        finally:  # one failed: the others must not restart a process after the clean-up below
+            for task in storm:
+                task.cancel()
+            await asyncio.gather(*storm, return_exceptions=True)
         for node in nodes:
             await online(tap, signer, node.node_id)
         final: list[dict[str, Any]] = []
