@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -119,18 +118,15 @@ async def due_renewals(session: AsyncSession, t: datetime) -> list[str]:
 
 
 class Sweeper:
-    """Runs a pass every ``interval_s`` (and at once when woken); only where it may (one HQ process at a time
-    sends: ``may_run``)."""
+    """Runs a pass every ``interval_s`` (and at once when woken)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], dispatcher: Dispatcher, alerter: Alerter,
-                 interval_s: float, node_offline_after_s: float,
-                 may_run: Callable[[], Awaitable[bool]] | None = None) -> None:
+                 interval_s: float, node_offline_after_s: float) -> None:
         self.sessions = sessions
         self.dispatcher = dispatcher
         self.alerter = alerter
         self.interval_s = interval_s
         self.node_offline_after_s = node_offline_after_s
-        self.may_run = may_run
         self._wake = asyncio.Event()
         self.passes = 0
         self._fleet: tuple[float, int] = (-FLEET_SIZE_EVERY_S, 0)  # (loop time counted, node count)
@@ -143,8 +139,7 @@ class Sweeper:
         while True:
             self._wake.clear()
             try:
-                if self.may_run is None or await self.may_run():
-                    await self.sweep()
+                await self.sweep()
             except Exception:
                 logger.exception("sweeper pass failed")
             with contextlib.suppress(TimeoutError):
