@@ -12,10 +12,13 @@ a node uses ``node_logins.login(node_id)``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -56,6 +59,22 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what:
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def wait_until_blocking(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """:func:`wait_until` for tests that drive processes without an event loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def port_listening(port: int) -> bool:
+    """Something accepts TCP connections on 127.0.0.1:``port`` (an HQ or broker process is up)."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
 
 
 @pytest.fixture

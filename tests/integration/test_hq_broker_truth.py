@@ -25,7 +25,7 @@ from loaxa_contract import codec, topics
 from loaxa_contract.models import CameraHealth, CameraStatus, NodeState
 from loaxa_link.mosquitto import free_port, running_pid
 from loaxa_link.mqtt import MqttLink
-from tests.conftest import COMMUNE, node_link_config, require_binary, wait_until
+from tests.conftest import COMMUNE, node_link_config, port_listening, require_binary, wait_until, wait_until_blocking
 from tests.hq.fixtures import Hq, hq_config, start_hq, wait_async  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.integration
@@ -184,23 +184,9 @@ def _hq_yaml(tmp_path: Path, data_dir: Path, mqtt_port: int, http_port: int, nam
     return config
 
 
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
-    return False
-
-
 def _run(config: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([BIN / "hq-server", "run", "--config", str(config)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
@@ -227,16 +213,16 @@ def test_a_killed_hqs_orphan_broker_is_reclaimed_and_a_second_hq_refused(tmp_pat
     first = _run(config)
     orphan = None
     try:
-        _wait(lambda: _listening(http_port) or first.poll() is not None, 60, "first HQ")
+        wait_until_blocking(lambda: port_listening(http_port) or first.poll() is not None, 60, "first HQ")
         orphan = running_pid(data_dir / "broker")
         assert orphan is not None
         first.kill()  # kill -9: the broker (its own session) outlives HQ
         first.communicate(timeout=10)
-        assert running_pid(data_dir / "broker") == orphan and _listening(mqtt_port)
+        assert running_pid(data_dir / "broker") == orphan and port_listening(mqtt_port)
 
         second = _run(config)
         try:
-            _wait(lambda: _listening(http_port) or second.poll() is not None, 60, "second HQ")
+            wait_until_blocking(lambda: port_listening(http_port) or second.poll() is not None, 60, "second HQ")
             assert second.poll() is None
             fresh = running_pid(data_dir / "broker")
             assert fresh is not None and fresh != orphan, "the orphan was stopped, a supervised broker started"

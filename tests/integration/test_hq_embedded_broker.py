@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +17,7 @@ from loaxa_link.credentials import HQ_USER
 from loaxa_link.mosquitto import free_port, running_pid
 from loaxa_link.mqtt import LinkConfig, MqttLink
 from simulators.nodes import simulated_node_config
-from tests.conftest import COMMUNE, require_binary, wait_until
+from tests.conftest import COMMUNE, port_listening, require_binary, wait_until, wait_until_blocking
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +37,6 @@ class HqProcess:
                               capture_output=True, text=True, timeout=60)
 
 
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
-    return False
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
 def start_hq_process(tmp_path: Path, name: str = "hq", mqtt_port: int | None = None) -> HqProcess:
     require_binary("mosquitto")
     data_dir = tmp_path / name
@@ -65,7 +48,7 @@ def start_hq_process(tmp_path: Path, name: str = "hq", mqtt_port: int | None = N
     proc = subprocess.Popen([BIN / "hq-server", "run", "--config", str(config)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     hq = HqProcess(proc, config, data_dir, mqtt_port, http_port)
-    _wait(lambda: _listening(http_port) or proc.poll() is not None, 60, "HQ's HTTP port")
+    wait_until_blocking(lambda: port_listening(http_port) or proc.poll() is not None, 60, "HQ's HTTP port")
     assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
     return hq
 
