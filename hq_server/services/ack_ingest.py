@@ -169,6 +169,9 @@ class AckIngester:
             step = apply_ack(DeliveryState(row.state), ack.stage, ack.reason)
         if not step.changed:
             return False
+        if b.recurrence and step.state.terminal:
+            why = step.reason or ack.detail or ack.reason or ack.stage.value
+            await occurrences.close_open(session, b.id, node_id, why)
         row.state = step.state.value
         row.changes.update(state=row.state, updated_at=now(), reason=step.reason or (
             ack.detail[:200] if ack.detail and step.state.terminal and step.state != DeliveryState.PLAYED else None))

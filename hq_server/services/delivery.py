@@ -128,7 +128,9 @@ def needs_resend(current: DeliveryState) -> bool:
 # after its last occurrence) plus one *occurrence* per (node, local date) that the node plays.
 
 OCCURRENCE_STAGES = {AckStage.PLAYING: "playing", AckStage.INTERRUPTED: "interrupted", AckStage.PLAYED: "played"}
-_OCC_RANK = {"playing": 0, "interrupted": 1, "missed": 2, "played": 2}
+_OCC_RANK = {"playing": 0, "interrupted": 1, "missed": 2, "played": 3}
+OCCURRENCE_OPEN = ("playing", "interrupted")
+"""Occurrence states the node has more to say about — unless the series' delivery ends first."""
 OCCURRENCE_MISSED = frozenset({"missed_schedule", *INTERRUPTION_DROPS})
 """Reasons of an ``expired``/``failed`` ack that concern one occurrence, not the whole series."""
 
@@ -150,9 +152,18 @@ def recurring_ack(current: DeliveryState, stage: AckStage, reason: str | None = 
 
 
 def occurrence_advances(current: str | None, new: str) -> bool:
-    """An occurrence only moves forward: playing → interrupted → played / missed; a duplicate ack changes
-    nothing."""
+    """An occurrence only moves forward: playing → interrupted → missed → played; a duplicate ack changes
+    nothing. ``played`` outranks ``missed`` because HQ may close an occurrence as missed on its own (the
+    series ended while it was open, :func:`occurrence_closed_reason`) before the node's ``played`` ack
+    for it arrives — what the node played is the truth."""
     return current is None or (_OCC_RANK[new] > _OCC_RANK[current])
+
+
+def occurrence_closed_reason(delivery_reason: str | None) -> str:
+    """Why HQ closed an open occurrence as ``missed``: the series' delivery to its node ended (cancelled,
+    expired, failed) while the occurrence was playing or interrupted, so no further ack will settle it —
+    left open, it would claim to be playing for ever."""
+    return f"series ended while it was open: {delivery_reason or 'delivery closed'}"[:200]
 
 
 def recurring_expiry(current: DeliveryState, node_online: bool, played: int) -> Transition:

@@ -12,10 +12,17 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hq_server.services.delivery import INTERRUPTED, INTERRUPTION_DROPS, REPLAYED, occurrence_advances
+from hq_server.services.delivery import (
+    INTERRUPTED,
+    INTERRUPTION_DROPS,
+    OCCURRENCE_OPEN,
+    REPLAYED,
+    occurrence_advances,
+    occurrence_closed_reason,
+)
 from hq_server.storage.tables import Occurrence, now
 from loaxa_contract.models import Ack, AckStage
 
@@ -47,6 +54,17 @@ async def record(session: AsyncSession, bulletin_id: str, ack: Ack, state: str) 
     elif ack.stage in (AckStage.EXPIRED, AckStage.FAILED):
         row.reason = (ack.reason if ack.reason in INTERRUPTION_DROPS else ack.detail or ack.reason or "")[:200]
     return row
+
+
+async def close_open(session: AsyncSession, bulletin_id: str, node_id: str, delivery_reason: str | None) -> int:
+    """The series' delivery to ``node_id`` ended: its occurrences still open become ``missed`` with a
+    reason (a later ``played`` ack still wins). Returns how many were closed."""
+    result = await session.execute(
+        update(Occurrence).where(Occurrence.bulletin_id == bulletin_id, Occurrence.node_id == node_id,
+                                 Occurrence.state.in_(OCCURRENCE_OPEN))
+        .values(state="missed", reason=occurrence_closed_reason(delivery_reason), updated_at=now())
+        .execution_options(synchronize_session="fetch"))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def played_by_node(session: AsyncSession, bulletin_id: str) -> dict[str, int]:

@@ -73,6 +73,8 @@ async def close_deliveries(session: AsyncSession, b: Bulletin, t: datetime, onli
                 else on_expiry(current, d.node_id in online))
         if step.changed:
             d.state, d.reason, d.updated_at = step.state.value, step.reason, t
+            if b.recurrence:
+                await occurrences.close_open(session, b.id, d.node_id, step.reason)
     return [DeliveryState(d.state) for d in deliveries]
 
 

@@ -9,6 +9,7 @@ from hq_server.services.delivery import (
     apply_ack,
     needs_resend,
     occurrence_advances,
+    occurrence_closed_reason,
     on_cancel,
     on_expiry,
     recurring_ack,
@@ -109,3 +110,11 @@ def test_an_interrupted_occurrence_is_replayed_or_missed_and_the_series_goes_on(
         assert (t.state, t.changed, occ) == (S.SCHEDULED, False, "missed")
     assert occurrence_advances("playing", "interrupted") and occurrence_advances("interrupted", "played")
     assert occurrence_advances("interrupted", "missed") and not occurrence_advances("played", "interrupted")
+
+
+def test_an_occurrence_hq_closed_as_missed_still_becomes_played_when_the_node_says_so():
+    assert occurrence_advances("missed", "played")  # the node's played ack arrived after the series ended
+    assert not occurrence_advances("played", "missed") and not occurrence_advances("missed", "missed")
+    assert not occurrence_advances("missed", "playing") and not occurrence_advances("missed", "interrupted")
+    assert occurrence_closed_reason("cancelled by HQ") == "series ended while it was open: cancelled by HQ"
+    assert len(occurrence_closed_reason("x" * 500)) == 200
