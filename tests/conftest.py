@@ -70,6 +70,18 @@ def wait_until_blocking(predicate: Callable[[], bool], timeout: float, what: str
         time.sleep(0.05)
 
 
+async def run_together(*parts: Any) -> None:
+    """Run the parts of a storm (traffic, kills) together; if one fails, cancel the others before the
+    caller's clean-up, so none of them restarts a process after it, and re-raise the failure."""
+    tasks = [asyncio.ensure_future(p) for p in parts]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def port_listening(port: int) -> bool:
     """Something accepts TCP connections on 127.0.0.1:``port`` (an HQ or broker process is up)."""
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):

@@ -32,6 +32,7 @@ import aiohttp
 import pytest
 
 from loaxa_contract.models import utcnow
+from tests.conftest import run_together, wait_until
 from tests.hq.fixtures import wait_async
 from tests.integration.hq_process import HqProcess, api, seed
 from tests.integration.speaker_helpers import VN, in_s, local_hms
@@ -195,14 +196,7 @@ async def test_hq_and_nodes_killed_under_traffic_play_once_or_report(make_node_c
         series_at = min(15.0, TRAFFIC_S * 0.3)
         assert await hq.post(series_body(series_at, 60)) is not None
         until = asyncio.get_running_loop().time() + TRAFFIC_S
-        storm = [asyncio.ensure_future(c) for c in (traffic(hq, rng, until), hq_cuts(hq, tap, rng, until),
-                                                     power_cuts(nodes, rng, until))]
-        try:
-            await asyncio.gather(*storm)
-        finally:  # one failed: the others must not restart a process after the clean-up below
-            for task in storm:
-                task.cancel()
-            await asyncio.gather(*storm, return_exceptions=True)
+        await run_together(traffic(hq, rng, until), hq_cuts(hq, tap, rng, until), power_cuts(nodes, rng, until))
         for node in nodes:
             await online(tap, signer, node.node_id)
         final: list[dict[str, Any]] = []
@@ -228,3 +222,67 @@ async def test_hq_and_nodes_killed_under_traffic_play_once_or_report(make_node_c
     print(f"HQ kill storm: {len(hq.kills)} HQ kills {dict(Counter(m for m, _ in hq.kills))}, {node_kills} node "
           f"kills, {len(final)} bulletins ({len(hq.accepted)} answered 201) x {NODES} nodes: {dict(stats)}")
     assert len(hq.kills) >= (3 if not LONG else 100) and node_kills >= (4 if not LONG else 100)
+
+
+@pytest.mark.parametrize("cut", ["HQ killed", "publish timed out"])
+async def test_a_broadcast_left_sending_is_resumed_and_every_node_plays_once(cut, make_node_config, broker, tap,
+                                                                              signer, hq_keys, tmp_path):
+    """The moment the storm rarely hits (``sending`` lasts ~20 ms): the broker stalls (SIGSTOP) while HQ
+    publishes, so the broadcast is held ``sending``. Then either HQ is killed there (the next HQ resumes it
+    from its log), or HQ's publish times out (HQ resumes it at its next pass, under new command ids, while
+    the stalled commands are still in the broker's socket). Whichever of the old and new commands reach a
+    node, it plays the bulletin once, and HQ records exactly that."""
+    nodes = [node_config(make_node_config, broker, tmp_path, f"loa-{i}") for i in (1, 2)]
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'hq.sqlite3'}"
+    hq = Hq(HqProcess(tmp_path / "hq", broker, hq_keys[0], db_url), await seed(db_url, {
+        n.node_id: "thon-1" for n in nodes}))
+    hq.proc.start()
+    for node in nodes:
+        node.start()
+
+    def hq_log() -> str:
+        return "".join(log.read_text(errors="replace") for log in hq.proc.root.glob("hq-*.log"))
+
+    try:
+        await hq.proc.wait_ready(120)
+        for node in nodes:
+            await online(tap, signer, node.node_id)
+        os.kill(broker.proc.pid, signal.SIGSTOP)
+        try:
+            bid = await hq.post({"title": "sending", "text": TEXTS[0], "targets": {"all": True}})
+            assert bid is not None
+
+            async def sending() -> bool:
+                return (await hq.call("GET", f"/api/v1/bulletins/{bid}"))[1]["bulletin"]["state"] == "sending"
+
+            await wait_async(sending, 60, "the broadcast held 'sending' by the stalled broker")
+            if cut == "HQ killed":
+                hq.proc.kill(signal.SIGKILL)
+                hq.proc.wait_exit()
+            else:
+                await wait_until(lambda: f"bulletin {bid}: " in hq_log() and "not taken by the broker" in hq_log(),
+                                 90, "HQ's publish timing out")
+        finally:
+            os.kill(broker.proc.pid, signal.SIGCONT)
+        if cut == "HQ killed":
+            hq.proc.start()
+            await hq.proc.wait_ready(120)
+        final: dict[str, Any] = {}
+
+        async def ended() -> bool:
+            final.update((await hq.call("GET", f"/api/v1/bulletins/{bid}"))[1]["bulletin"])
+            return final["state"] in FINAL_BULLETIN
+
+        await wait_async(ended, 180, "the resumed broadcast in a final state")
+        assert final["state"] == "completed", final
+        stats: Counter[str] = Counter()
+        await check_bulletin(hq, final, nodes, stats)
+        assert stats["played"] == len(nodes), stats  # each node played it, once (checked above), HQ knows
+    finally:
+        for node in nodes:
+            node.stop()
+        hq.proc.stop()
+    assert f"bulletin {bid} was left sending" in hq_log()  # resumed from HQ's log, not sent afresh
+    acked = {a.command_id for a in tap.acks if a.bulletin_id == bid}
+    print(f"{cut}: nodes acked {len(acked)} command id(s) of {bid} (2: the stalled one went out too); "
+          f"{dict(stats)}")

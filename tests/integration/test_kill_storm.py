@@ -32,7 +32,7 @@ import yaml
 
 from loaxa_contract import topics
 from loaxa_contract.models import Ack, AckStage, utcnow
-from tests.conftest import COMMUNE, bulletin, wait_until
+from tests.conftest import COMMUNE, bulletin, run_together, wait_until
 from tests.integration.speaker_helpers import FAST, in_s, local_hms, wire
 from tests.integration.test_speaker_reboot import spawn
 
@@ -159,7 +159,7 @@ async def test_power_cuts_under_traffic_play_once_or_report(make_node_config, br
         for cmd in series:
             await tap.publish(topics.all_cmd(COMMUNE), wire(cmd))
         until = asyncio.get_running_loop().time() + TRAFFIC_S
-        await asyncio.gather(traffic(tap, signer, rng, sent, until), power_cuts(nodes, rng, until))
+        await run_together(traffic(tap, signer, rng, sent, until), power_cuts(nodes, rng, until))
         for node in nodes:
             await online(tap, signer, node.node_id)
 
