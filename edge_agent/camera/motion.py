@@ -57,6 +57,7 @@ class MotionDetector:
         self.excluded = [*ignore, *privacy]
         self.background: np.ndarray | None = None  # float32, normalised, analysis size
         self._valid: np.ndarray | None = None  # bool mask of analysed pixels
+        self._clean: np.ndarray | None = None  # _valid less the rim the blur mixes with masked pixels
         self._still_moving = 0  # consecutive frames with motion
         self._window: np.ndarray | None = None
 
@@ -72,6 +73,9 @@ class MotionDetector:
         small = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA) if width != w else gray
         if self._valid is None or self._valid.shape != small.shape:
             self._valid = polygon_mask(self.excluded, width, height) == 0
+            # the 3x3 blur below mixes a masked region's pixels into its rim: the rim is not clean picture
+            self._clean = cv2.erode(self._valid.astype(np.uint8), _KERNEL, borderType=cv2.BORDER_CONSTANT,
+                                    borderValue=1) > 0
             self.background = None
         values = small[self._valid]
         if values.size < 16:
@@ -82,9 +86,17 @@ class MotionDetector:
         np.clip(norm, 0, 255, out=norm)
         return cv2.GaussianBlur(norm, (3, 3), 0)
 
-    def _align(self, norm: np.ndarray) -> tuple[np.ndarray, tuple[float, float], int] | None:
-        """``norm`` moved back onto the background, the shift, and the border width to ignore; None = too far."""
-        assert self.background is not None
+    def _align(self, norm: np.ndarray) -> tuple[np.ndarray, tuple[float, float], np.ndarray] | None:
+        """``norm`` moved back onto the background, the shift, and where it holds clean picture; None = too far.
+
+        The third value is, in background coordinates, the pixels whose content came from a clean pixel
+        of the frame: not from a masked region (a privacy region is black and does not move with the
+        picture, an ignored region holds traffic), nor from its blurred rim, nor from outside the picture.
+        Only those are compared and learnt. Learning the rest let the black of a privacy region smear into
+        the background beside it while the camera shook; the next frame that happened to sit exactly on
+        the background then showed bright sky where the background held grey, as motion.
+        """
+        assert self.background is not None and self._clean is not None
         if self._window is None or self._window.shape != norm.shape:
             # without a window the picture's own borders dominate the correlation and pull the shift to 0
             self._window = cv2.createHanningWindow((norm.shape[1], norm.shape[0]), cv2.CV_32F)
@@ -92,17 +104,20 @@ class MotionDetector:
         (dx, dy), _response = cv2.phaseCorrelate(self.background * self._window, norm * self._window)
         dist = float(np.hypot(dx, dy))
         if dist < 0.5:
-            return norm, (0.0, 0.0), 0
+            return norm, (0.0, 0.0), self._clean
         if dist > self.settings.max_shift_percent / 100 * norm.shape[1]:
             return None
         m = np.array([[1, 0, -dx], [0, 1, -dy]], np.float32)
-        moved = cv2.warpAffine(norm, m, (norm.shape[1], norm.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-        return moved, (float(dx), float(dy)), int(np.ceil(dist)) + 1
+        size = (norm.shape[1], norm.shape[0])
+        moved = cv2.warpAffine(norm, m, size, borderMode=cv2.BORDER_REPLICATE)
+        # a pixel interpolated from any unclean source pixel is unclean: only full weight (255) passes
+        source = cv2.warpAffine(self._clean.astype(np.uint8) * 255, m, size, flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return moved, (float(dx), float(dy)), (source == 255) & self._clean
 
     def detect(self, gray: Gray) -> MotionResult:
         norm = self._prepare(gray)
-        valid = self._valid
-        assert valid is not None
+        assert self._clean is not None
         if self.background is None:
             self.background = norm.copy()
             return MotionResult((), 0.0, 0.0, suppressed="learning")
@@ -110,22 +125,17 @@ class MotionDetector:
         if aligned is None:
             self.background = norm.copy()
             return MotionResult((), 0.0, 0.0, suppressed="shake")
-        frame, shift, border = aligned
-        analysed = valid
-        if border:  # what the shift brought in: the picture's edges and the edges of masked regions
-            size = 2 * border + 1
-            analysed = cv2.erode(valid.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
-            analysed[:border], analysed[-border:], analysed[:, :border], analysed[:, -border:] = (False,) * 4
+        frame, shift, analysed = aligned
         n_analysed = max(1, int(np.count_nonzero(analysed)))
         changed = (self._difference(frame) > self.settings.pixel_threshold) & analysed
         changed_percent = 100.0 * float(np.count_nonzero(changed)) / n_analysed
         if changed_percent > self.settings.global_change_percent:
-            self.background = frame.copy()
+            self.background = norm.copy()  # the frame as it is: nothing moved in from outside or from a mask
             self._still_moving = 0
             return MotionResult((), 0.0, changed_percent, shift, suppressed="global_change")
         blobs = cv2.dilate(changed.astype(np.uint8) * 255, _KERNEL, iterations=2)
         boxes, area = self._boxes(blobs, n_analysed)
-        self._learn(frame, blobs, bool(boxes))
+        self._learn(frame, blobs, bool(boxes), analysed)
         return MotionResult(tuple(boxes), 100.0 * area / n_analysed, changed_percent, shift)
 
     def _difference(self, frame: np.ndarray) -> np.ndarray:
@@ -154,17 +164,18 @@ class MotionDetector:
         boxes.sort(key=lambda b: b.area, reverse=True)
         return boxes, total
 
-    def _learn(self, frame: np.ndarray, blobs: np.ndarray, moving: bool) -> None:
+    def _learn(self, frame: np.ndarray, blobs: np.ndarray, moving: bool, clean: np.ndarray) -> None:
+        """Learn ``frame`` where it holds clean picture (``clean``), never the moving object itself."""
         assert self.background is not None
         alpha = self.settings.background_alpha
         self._still_moving = self._still_moving + 1 if moving else 0
-        if not moving:
-            cv2.accumulateWeighted(frame, self.background, alpha)
-        elif self._still_moving >= self.settings.absorb_after_frames:  # it stays: it is the new background
-            self.background = frame.copy()
+        if moving and self._still_moving >= self.settings.absorb_after_frames:  # it stays: the new background
+            self.background[clean] = frame[clean]
             self._still_moving = 0
-        else:  # learn the light where nothing moves, never the moving object itself
-            cv2.accumulateWeighted(frame, self.background, alpha, mask=cv2.bitwise_not(blobs))
+            return
+        learn = clean & (blobs == 0) if moving else clean  # moving: learn the light where nothing moves
+        where = learn.astype(np.uint8) * 255
+        cv2.accumulateWeighted(frame, self.background, alpha, mask=where)
 
 
 __all__ = ["MotionDetector", "MotionResult"]
