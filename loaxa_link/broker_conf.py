@@ -17,7 +17,14 @@ Why each setting (Mosquitto 2.0, measured on Debian 12):
   instead of about 1 s. A crash (not a stop) may lose what was queued in its last second; HQ re-sends
   every unfinished bulletin to a node when it comes back online.
 * ``max_queued_messages`` / ``persistent_client_expiration`` — a node offline for days (a dead 4G
-  modem) still finds its commands; a node gone for two weeks stops costing memory.
+  modem) still finds its commands; a node gone for two weeks stops costing memory. The count also bounds
+  what waits for a client that is *online but behind*: beyond its receive maximum (HQ: 2 000 unacknowledged)
+  plus this count, Mosquitto drops further QoS 1 messages for that client, logging only a warning
+  (measured with Mosquitto 2.0.11: receive maximum 10 and a limit of 100, a subscriber behind by 500 got
+  110). HQ is that client during a broadcast: 10 000 loudspeakers send ~50 000 acks within seconds, and a
+  dropped ``played`` would make HQ report a node that played as not having played. So the limit is sized
+  for HQ's backlog, not for a node's (a node is sent a few commands a day); a queued message costs the
+  broker a few hundred bytes.
 * ``set_tcp_nodelay true`` — without it Nagle adds ~40 ms per hop to every ack (the clients set
   ``TCP_NODELAY`` on their side too: :mod:`loaxa_link.mqtt`).
 """
@@ -30,7 +37,7 @@ from pathlib import Path
 DURABLE_QUEUE_LINES = (
     "autosave_interval 1",
     "autosave_on_changes false",
-    "max_queued_messages 10000",
+    "max_queued_messages 200000",
     "persistent_client_expiration 14d",
 )
 LATENCY_LINES = ("set_tcp_nodelay true",)
