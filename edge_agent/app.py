@@ -251,7 +251,9 @@ class EdgeAgent:
 
     async def _on_connected(self, session_present: bool) -> None:
         await self.acks.flush()
-        await self.acks.health(self.health(reconcile=True))
+        # off the loop: the clock reading runs chronyc/timedatectl (up to seconds on a busy board), and a
+        # reconnect may come just before a synchronised start
+        await self.acks.health(await asyncio.to_thread(self.health, reconcile=True))
         if self.detections is not None:  # events detected while offline
             await self.detections.flush()
         if self.cameras is not None:  # a status change made while offline must reach the police post now

@@ -88,3 +88,20 @@ async def test_the_relay_is_switched_off_the_event_loop():
     amp.release("x")
     await wait_until(lambda: amp.on is False, 5, "relay off")
     assert len(threads) == 2 and threading.get_ident() not in threads  # gpioset must not block the loop
+
+
+async def test_the_health_report_at_connect_does_not_block_the_event_loop(start_agent):
+    """The clock reading runs a subprocess (chronyc/timedatectl, up to its 3 s timeout): made on the event
+    loop at every reconnect, it held back everything else, a synchronised start included."""
+    agent = await start_agent("loa-1", **FAST)
+    loop_ran = threading.Event()
+    waited: list[bool] = []
+
+    def slow_clock_reading() -> tuple[float | None, str]:
+        waited.append(loop_ran.wait(10))  # only set if the loop keeps running while this blocks
+        return None, "test: slow clock reading"
+
+    agent._clock_offset.fn, agent._clock_offset.at = slow_clock_reading, -1e9
+    asyncio.get_running_loop().call_soon(loop_ran.set)
+    await agent._on_connected(True)
+    assert waited == [True], "the clock was read on the event loop thread"
