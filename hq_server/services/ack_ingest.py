@@ -162,7 +162,8 @@ class AckIngester:
             session.add(new)
             row = loaded.deliveries[(b.id, node_id)] = Row(None, b.id, node_id, "pending", None, new=new)
         if b.recurrence:
-            step, occurrence_state = recurring_ack(DeliveryState(row.state), ack.stage, ack.reason)
+            step, occurrence_state = recurring_ack(DeliveryState(row.state), ack.stage, ack.reason,
+                                                     names_occurrence=ack.occurrence is not None)
             if occurrence_state is not None:
                 await occurrences.record(session, b.id, ack, occurrence_state)
         else:

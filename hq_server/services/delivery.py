@@ -135,18 +135,21 @@ OCCURRENCE_MISSED = frozenset({"missed_schedule", *INTERRUPTION_DROPS})
 """Reasons of an ``expired``/``failed`` ack that concern one occurrence, not the whole series."""
 
 
-def recurring_ack(current: DeliveryState, stage: AckStage, reason: str | None = None) -> tuple[Transition, str | None]:
+def recurring_ack(current: DeliveryState, stage: AckStage, reason: str | None = None,
+                  names_occurrence: bool = False) -> tuple[Transition, str | None]:
     """(delivery transition, occurrence state or None) for an ack of a recurring bulletin.
 
     ``playing``/``interrupted``/``played`` are about one occurrence: the delivery stays ``scheduled``
-    (more to come). An occurrence missed beyond the node's grace period (``expired``/``missed_schedule``)
-    or not replayed after an interruption (``interrupted_late`` …) is ``missed`` and does not end the
-    delivery. Everything else (rejected, failed, cancelled, no occurrence left) ends the delivery as
-    for a one-off bulletin.
+    (more to come). An ``expired``/``failed`` ack is about one occurrence when the node names it
+    (``names_occurrence``: it missed its grace period, failed to play — a sound card error one morning —
+    or was not replayed after an interruption) or carries an occurrence reason: that occurrence is
+    ``missed`` and the delivery goes on, because the node keeps the series (ending the delivery here made
+    HQ cancel the whole programme on the node at its next reconnect). Everything else (rejected, failed or
+    expired for the series as a whole, cancelled) ends the delivery as for a one-off bulletin.
     """
     if stage in OCCURRENCE_STAGES:
         return apply_ack(current, AckStage.SCHEDULED), OCCURRENCE_STAGES[stage]
-    if stage in (AckStage.EXPIRED, AckStage.FAILED) and reason in OCCURRENCE_MISSED:
+    if stage in (AckStage.EXPIRED, AckStage.FAILED) and (names_occurrence or reason in OCCURRENCE_MISSED):
         return Transition(current, None, False), "missed"
     return apply_ack(current, stage, reason), None
 

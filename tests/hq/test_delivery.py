@@ -112,6 +112,17 @@ def test_an_interrupted_occurrence_is_replayed_or_missed_and_the_series_goes_on(
     assert occurrence_advances("interrupted", "missed") and not occurrence_advances("played", "interrupted")
 
 
+def test_one_occurrence_that_fails_to_play_does_not_end_the_series_on_that_node():
+    t, occ = recurring_ack(S.SCHEDULED, A.FAILED, "playback_error", names_occurrence=True)
+    assert (t.state, t.changed, occ) == (S.SCHEDULED, False, "missed")
+    t, occ = recurring_ack(S.SCHEDULED, A.EXPIRED, "expired_in_queue", names_occurrence=True)
+    assert (t.state, t.changed, occ) == (S.SCHEDULED, False, "missed")
+    t, occ = recurring_ack(S.RECEIVED, A.FAILED, "render_failed")  # the series as a whole: no occurrence named
+    assert (t.state, occ) == (S.FAILED, None)
+    t, occ = recurring_ack(S.SCHEDULED, A.CANCELLED, "cancelled_by_hq", names_occurrence=True)
+    assert (t.state, occ) == (S.CANCELLED, None)  # a cancel ends the series even mid-occurrence
+
+
 def test_an_occurrence_hq_closed_as_missed_still_becomes_played_when_the_node_says_so():
     assert occurrence_advances("missed", "played")  # the node's played ack arrived after the series ended
     assert not occurrence_advances("played", "missed") and not occurrence_advances("missed", "missed")

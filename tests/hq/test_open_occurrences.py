@@ -89,3 +89,21 @@ async def test_a_series_expiring_with_an_occurrence_open_closes_it_as_missed(sta
     assert o["state"] == "missed" and o["reason"].startswith("series ended while it was open"), o
     b = await hq.wait_bulletin(bid, "expired")
     assert b["delivery_summary"] == {"expired": 1}, b
+
+
+async def test_an_occurrence_that_failed_to_play_is_missed_and_the_series_stays_with_the_node(hq: Hq):
+    bid, command_id = await _series(hq)
+    occ = datetime.now(UTC).replace(microsecond=0)
+    for stage in (AckStage.RECEIVED, AckStage.SCHEDULED, AckStage.PLAYING):
+        await _ack(hq, bid, command_id, stage, occ)
+    await _ack(hq, bid, command_id, AckStage.FAILED, occ, reason="playback_error",
+               detail="ALSA: device busy")  # one morning's sound card error; the node keeps the series
+    [o] = await _occurrences(hq, bid)
+    assert (o["state"], o["reason"]) == ("missed", "ALSA: device busy"), o
+    d = (await hq.deliveries(bid))[NODE]
+    assert d["state"] == "scheduled", d  # not failed: HQ would cancel the programme at the node's reconnect
+    tomorrow = occ + timedelta(days=1)
+    await _ack(hq, bid, command_id, AckStage.PLAYING, tomorrow)
+    t = datetime.now(UTC)
+    await _ack(hq, bid, command_id, AckStage.PLAYED, tomorrow, started_at=t, ended_at=t, duration_s=4.0)
+    assert sorted(o["state"] for o in await _occurrences(hq, bid)) == ["missed", "played"]
