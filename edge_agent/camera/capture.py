@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edge_agent.camera.config import CameraConfig
-from edge_agent.camera.health import Gray, Sample, analyse_frames, to_gray
+from edge_agent.camera.health import Gray, Sample, analyse_frames, stream_fps, to_gray
 from edge_agent.camera.regions import black_out
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,16 @@ def measure_fps(arrivals: list[float]) -> float | None:
     return (len(live) - 1) / (live[-1] - live[0])
 
 
+#: Schemes whose frames carry the camera's own timestamps (RTP). FFmpeg invents them for MJPEG over HTTP
+#: (40 ms per frame whatever the real rate), so those are not read.
+_CLOCKED_SCHEMES = ("rtsp://", "rtsps://")
+
+
+def has_stream_clock(url: str) -> bool:
+    """True when the stream's frame timestamps are the camera's (RTSP), so they measure its frame rate."""
+    return url.lower().startswith(_CLOCKED_SCHEMES)
+
+
 Observer = Callable[[np.ndarray, Gray], None]
 """Called with each decoded frame (BGR, privacy masks blacked out) and its analysis grey image."""
 
@@ -100,12 +110,16 @@ def sample_camera(cfg: CameraConfig, previous: Gray | None, observe: Observer | 
     try:
         grays: list[Gray] = []
         arrivals: list[float] = []
+        clocked = has_stream_clock(cfg.url)
+        stamps: list[float | None] = []  # the stream's own timestamps (ms), when it has a clock
         frame = None
         for _ in range(cfg.frames_per_sample):
             ok, img = cap.read()
             if not ok or img is None:
                 break
             arrivals.append(time.monotonic())
+            if clocked:  # OpenCV says 0 for a frame without a timestamp
+                stamps.append(float(cap.get(cv2.CAP_PROP_POS_MSEC)) or None)
             frame = black_out(img, cfg.privacy_masks)
             grays.append(to_gray(img, cfg.analysis_width))
             if observe is not None:
@@ -127,6 +141,7 @@ def sample_camera(cfg: CameraConfig, previous: Gray | None, observe: Observer | 
         error=None if len(grays) == cfg.frames_per_sample else f"stream stopped after {len(grays)} frames",
         first_frame_ms=(arrivals[0] - t0) * 1000,
         fps=measure_fps(arrivals),
+        stream_fps=stream_fps(stamps) if clocked else None,
         width=w,
         height=h,
         brightness=metrics.brightness,

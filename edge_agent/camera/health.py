@@ -19,6 +19,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -44,7 +45,8 @@ class Sample:
     reachable: bool
     error: str | None = None
     first_frame_ms: float | None = None
-    fps: float | None = None
+    fps: float | None = None  # from the arrival times of the frames this node read (its reading pace)
+    stream_fps: float | None = None  # from the stream's own timestamps (the camera's pace); None without them
     width: int | None = None
     height: int | None = None
     brightness: float | None = None
@@ -125,6 +127,54 @@ def analyse_frames(
     return Analysis(frame_metrics(grays[-1]), max(diffs), max(motion))
 
 
+#: Frame timestamps further apart than this are a clock jump or a stream restart, not a frame rate.
+_MAX_PTS_GAP_MS = 10_000.0
+
+
+def stream_fps(timestamps_ms: Sequence[float | None]) -> float | None:
+    """Frames per second by the stream's own clock: presentation timestamps (ms) of consecutive frames.
+
+    These are the camera's times (RTP timestamps for RTSP), so a reader that falls behind — a node short of
+    CPU reading frames that waited in its socket — still sees the camera's real pace. A frame without a
+    timestamp (None; FFmpeg leaves one out now and then) is counted but not timed. None when fewer than
+    three frames are timed or the timestamps do not increase steadily (reset, jumped).
+    """
+    timed = [(i, t) for i, t in enumerate(timestamps_ms) if t is not None]
+    if len(timed) < 3:
+        return None
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(timed)]
+    if any(not 0 < gap <= _MAX_PTS_GAP_MS for gap in gaps):
+        return None
+    (first, t0), (last, t1) = timed[0], timed[-1]
+    return 1000.0 * (last - first) / (t1 - t0)
+
+
+class FpsVerdict(StrEnum):
+    """What a frame rate below ``min_fps`` means, when the stream's clock lets us tell."""
+
+    OK = "ok"
+    STREAM_SLOW = "stream_slow"  # the camera sends too few frames (by its timestamps, else by arrivals)
+    READER_BEHIND = "reader_behind"  # the camera keeps its pace by its own clock; this node read slower
+    UNKNOWN = "unknown"  # nothing measured
+
+
+def judge_fps(read_fps: float | None, stream_rate: float | None, floor: float) -> FpsVerdict:
+    """Judge the camera by its own clock when the stream has one, else by the arrival times.
+
+    Arrival times measure the reader as much as the camera: on a node short of CPU the frames wait in the
+    socket and arrive late, and a healthy 10 fps camera read at 5 fps would be reported ``low_fps`` to the
+    police post. Without stream timestamps (MJPEG over HTTP: FFmpeg invents 40 ms per frame) the two
+    cannot be told apart and arrivals are all there is; hysteresis then filters a reader starved briefly.
+    """
+    if stream_rate is not None:
+        if stream_rate < floor:
+            return FpsVerdict.STREAM_SLOW
+        return FpsVerdict.READER_BEHIND if read_fps is not None and read_fps < floor else FpsVerdict.OK
+    if read_fps is None:
+        return FpsVerdict.UNKNOWN
+    return FpsVerdict.STREAM_SLOW if read_fps < floor else FpsVerdict.OK
+
+
 def raw_status(sample: Sample, cfg: CameraConfig, baseline_sharpness: float | None = None) -> tuple[CameraStatus, str]:
     """Classify one sample, worst problem first: offline, black, covered, frozen, blurred, resolution, fps."""
     t = cfg.thresholds
@@ -161,8 +211,17 @@ def raw_status(sample: Sample, cfg: CameraConfig, baseline_sharpness: float | No
             CameraStatus.WRONG_RESOLUTION,
             f"{sample.width}x{sample.height}, expected {cfg.expected_width}x{cfg.expected_height}",
         )
-    if cfg.min_fps and sample.fps is not None and sample.fps < cfg.min_fps * t.fps_tolerance:
-        return CameraStatus.LOW_FPS, f"{sample.fps:.1f} fps < {cfg.min_fps:g}"
+    if cfg.min_fps:
+        verdict = judge_fps(sample.fps, sample.stream_fps, cfg.min_fps * t.fps_tolerance)
+        if verdict is FpsVerdict.STREAM_SLOW:
+            if sample.stream_fps is not None:
+                return CameraStatus.LOW_FPS, f"{sample.stream_fps:.1f} fps < {cfg.min_fps:g} (stream timestamps)"
+            return CameraStatus.LOW_FPS, f"{sample.fps:.1f} fps < {cfg.min_fps:g}"
+        if verdict is FpsVerdict.READER_BEHIND:
+            return CameraStatus.OK, (
+                f"node behind: read at {sample.fps:.1f} fps, camera sends {sample.stream_fps:.1f} fps "
+                "(stream timestamps); the node is short of CPU, the camera is fine"
+            )
     return CameraStatus.OK, ""
 
 
@@ -228,7 +287,7 @@ class HealthTracker:
             status=self.status,
             since=self.since,
             reachable=s.reachable,
-            fps=_round(s.fps, 2),
+            fps=_round(s.stream_fps if s.stream_fps is not None else s.fps, 2),  # the camera's pace when known
             width=s.width,
             height=s.height,
             brightness=_round(s.brightness, 1),
@@ -246,6 +305,7 @@ def _round(value: float | None, ndigits: int) -> float | None:
 
 __all__ = [
     "Analysis",
+    "FpsVerdict",
     "FrameMetrics",
     "HealthTracker",
     "Sample",
@@ -253,7 +313,9 @@ __all__ = [
     "changed_percent",
     "frame_diff",
     "frame_metrics",
+    "judge_fps",
     "motion_image",
     "raw_status",
+    "stream_fps",
     "to_gray",
 ]

@@ -9,7 +9,17 @@ import numpy as np
 import pytest
 
 from edge_agent.camera.config import CameraConfig
-from edge_agent.camera.health import HealthTracker, Sample, analyse_frames, frame_metrics, raw_status, to_gray
+from edge_agent.camera.health import (
+    FpsVerdict,
+    HealthTracker,
+    Sample,
+    analyse_frames,
+    frame_metrics,
+    judge_fps,
+    raw_status,
+    stream_fps,
+    to_gray,
+)
 from loaxa_contract.models import CameraStatus as S
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -174,3 +184,47 @@ def test_codec_noise_is_frozen_motion_is_not() -> None:
         moving.append(to_gray(_codec_noise(img, rng), 320))
     m = analyse_frames(moving)
     assert m.motion is not None and m.motion > 2 * CFG.thresholds.frozen_motion_max
+
+
+# ------------------------------------------------------------------ frame rate: the camera's pace or the reader's
+
+
+def test_stream_fps_from_the_streams_own_timestamps() -> None:
+    assert stream_fps([400.0, 500.0, 600.0, 700.0]) == pytest.approx(10.0)
+    assert stream_fps([0.0, 333.3, 666.7, 1000.0]) == pytest.approx(3.0)
+    assert stream_fps([400.0, 500.0]) is None  # too few frames
+    assert stream_fps([1497.5, 1996.3, None, 3000.1, 3497.7]) == pytest.approx(2.0, abs=0.01)  # one untimed frame
+    assert stream_fps([None, None, None, 400.0]) is None  # no timestamps
+    assert stream_fps([400.0, 500.0, 100.0, 200.0]) is None  # reset: not a rate
+    assert stream_fps([400.0, 500.0, 60_000.0, 60_100.0]) is None  # a jump of the clock: not a rate
+
+
+def test_judge_fps_tells_a_slow_stream_from_a_reader_behind() -> None:
+    floor = 8.0
+    assert judge_fps(10.0, 10.0, floor) is FpsVerdict.OK
+    assert judge_fps(4.0, 10.0, floor) is FpsVerdict.READER_BEHIND  # frames waited in the socket: the node is slow
+    assert judge_fps(3.0, 3.0, floor) is FpsVerdict.STREAM_SLOW
+    assert judge_fps(9.5, 3.0, floor) is FpsVerdict.STREAM_SLOW  # the camera's clock wins over a burst of arrivals
+    assert judge_fps(3.0, None, floor) is FpsVerdict.STREAM_SLOW  # no stream clock (MJPEG): arrivals are all we have
+    assert judge_fps(None, None, floor) is FpsVerdict.UNKNOWN
+
+
+def test_a_healthy_camera_read_by_a_starved_node_is_not_low_fps() -> None:
+    """A 10 fps RTSP camera whose frames a CPU-starved node reads at 4-5 fps stays ok, and says why."""
+    status, detail = raw_status(ok_sample(fps=4.2, stream_fps=10.0), CFG)
+    assert status is S.OK and "node behind" in detail and "4.2" in detail
+    tr = HealthTracker(cfg=CFG, since=T0)
+    assert feed(tr, [ok_sample(0)]) == [S.OK]
+    assert feed(tr, [ok_sample(i, fps=4.0 + i % 2, stream_fps=10.0) for i in range(1, 10)]) == []
+    assert tr.status is S.OK and not tr.pending
+    health = tr.health("cam-1", "node-1")
+    assert health.fps == 10.0 and "node behind" in (health.detail or "")  # the camera's pace is reported
+
+
+def test_a_slow_camera_is_low_fps_by_its_timestamps_whatever_the_arrivals() -> None:
+    status, detail = raw_status(ok_sample(fps=9.8, stream_fps=3.0), CFG)
+    assert status is S.LOW_FPS and "3.0 fps" in detail and "timestamps" in detail
+    tr = HealthTracker(cfg=CFG, since=T0)
+    feed(tr, [ok_sample(0)])
+    assert feed(tr, [ok_sample(i, fps=3.1, stream_fps=3.0) for i in range(1, 4)]) == [S.LOW_FPS]
+    assert tr.health("cam-1", "node-1").fps == 3.0

@@ -13,6 +13,8 @@ import pytest
 from aiohttp import web
 
 from edge_agent.camera import CameraConfig, CameraMonitor, SnapshotError, UnknownCamera, upload_snapshot
+from edge_agent.camera.capture import sample_camera
+from edge_agent.camera.health import raw_status
 from loaxa_contract.models import CameraHealth
 from loaxa_contract.models import CameraStatus as S
 
@@ -98,10 +100,14 @@ async def test_every_fault_detected_and_recovered(sim: SimProcess, wait: Any) ->
             oks = [h for h in rec.published if h.camera == c and h.status is S.OK]
             ok = oks[-1]
             assert ok.reachable and ok.width == 640 and ok.fps, ok
-            # fps comes from the arrival times of a few frames: one sample read by a starved thread on a
-            # loaded machine can be off by a third, so the 10 fps stream is judged on the median report
+            # MJPEG fps comes from the arrival times of a few frames: one sample read by a starved thread on
+            # a loaded machine can be off by a third, so the 10 fps stream is judged on the median report.
+            # RTSP fps comes from the stream's timestamps (the camera's pace), whatever the reader's.
             assert 7 < statistics.median(h.fps for h in oks if h.fps) < 13, [h.fps for h in oks]
             assert ok.sharpness and ok.brightness and ok.first_frame_ms and ok.since <= ok.ts
+        slow = [h for h in rec.published if h.status is S.LOW_FPS]
+        assert {h.camera for h in slow} == {"mjpeg-6", "rtsp-2"}
+        assert all("timestamps" in (h.detail or "") for h in slow if h.camera == "rtsp-2"), slow
         frozen = [h for h in rec.published if h.status is S.FROZEN]
         assert {h.camera for h in frozen} == {"mjpeg-1", "rtsp-1"}
         assert all("% of pixels changed" in (h.detail or "") for h in frozen)
@@ -111,6 +117,24 @@ async def test_every_fault_detected_and_recovered(sim: SimProcess, wait: Any) ->
             sinces.setdefault((h.camera, h.status, h.since), 0)
             sinces[(h.camera, h.status, h.since)] += 1
         assert max(sinces.values()) >= 2, "periodic publish missing"
+
+
+async def test_rtsp_fps_is_the_cameras_pace_when_the_reader_falls_behind(sim: SimProcess) -> None:
+    """A node too busy to keep up with a healthy RTSP camera must not call it ``low_fps``.
+
+    The reader is slowed on purpose (0.25 s of work per frame, as a node starved of CPU): frames wait in
+    the socket and arrive at ~4 per second, while their RTP timestamps keep the camera's 10 fps.
+    """
+    cfg = CameraConfig(id="rtsp-4", url=sim.url("rtsp-4"), **FAST)
+
+    def busy(_frame: object, _gray: object) -> None:
+        time.sleep(0.25)
+
+    sample = (await asyncio.to_thread(sample_camera, cfg, None, busy)).sample
+    assert sample.fps is not None and sample.fps < 5, sample
+    assert sample.stream_fps is not None and 8 < sample.stream_fps < 12, sample
+    status, detail = raw_status(sample, cfg)
+    assert status is S.OK and "node behind" in detail, (status, detail)
 
 
 async def test_rtsp_freeze_at_640x360(sim: SimProcess, wait: Any) -> None:
