@@ -79,7 +79,9 @@ class CameraThresholds(BaseModel):
         "frame), at most this percentage of pixels changed by more than motion_pixel_delta",
     )
     fps_tolerance: float = Field(
-        default=0.8, gt=0, le=1, description="'low_fps' when measured fps < min_fps × this tolerance"
+        default=0.8, gt=0, le=1,
+        description="'low_fps' when the camera's fps (RTSP: by the stream's timestamps, else by arrival times) "
+        "< min_fps × this tolerance",
     )
 
     @model_validator(mode="after")
