@@ -358,7 +358,8 @@ class EdgeAgent:
             node=self.config.node.id, uptime_s=round(time.monotonic() - self.started_monotonic, 1),
             relay_on=self.amplifier.on, volume=self.player.volume, audio_device_ok=self.sink.available()[0],
             queue_length=self.player.queue_length + self.scheduler.job_count(), playing=self.player.playing,
-            cache_bytes=(cache.size_bytes() if cache else 0) + self.renderer.fetcher.size_bytes(),
+            cache_bytes=((cache.size_bytes() if cache else 0) + self.renderer.fetcher.size_bytes()
+                         + self.player.ready.size_bytes()),
             disk_free_bytes=disk_free_bytes(self.config.state_dir), cpu_temp_c=cpu_temp_c(),
             clock_offset_ms=offset, agent_version=AGENT_VERSION,
             bulletins=self.player.held()[:1000] if reconcile else None,

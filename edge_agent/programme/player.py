@@ -6,6 +6,12 @@ one item at a time; an emergency cancels the playing item, which is re-queued at
 start again from the beginning: a half-heard notice is worse than a repeated one). A programme task
 holds the amplifier on through each programme window.
 
+Audio is made ready when a bulletin is admitted, not at its start: HQ's rendering is downloaded and
+verified (or the text synthesised) right after ``received``, and a timed bulletin's final WAV is
+rendered then and kept on disk (:mod:`edge_agent.programme.readiness`,
+:mod:`edge_agent.programme.ready_audio`). At the start instant only the warmed amplifier and the sink
+are left; a play that was not ready renders then and reports how late it started.
+
 Every play that falls due (a series occurrence) or starts (any bulletin) has a run record on disk
 (:mod:`edge_agent.programme.runs`) until its outcome is acked, so a restart knows what it cut and
 what was waiting; :mod:`edge_agent.programme.restore` decides it all at start-up, before the job
@@ -15,6 +21,7 @@ store may fire anything (one owner for work that fell due while the node was dow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,6 +31,8 @@ from edge_agent.playback.amplifier import Amplifier
 from edge_agent.playback.sinks import AudioSink
 from edge_agent.programme.fetch import FetchError
 from edge_agent.programme.queue import PlayQueue, QueueItem, preempts
+from edge_agent.programme.readiness import Readiness, check_start, describe_start, render_ahead
+from edge_agent.programme.ready_audio import ReadyAudio, in_preparation_pool
 from edge_agent.programme.render import Renderer
 from edge_agent.programme.runs import Run, RunStore
 from edge_agent.programme.scheduler import BulletinScheduler
@@ -65,6 +74,7 @@ class Player:
         self.acks = acks
         self.store = store
         self.runs = RunStore(state_dir)
+        self.ready = ReadyAudio(state_dir / "cache" / "ready")
         self.relay = relay
         self.clock = clock
         self.grace = timedelta(seconds=misfire_grace_s)
@@ -95,6 +105,9 @@ class Player:
                          Supervised("programme", self._programme_loop, self._worker_crashed)]
         for worker in self._workers:
             worker.start()
+        swept = await asyncio.to_thread(self.ready.sweep, self.store.ids())
+        if swept:
+            logger.info("removed %d rendered file(s) of bulletins no longer held", swept)
         from edge_agent.programme.restore import restore  # restore drives this class: imported late
 
         summary = await restore(self)
@@ -273,8 +286,11 @@ class Player:
         return bulletin_id in self.queue or (self.current is not None and self.current.bulletin_id == bulletin_id)
 
     async def _prepare(self, cmd: BulletinCommand, *, announce: bool) -> bool:
+        """Make the audio ready now, at admission: download and verify HQ's rendering or synthesise, and
+        for a timed play render the final WAV to disk (a restored bulletin reuses the one it has)."""
+        ahead = render_ahead(play_at=cmd.play_at, recurring=cmd.recurrence is not None, now=self.clock())
         try:
-            detail = await asyncio.to_thread(self.renderer.prepare, cmd)
+            detail = await in_preparation_pool(self._render_ahead if ahead else self.renderer.prepare, cmd)
         except (TtsError, FetchError, AudioError) as err:
             reason = "tts_failed" if isinstance(err, TtsError) else "audio_unavailable"
             await self.conclude_bulletin(cmd, AckStage.FAILED, reason=reason, detail=str(err))
@@ -282,6 +298,32 @@ class Player:
         if announce:
             await self.acks.ack(cmd.id, AckStage.RENDERED, bulletin_id=cmd.bulletin_id, detail=detail)
         return True
+
+    def _volume_of(self, cmd: BulletinCommand) -> int:
+        return cmd.volume if cmd.volume is not None else self.volume
+
+    def _render_ahead(self, cmd: BulletinCommand) -> str:
+        """Blocking: the final WAV of a timed bulletin, on disk for its start. A disk that refuses the
+        file is no reason to fail the bulletin: it is rendered again when it is taken to play."""
+        volume = self._volume_of(cmd)
+        if self.ready.has(cmd.bulletin_id, cmd.id, volume):
+            return "rendered ahead earlier"
+        wav, description = self.renderer.render_described(cmd, self.volume)
+        try:
+            self.ready.put(cmd.bulletin_id, cmd.id, volume, wav)
+        except OSError as err:
+            logger.error("bulletin %s: rendered audio not kept (%s); it is rendered again at its start",
+                         cmd.bulletin_id, err)
+        return description
+
+    def _render_now(self, cmd: BulletinCommand, keep: bool) -> bytes:
+        """Blocking: render a play that had no usable WAV (untimed, beyond the horizon, volume changed);
+        a timed one keeps it for its next occurrence."""
+        wav = self.renderer.render(cmd, self.volume)
+        if keep:
+            with contextlib.suppress(OSError):
+                self.ready.put(cmd.bulletin_id, cmd.id, self._volume_of(cmd), wav)
+        return wav
 
     async def expire(self, cmd: BulletinCommand, reason: str, detail: str) -> None:
         await self.conclude_bulletin(cmd, AckStage.EXPIRED, reason=reason, detail=detail)
@@ -333,8 +375,12 @@ class Player:
             return
         if bulletin_id in self.queue:
             return
-        await asyncio.to_thread(self.store.finish, bulletin_id)
+        await asyncio.to_thread(self._finish_files, bulletin_id)
         self.known.discard(bulletin_id)  # after: a duplicate arriving meanwhile must still be refused
+
+    def _finish_files(self, bulletin_id: str) -> None:
+        self.store.finish(bulletin_id)
+        self.ready.discard(bulletin_id)
 
     # SchedulerHost
     async def on_due(self, bulletin_id: str, start_at: str | None, occurrence: str) -> None:
@@ -448,7 +494,10 @@ class Player:
     def _prepare_at(self, item: QueueItem) -> datetime:
         """When the start of a timed item is prepared: its warm-up plus time for the durable records."""
         assert item.start_at is not None
-        return item.start_at - timedelta(seconds=self.amplifier.ready_in() + START_RECORDS_S)
+        return item.start_at - self._start_budget()
+
+    def _start_budget(self) -> timedelta:
+        return timedelta(seconds=self.amplifier.ready_in() + START_RECORDS_S)
 
     async def _begin(self, item: QueueItem, cmd: BulletinCommand) -> datetime | None:
         """Run record and ``playing`` ack, amplifier on (warm), synchronised start; returns the instant
@@ -475,7 +524,14 @@ class Player:
         return window.end if item.gated and window is not None else None
 
     async def _perform_audio(self, item: QueueItem, cmd: BulletinCommand) -> None:
-        wav = await asyncio.to_thread(self.renderer.render, cmd, self.volume)
+        wav = await asyncio.to_thread(self.ready.get, item.bulletin_id, cmd.id, self._volume_of(cmd))
+        check = check_start(now=self.clock(), start_at=item.start_at, ready=wav is not None,
+                            budget=self._start_budget())
+        if check.late_by > timedelta(0):
+            logger.warning("bulletin %s: %s, %.3f s past the moment to prepare its start; it starts late",
+                           item.bulletin_id, check.readiness.value, check.late_by.total_seconds())
+        if wav is None:
+            wav = await in_preparation_pool(self._render_now, cmd, item.start_at is not None)
         if await self._yield_to_earlier(item):
             return
         cut_at = await self._begin(item, cmd)
@@ -492,15 +548,19 @@ class Player:
                                     ended_at=utcnow(), duration_s=round((utcnow() - started).total_seconds(), 3),
                                     detail="the programme window ended during playback")
                 return
+        start = describe_start(item.start_at, report.started_at,
+                               rendered_late=check.readiness is Readiness.RENDER_FIRST)
         await self.conclude(item, AckStage.PLAYED, started_at=report.started_at, ended_at=report.ended_at,
                             duration_s=round(report.duration_s, 3), loudness_dbfs=round(report.loudness_dbfs, 1),
-                            detail=self._played_detail(item))
+                            detail=self._played_detail(item, start))
 
     @staticmethod
-    def _played_detail(item: QueueItem) -> str | None:
+    def _played_detail(item: QueueItem, start: str | None = None) -> str | None:
         parts = [f"occurrence {item.occurrence}"] if item.occurrence else []
         if item.replays:
             parts.append("replayed from the start after an interruption")
+        if start:
+            parts.append(start)
         return "; ".join(parts) or None
 
     async def _perform_relay(self, item: QueueItem, cmd: BulletinCommand) -> None:

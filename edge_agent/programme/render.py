@@ -69,10 +69,18 @@ class Renderer:
 
     def render(self, cmd: BulletinCommand, volume: int) -> bytes:
         """The WAV that goes to the output, as it will be heard; blocking."""
-        segments, _ = self._sources(cmd)
+        return self.render_described(cmd, volume)[0]
+
+    def render_described(self, cmd: BulletinCommand, volume: int) -> tuple[bytes, str]:
+        """The final WAV and where it came from (for the ``rendered`` ack), the source chosen once:
+        rendered ahead at admission, a download that failed is not tried again at the start."""
+        segments, description = self._sources(cmd)
+        if description == "hq-audio":
+            assert cmd.audio is not None
+            description = f"hq-audio {cmd.audio.sha256[:12]}"
         opts = replace(self.options, chime_before=cmd.chime and self.options.chime_before,
                        chime_after=cmd.chime and self.options.chime_after, repeat=cmd.repeat,
                        repeat_gap_s=cmd.repeat_gap_s,
                        target_dbfs=self.options.target_dbfs + volume_gain_db(cmd.volume if cmd.volume is not None
                                                                               else volume))
-        return to_wav(render(segments, opts))
+        return to_wav(render(segments, opts)), description
