@@ -198,6 +198,11 @@ class Fleet:
             first.update(reply.get("first") or {})
         return first
 
+    async def loop_lag(self) -> list[dict[str, Any]]:
+        """Per worker since the last probe reset: its nodes and its loop monitor's samples
+        ``[wall time, lag s, CPU s]`` (see :class:`simulators.fleet_worker.LoopLag`)."""
+        return await self.command("lag")
+
     async def stats(self) -> list[dict[str, Any]]:
         """CPU seconds, RSS and open files of each worker process."""
         return await self.command("stats")

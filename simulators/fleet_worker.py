@@ -16,7 +16,15 @@ and reads commands on stdin (``probe-reset``, ``probe``, ``stats``, ``stop``). E
 died) or SIGTERM/SIGINT stops every node cleanly and exits.
 
 The probe records, per node, the wall-clock time each command reached the node's handler: with the
-broker's and the acks' own timestamps it splits a round trip into broker time and node time.
+broker's and the acks' own timestamps it splits a round trip into broker time and node time. A loop
+monitor (:class:`LoopLag`) ticks every 10 ms and records how late each tick ran and the process's CPU
+time (``lag`` command): a simulated node's start is late by at least the time the shared loop spent on
+the other nodes, which a real node, alone on its board, does not have.
+
+Thread pools: a real node has the event loop's default pool (about six threads) and its preparation
+pool (:mod:`edge_agent.programme.ready_audio`) to itself. A worker carrying a thousand nodes widens both
+(:data:`SIM_DEFAULT_THREADS`, :data:`SIM_PREPARE_THREADS`), so that one node's file writes do not wait
+for a queue of 999 others' more than the sharing of the cores makes them.
 """
 
 from __future__ import annotations
@@ -40,6 +48,30 @@ from loaxa_contract.models import Ack, AckStage
 logger = logging.getLogger("simulators.fleet_worker")
 
 MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
+
+SIM_DEFAULT_THREADS = 32
+SIM_PREPARE_THREADS = 8
+LAG_TICK_S = 0.01
+LAG_MAX_SAMPLES = 200_000
+
+
+class LoopLag:
+    """Every ``LAG_TICK_S``: (wall time, how late the tick ran, process CPU seconds) since the last reset."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, float]] = []
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + LAG_TICK_S
+            await asyncio.sleep(LAG_TICK_S)
+            self.samples.append((time.time(), max(0.0, loop.time() - due), time.process_time()))
+            if len(self.samples) > LAG_MAX_SAMPLES:
+                del self.samples[:LAG_MAX_SAMPLES // 2]
+
+    def reset(self) -> None:
+        self.samples.clear()
 
 
 class Probe:
@@ -158,7 +190,7 @@ class EchoNodes:
         return [r for r in results if isinstance(r, BaseException)]
 
 
-async def _commands(stop: asyncio.Event, probe: Probe) -> None:
+async def _commands(stop: asyncio.Event, probe: Probe, lag: LoopLag, nodes: list[str]) -> None:
     """Serve the parent's commands on stdin until ``stop`` or end of input (the parent is gone)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -169,7 +201,10 @@ async def _commands(stop: asyncio.Event, probe: Probe) -> None:
             stop.set()
         elif line == "probe-reset":
             probe.reset()
+            lag.reset()
             emit("probe-reset")
+        elif line == "lag":
+            emit("lag", nodes=nodes, samples=[[round(t, 4), round(v, 5), round(c, 3)] for t, v, c in lag.samples])
         elif line == "probe":
             emit("probe", first=probe.first, count=probe.count)
         elif line == "stats":
@@ -184,8 +219,18 @@ async def run(spec: dict[str, Any]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     probe = Probe()
+    if spec["mode"] == "agents":
+        from concurrent.futures import ThreadPoolExecutor
+
+        from edge_agent.programme import ready_audio
+
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=SIM_DEFAULT_THREADS))
+        ready_audio.PREPARE_THREADS = SIM_PREPARE_THREADS
     nodes: AgentNodes | EchoNodes = (AgentNodes if spec["mode"] == "agents" else EchoNodes)(spec, probe)
-    commands = loop.create_task(_commands(stop, probe), name="fleet-worker:commands")
+    lag = LoopLag()
+    lag_task = loop.create_task(lag.run(), name="fleet-worker:loop-lag")
+    commands = loop.create_task(_commands(stop, probe, lag, [n["node"] for n in spec["nodes"]]),
+                                name="fleet-worker:commands")
     code = 0
     try:
         starting = loop.create_task(nodes.start(lambda n: emit("progress", online=n)))
@@ -208,8 +253,11 @@ async def run(spec: dict[str, Any]) -> int:
         for err in errors[:5]:
             logger.warning("a node stopped with %s: %s", type(err).__name__, err)
         commands.cancel()
+        lag_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await commands
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await lag_task
         emit("stopped", errors=len(errors))
     return code
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -256,12 +257,15 @@ async def run_loaxa(opts: FanoutOptions, hq: HqProcess, logins: SimulatedLogins,
             cpu1 = await cpu_snapshot(hq_proc, broker, fleet)
             await rss.stop()
             got = await fleet.probe()
+            lags = await fleet.loop_lag()
             final_metrics = await hq.metrics(http)
             w.ingested.append((time.time(), final_metrics.get(INGESTED, 0.0)))  # acks ingested after the last poll
             async with http.get(f"{hq.base_url}/api/v1/bulletins?limit=1", headers=hq.headers()) as resp:
                 final = (await resp.json())["bulletins"][0]
-            return reduce_loaxa(opts, fleet, tap, got, bulletin, final, t_submit, t_post, w, cpu0, cpu1, rss.peak,
-                                final_metrics, fleet_online_s, settle_s)
+            result = reduce_loaxa(opts, fleet, tap, got, bulletin, final, t_submit, t_post, w, cpu0, cpu1, rss.peak,
+                                  final_metrics, fleet_online_s, settle_s)
+            result.update(reduce_start(tap.acks(), bulletin["id"], final, zone_of(fleet.specs), lags))
+            return result
         finally:
             await tap.stop()
             await fleet.stop()
@@ -315,6 +319,56 @@ def reduce_loaxa(opts: FanoutOptions, fleet: Fleet, tap: Tap, got: dict[str, flo
         "acks_ingested": ingestion_rate(w.ingested, first_ack), "hq_inbound_queue_peak": w.queue_peak,
         "hq_histograms": hq_histograms(metrics),
     }
+
+
+def reduce_start(acks: list[tuple[float, Any]], bid: str, final: dict[str, Any], zones: dict[str, str],
+                 lags: list[dict[str, Any]]) -> dict[str, Any]:
+    """Why the starts were (not) together: which nodes had their audio ready in time (``rendered`` ack
+    stamped early enough), the lateness and spread of those and of the others, and how busy each
+    worker's event loop was around ``play_at`` (the simulation's share: a real node has its own)."""
+    if not final.get("play_at"):
+        return {}
+    play_at = datetime.fromisoformat(final["play_at"])
+    pa = play_at.timestamp()
+    rendered = {n: a.ts.timestamp() for n, (_, a) in first_by_node(acks, frozenset({AckStage.RENDERED}), bid).items()}
+    played = {n: a for n, (_, a) in first_by_node(acks, TERMINAL, bid).items()
+              if a.stage == AckStage.PLAYED and a.started_at is not None}
+    started = {n: a.started_at for n, a in played.items()}
+    late = stats.lateness(started, play_at)
+    ready = stats.ready_in_time(rendered, pa)
+    t1 = max((t.timestamp() for t in started.values()), default=pa) + 0.1
+    samples = {n: [tuple(x) for x in w["samples"]] for w in lags for n in w["nodes"]}
+    lag_at_start = [stats.lag_at(samples[n], started[n].timestamp()) for n in started if n in samples]
+    workers = []
+    for i, w in enumerate(lags):
+        load = stats.loop_load([tuple(x) for x in w["samples"]], pa - 2.0, t1)
+        workers.append({"worker": i, "nodes": len(w["nodes"]), "ticks": int(load["ticks"]),
+                        **{k: round(v * 1000, 1) for k, v in load.items() if k.startswith("lag_")},
+                        "cpu_share": round(load["cpu_share"], 2)})
+    return {
+        "ready_margin_s": stats.READY_MARGIN_S,
+        "rendered_ahead_of_play_at": stats.summarise(pa - t for t in rendered.values()),
+        "nodes_ready_in_time": len(ready),
+        "start_after_play_at_ready": stats.summarise(late[n] for n in late if n in ready),
+        "start_after_play_at_not_ready": stats.summarise(late[n] for n in late if n not in ready),
+        "start_spread_per_village_ready": stats.summarise(stats.spread_by_zone(
+            {n: t for n, t in started.items() if n in ready}, zones).values()),
+        "loop_lag_at_start": stats.summarise(v for v in lag_at_start if not math.isnan(v)),
+        "loop_window_s": [round(pa - 2.0, 3), round(t1, 3)],
+        "workers_around_play_at": workers,
+        "start_details": _count_details(played),
+    }
+
+
+def _count_details(played: dict[str, Any]) -> dict[str, int]:
+    """How nodes described their start (``started on time`` / ``… late; audio was not ready …``)."""
+    out: dict[str, int] = {}
+    for a in played.values():
+        d = a.detail or ""
+        key = ("on time" if "on time" in d else "late, rendered at the start" if "not ready" in d
+               else "late, audio was ready" if "late" in d else "no detail")
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def progress_say(say: Say, what: str) -> Callable[[FleetProgress], None]:

@@ -51,6 +51,7 @@ def table(result: dict[str, Any]) -> str:
             _row("submit → played", lx["submit_to_played"]),
             _row("start spread per village", lx["start_spread_per_village"]),
             _row("start after play_at", lx["start_after_play_at"]),
+            *_start_rows(lx),
             "  submit → received, leg by leg:",
             *(_row(f"  {name} ({share:.0%} of mean)", lx["legs"][name]) for name, share in lx["leg_shares"].items()),
         ]
@@ -59,6 +60,30 @@ def table(result: dict[str, Any]) -> str:
     if lx:
         lines += ["", *summary_lines(result, lx)]
     return "\n".join(lines)
+
+
+def _start_rows(lx: dict[str, Any]) -> list[str]:
+    if "nodes_ready_in_time" not in lx:
+        return []
+    return [
+        _row("rendered ahead of play_at", lx["rendered_ahead_of_play_at"]),
+        _row("  start after play_at, ready nodes", lx["start_after_play_at_ready"]),
+        _row("  start spread per village, ready", lx["start_spread_per_village_ready"]),
+        _row("  start after play_at, not ready", lx["start_after_play_at_not_ready"]),
+        _row("loop lag at each node's start (sim)", lx["loop_lag_at_start"]),
+    ]
+
+
+def _loop_lines(lx: dict[str, Any]) -> list[str]:
+    if "workers_around_play_at" not in lx:
+        return []
+    lines = [f"ready in time (rendered ≥ {lx['ready_margin_s']} s before play_at): {lx['nodes_ready_in_time']} "
+             f"nodes; starts as the nodes described them: {lx['start_details']}"]
+    for w in lx["workers_around_play_at"]:
+        lines.append(f"worker {w['worker']} ({w['nodes']} nodes), play_at − 2 s → last start: event-loop lag p50 "
+                     f"{w['lag_p50']} ms, p99 {w['lag_p99']} ms, max {w['lag_max']} ms; CPU {w['cpu_share']:.0%} "
+                     f"of a core")
+    return lines
 
 
 def summary_lines(result: dict[str, Any], lx: dict[str, Any]) -> list[str]:
@@ -88,6 +113,7 @@ def summary_lines(result: dict[str, Any], lx: dict[str, Any]) -> list[str]:
             f"node work until every node received: {serial['fleet_cpu_s']} s of CPU = {serial['per_node_ms']} ms per "
             f"node; done in series here (≥ {serial['serial_wall_s']} s of wall time on {result['machine']['cores']} "
             f"cores), a real node spends {serial['parallel_wall_ms']} ms in parallel with the others")
+    lines += _loop_lines(lx)
     for name, h in lx.get("hq_histograms", {}).items():
         lines.append(f"HQ /metrics {name}: {h['count']:.0f} observations, mean {h['mean_ms']} ms")
     return lines

@@ -112,3 +112,39 @@ def serial_node_work(cpu_s: float, nodes: int, cores: int) -> dict[str, float]:
     per_node = cpu_s / nodes if nodes else 0.0
     return {"fleet_cpu_s": round(cpu_s, 3), "per_node_ms": round(per_node * 1000, 3),
             "serial_wall_s": round(cpu_s / max(1, cores), 3), "parallel_wall_ms": round(per_node * 1000, 3)}
+
+
+READY_MARGIN_S = 2.0
+"""A node counts as ready in time when its ``rendered`` ack was stamped at least this long before
+``play_at``: its start then needs only the run record and ``playing`` ack (0.5 s budget) and the
+amplifier's warm-up (1 s in the simulated nodes' configuration, plus 0.25 s for the switch)."""
+
+LagSample = tuple[float, float, float]
+"""One tick of a worker's event-loop monitor: (wall time, how late the tick ran in s, process CPU s)."""
+
+
+def ready_in_time(rendered: Mapping[str, float], play_at: float, margin_s: float = READY_MARGIN_S) -> set[str]:
+    """Nodes whose audio was rendered (``rendered`` ack stamp, epoch s) at least ``margin_s`` before ``play_at``."""
+    return {n for n, at in rendered.items() if at <= play_at - margin_s}
+
+
+def lag_at(samples: list[LagSample], at: float) -> float:
+    """How late the worker's loop ran the first monitor tick at or after ``at`` (s): how long the loop was
+    busy elsewhere around that moment. NaN when no tick followed."""
+    for t, lag, _ in samples:  # sorted by time; a few thousand per run
+        if t >= at:
+            return lag
+    return math.nan
+
+
+def loop_load(samples: list[LagSample], t0: float, t1: float) -> dict[str, float]:
+    """A worker's event loop over [t0, t1]: lag of its ticks (p50, p99, max, in s) and the share of one
+    core its process used (CPU seconds / wall seconds)."""
+    inside = [s for s in samples if t0 <= s[0] <= t1]
+    if len(inside) < 2:
+        return {"ticks": float(len(inside)), "lag_p50": math.nan, "lag_p99": math.nan, "lag_max": math.nan,
+                "cpu_share": math.nan}
+    lags = sorted(s[1] for s in inside)
+    wall = inside[-1][0] - inside[0][0]
+    return {"ticks": float(len(inside)), "lag_p50": percentile(lags, 50), "lag_p99": percentile(lags, 99),
+            "lag_max": lags[-1], "cpu_share": (inside[-1][2] - inside[0][2]) / wall if wall > 0 else math.nan}

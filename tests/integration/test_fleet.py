@@ -106,6 +106,14 @@ def test_fanout_benchmark_reports_what_happened(tmp_path: Path) -> None:
     assert lx["hq_state"] == "completed" and lx["acks_ingested"]["acks"] >= 4
     assert 1 <= lx["hq_histograms"]["loaxa_hq_sent_to_received_seconds"]["count"] <= 4
     assert "bare broker round trip" in res.stdout and "LoaXa / bare broker" in res.stdout
+    # why the starts were (not) together: every node rendered its audio at admission, each worker's
+    # event loop was watched around play_at, and the nodes said how their start went
+    assert lx["rendered_ahead_of_play_at"]["count"] == 4 and lx["rendered_ahead_of_play_at"]["p50"] > 0
+    assert lx["nodes_ready_in_time"] == 4 and lx["start_after_play_at_ready"]["count"] == 4
+    assert [w["nodes"] for w in lx["workers_around_play_at"]] == [2, 2]
+    assert all(w["ticks"] > 10 for w in lx["workers_around_play_at"])
+    assert lx["loop_lag_at_start"]["count"] == 4 and sum(lx["start_details"].values()) == 4
+    assert "event-loop lag" in res.stdout
     # nothing of this run is left running: workers, HQ and both brokers all have paths under `work`
     leftovers = [p.pid for p in psutil.process_iter(["cmdline"])
                  if any(str(work) in part for part in (p.info["cmdline"] or [])) and _alive(p.pid)]

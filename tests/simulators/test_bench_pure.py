@@ -102,3 +102,18 @@ def test_report_is_json_and_a_table() -> None:
                                                   "max": 20.0, "mean": 15.0}
     text = table(result)
     assert "bare broker round trip" in text and "start spread per village" in text and "p99 1.0×" in text
+
+
+def test_ready_in_time_needs_the_margin_before_play_at() -> None:
+    rendered = {"a": 100.0, "b": 98.5, "c": 103.0}
+    assert stats.ready_in_time(rendered, play_at=101.0, margin_s=2.0) == {"b"}
+
+
+def test_loop_lag_at_a_moment_and_over_a_window() -> None:
+    samples = [(10.00, 0.001, 5.0), (10.01, 0.002, 5.005), (10.05, 0.030, 5.04), (10.06, 0.001, 5.045)]
+    assert stats.lag_at(samples, 10.02) == 0.030  # the tick after that moment ran 30 ms late
+    assert math.isnan(stats.lag_at(samples, 11.0))
+    load = stats.loop_load(samples, 10.0, 10.06)
+    assert load["lag_max"] == 0.030 and load["ticks"] == 4
+    assert load["cpu_share"] == pytest.approx(0.045 / 0.06)
+    assert math.isnan(stats.loop_load(samples, 20.0, 21.0)["lag_max"])
