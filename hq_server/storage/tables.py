@@ -157,6 +157,19 @@ class CommandLog(Base):
     published_at: Mapped[datetime | None]  # the broker took it (PUBACK); empty: never published
 
 
+class HqInstance(Base):
+    """An HQ process sharing this database: its MQTT session's client id, so a peer can take the session over
+    (and end it) when the process is gone (see hq_server/services/coordination.py)."""
+
+    __tablename__ = "hq_instances"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.String(200))
+    host: Mapped[str] = mapped_column(sa.String(100), default="")
+    pid: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=now)
+    seen_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (sa.UniqueConstraint("bulletin_id", "node_id", name="uq_delivery_bulletin_node"),)
