@@ -47,6 +47,7 @@ from hq_server.routes import (
 from hq_server.services.alerts import Alerter
 from hq_server.services.audio import AudioStore, build_speech
 from hq_server.services.bulletins import BulletinService
+from hq_server.services.coordination import client_id, coordinator_for
 from hq_server.services.detections import DetectionService
 from hq_server.services.health_history import HealthHistory
 from hq_server.services.login_limiter import LoginLimiter
@@ -158,7 +159,8 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     host = cfg.broker.host if cfg.broker else "127.0.0.1"
     username, password = hq_login(cfg)
-    link_cfg = LinkConfig(host=host, port=app[BROKER_PORT], client_id=f"loaxa-hq-{cfg.commune}",
+    shared = app[DB].engine.dialect.name == "postgresql"  # several HQ processes may share it
+    link_cfg = LinkConfig(host=host, port=app[BROKER_PORT], client_id=client_id(cfg.commune, cfg.instance_name, shared),
                           username=username, password=password, **broker_tls_files(cfg),
                           subscriptions=Orchestrator.subscriptions(cfg.commune))
     a = cfg.alerts
@@ -182,10 +184,14 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
     app[SETTINGS] = NodeSettings(orch, app[DB].sessions, cfg.command_ttl_s)
     app[MEMBERSHIP] = ZoneMembership(orch, app[DB].sessions, cfg.command_ttl_s)
     app[MEMBERSHIP].hooks.extend(membership_hooks(cfg))  # the broker's ACL follows first
+    coordinator = coordinator_for(app[DB].engine, app[DB].sessions, cfg.commune, cfg.instance_name, orch)
+    await coordinator.start()  # this instance's name (and MQTT session) is ours before the link connects
     await orch.start()
+    coordinator.watch()
     alerter.start()
     yield
     await orch.stop()
+    await coordinator.stop()
     await alerter.close()
 
 

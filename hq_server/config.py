@@ -5,6 +5,8 @@ With no ``broker`` section HQ starts its own Mosquitto on loopback (the one-mach
 
 from __future__ import annotations
 
+import re
+import socket
 import ssl
 from pathlib import Path
 from typing import Any
@@ -203,6 +205,10 @@ class LiveViewSection(Section):
 
 class HqConfig(Section):
     commune: str = Field(description="Commune id (slug), the topic root below loaxa/v1/")
+    instance: str | None = Field(default=None, description="Name of this HQ process among those sharing one "
+                                 "PostgreSQL database and broker (1-40 characters a-z, 0-9, '-'); its MQTT "
+                                 "session is named after it. Default: derived from the host name (set it when two "
+                                 "HQ processes run on one machine). Ignored with SQLite (one process)")
     data_dir: Path = Field(default=Path("var/hq"), description="Keys, database, rendered audio, broker data")
     broker: BrokerSection | None = Field(default=None, description="External broker; omit to embed Mosquitto")
     embedded_broker: EmbeddedBrokerSection = Field(default_factory=EmbeddedBrokerSection)
@@ -221,6 +227,20 @@ class HqConfig(Section):
                                        description="On-demand camera live view, sized for 4G")
 
     _slug = field_validator("commune")(lambda v: check_id(v, "commune"))
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_name(cls, v: str | None) -> str | None:
+        if v is not None and not INSTANCE_RE.fullmatch(v):
+            raise ValueError(f"tên tiến trình HQ {v!r} không hợp lệ: dùng 1-40 ký tự a-z, 0-9 hoặc '-', bắt đầu bằng "
+                             f"chữ hoặc số (invalid HQ instance name: 1-40 characters a-z, 0-9 or '-', starting "
+                             f"with a letter or digit)")
+        return v
+
+    @property
+    def instance_name(self) -> str:
+        """``instance``, else one derived from the host name (``hq`` if nothing usable is left of it)."""
+        return self.instance or default_instance(socket.gethostname())
 
     @property
     def key_path(self) -> Path:
@@ -263,6 +283,15 @@ class HqConfig(Section):
             except OSError as err:
                 raise ConfigError(f"broker.password_file: cannot read {b.password_file}: {err}") from err
         return b.password
+
+
+INSTANCE_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+def default_instance(hostname: str) -> str:
+    """The host name as an instance name: lower case, other characters as '-', at most 40; else ``hq``."""
+    name = re.sub(r"[^a-z0-9-]+", "-", hostname.lower()).strip("-")[:40].strip("-")
+    return name if name and INSTANCE_RE.fullmatch(name) else "hq"
 
 
 def load_config(path: Path) -> HqConfig:

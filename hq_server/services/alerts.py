@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -42,6 +43,8 @@ class Alerter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: set[int] = set()  # alert ids with a delivery task in this process
         self._sweeper: asyncio.Task[None] | None = None
+        self.may_sweep: Callable[[], bool] = lambda: True
+        """Several HQ processes: only the leader retries from the database (two would post an alert twice)."""
         self._http: aiohttp.ClientSession | None = None
 
     def backoff(self, attempts_done: int) -> float:
@@ -117,7 +120,8 @@ class Alerter:
     async def _sweep_loop(self) -> None:
         while True:
             try:
-                await self.sweep()
+                if self.may_sweep():
+                    await self.sweep()
             except Exception:  # a database hiccup must not end the sweeper
                 logger.exception("webhook sweep failed")
             await asyncio.sleep(self.sweep_s)

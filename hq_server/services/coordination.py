@@ -1,22 +1,20 @@
-"""Several HQ processes on one PostgreSQL and one broker: who sends, who is alive, and who cleans up after whom.
+"""Several HQ processes on one PostgreSQL and one broker: who sends, who is alive, who cleans up after whom.
 
-Every process handles node messages (an MQTT 5 shared subscription gives each message to one of them) and
-HTTP requests. Some work must happen in one process at a time: dispatching bulletins and the sweeper (two
-would send the same broadcast), and the retained topics (node state, camera health: their retained values
-are not given to shared subscriptions, and their order matters). That process is the **leader**: the
-holder of a PostgreSQL advisory lock, taken on a connection of its own, so it is released the moment the
-process dies (the server ends the session) — no lease to expire, no clock to trust.
+Every process serves HTTP and handles node messages (an MQTT 5 shared subscription gives each message to
+one of them). Some work must happen in one process at a time: dispatching bulletins and the sweeper (two
+would send the same broadcast), and the retained topics (node state, camera health: the broker gives no
+retained value to a shared subscription, and their order matters). That process is the **leader**: the
+holder of a PostgreSQL advisory lock taken on a connection of its own, so it is released the moment the
+process dies (the server ends its session) — no lease to expire, no clock to trust.
 
-**A dead peer's session.** Each process has a persistent MQTT session (its ``instance`` name is in the
-client id) so that a restart gets every message it had not recorded. Mosquitto 2.0 keeps giving a share
-of the shared subscription's messages to a member whose client is gone, for as long as its session lives
-(measured: with two members, half the messages sent while one was down waited in its session). So each
-process also holds an advisory lock on its own instance; the leader tries the locks of the other
-registered instances, and one it can take belongs to a dead process: the leader connects with that
-instance's client id, takes over its session, unsubscribes it, handles everything the session held
-(through the same inbound router: recorded, then acknowledged), and ends the session at the broker
-(:class:`~hq_server.services.coordination.Adopter`). A restarting instance waits for its own lock, so it
-never fights the leader for its client id.
+**A stopped peer's session.** Each process keeps a persistent MQTT session named after its instance (a
+restart gets every message it had not recorded); while it is down the broker keeps giving that session
+its share (:mod:`hq_server.services.session_adoption`). So each process also holds an advisory lock on
+its own instance name; the leader tries the locks of the other registered instances, and one it can take
+belongs to a stopped process: it takes over that session (records what it held, ends it) and removes
+the instance. It does this *before* it starts dispatching, so the acks a dead leader held are recorded
+before its unfinished broadcast is resumed. A restarting instance waits for its own lock, so it never
+fights the leader for its client id.
 
 SQLite is one process (:class:`SoleProcess`): always the leader, nothing to adopt.
 """
@@ -30,12 +28,15 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Protocol
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from hq_server.services.orchestrator import Orchestrator
+from hq_server.services.session_adoption import Adopter
 from hq_server.storage.tables import HqInstance, now
 
 logger = logging.getLogger(__name__)
@@ -57,23 +58,26 @@ class Coordinator(Protocol):
     def is_leader(self) -> bool: ...
 
     async def start(self) -> None: ...
+    def watch(self) -> None: ...
     async def stop(self) -> None: ...
 
 
 class SoleProcess:
-    """SQLite: one HQ process, always the leader."""
+    """SQLite: one HQ process (the database has one writer, and the embedded broker one owner), always the
+    leader; nothing changes from a single HQ."""
 
-    def __init__(self, instance: str, on_gain: Hook | None = None) -> None:
+    def __init__(self, instance: str) -> None:
         self.instance = instance
-        self._on_gain = on_gain
 
     @property
     def is_leader(self) -> bool:
         return True
 
     async def start(self) -> None:
-        if self._on_gain is not None:
-            await self._on_gain()
+        return None
+
+    def watch(self) -> None:
+        return None
 
     async def stop(self) -> None:
         return None
@@ -129,8 +133,12 @@ class PgCoordinator:
             await s.commit()
 
     async def start(self) -> None:
-        """Returns once this instance's identity is ours; leadership is watched in the background."""
+        """Returns once this instance's identity is ours (before its MQTT link connects with its client id)."""
         await self._connect()
+
+    def watch(self) -> None:
+        """Contend for leadership and watch the peers, in the background (once the inbound router runs:
+        adopting a stopped peer's session hands its messages to the router)."""
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="hq:coordination")
 
     async def stop(self) -> None:
@@ -160,13 +168,12 @@ class PgCoordinator:
             try:
                 if self._conn is None:
                     await self._connect()
-                if not self._leader:
-                    if await self._try("leader"):
-                        await self._set_leader(True)
-                else:
-                    await self._conn.execute(text("SELECT 1"))  # type: ignore[union-attr]
                 if self._leader:
-                    await self._adopt_dead()
+                    await self._conn.execute(text("SELECT 1"))  # type: ignore[union-attr]  # the locks still held
+                    await self._adopt_stopped()
+                elif await self._try("leader"):
+                    await self._adopt_stopped()  # first: what a dead leader held is recorded before dispatching
+                    await self._set_leader(True)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # the connection (and with it every lock) is gone
@@ -178,7 +185,8 @@ class PgCoordinator:
                 self._conn = None
             await asyncio.sleep(self.watch_s)
 
-    async def _adopt_dead(self) -> None:
+    async def _adopt_stopped(self) -> None:
+        """Take over the session of every registered instance whose lock nobody holds (its process stopped)."""
         async with self.sessions() as s:
             peers = list((await s.scalars(select(HqInstance).where(HqInstance.id != self.instance))).all())
         for peer in peers:
@@ -186,11 +194,41 @@ class PgCoordinator:
                 continue  # alive (it holds its lock)
             try:
                 handled = await self._adopt(peer)
-                async with self.sessions() as s:
-                    await s.execute(delete(HqInstance).where(HqInstance.id == peer.id))
-                    await s.commit()
-                self.adopted.append(peer.id)
-                logger.warning("HQ instance %r had stopped: its MQTT session was taken over, %d message(s) it held "
-                               "recorded, and the session ended", peer.id, handled)
+            except Exception as err:  # the broker unreachable, or too slow: tried again at the next tick
+                logger.warning("HQ instance %r stopped; taking over its MQTT session failed (%s): retried", peer.id,
+                               err)
+                continue
             finally:
                 await self._unlock(f"instance:{peer.id}")
+            async with self.sessions() as s:
+                await s.execute(delete(HqInstance).where(HqInstance.id == peer.id))
+                await s.commit()
+            self.adopted.append(peer.id)
+            logger.warning("HQ instance %r had stopped: its MQTT session was taken over, %d message(s) it held "
+                           "recorded, and the session ended", peer.id, handled)
+
+
+def coordinator_for(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], commune: str, instance: str,
+                    orch: Orchestrator) -> Coordinator:
+    """By the database: PostgreSQL may be shared by several HQ processes; SQLite is one process."""
+    if engine.dialect.name != "postgresql":
+        return SoleProcess(instance)
+    adopter = Adopter(replace(orch.link.config), orch.router, commune)
+
+    async def adopt(peer: HqInstance) -> int:
+        return await adopter.adopt(peer.client_id)
+
+    async def gain() -> None:
+        await orch.set_leading(True)
+
+    async def lose() -> None:
+        await orch.set_leading(False)
+
+    coordinator = PgCoordinator(engine, sessions, commune, instance, orch.link.config.client_id, gain, lose, adopt)
+    orch.share_with_peers(lambda: coordinator.is_leader)
+    return coordinator
+
+
+def client_id(commune: str, instance: str, shared: bool) -> str:
+    """HQ's MQTT client id: one per instance when several may run (each keeps its own session)."""
+    return f"loaxa-hq-{commune}-{instance}" if shared else f"loaxa-hq-{commune}"

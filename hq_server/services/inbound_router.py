@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,7 +39,6 @@ from hq_server.services.metrics import Metrics
 from loaxa_contract import codec, topics
 from loaxa_contract.errors import ContractError
 from loaxa_contract.models import Ack
-from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +64,19 @@ def share_group(commune: str) -> str:
     return f"loaxa-hq-{commune}"
 
 
-def subscriptions(commune: str, leader: bool = True) -> list[str]:
-    """HQ's filters, from the topic table: shared ones always, the retained ones when leading."""
+def subscriptions(commune: str) -> list[str]:
+    """One plain filter per inbound kind, from the topic table (one HQ process: it gets every message)."""
+    return [topics.filter_for(kind, commune) for kind in INBOUND]
+
+
+def shared_subscriptions(commune: str, leader: bool) -> list[str]:
+    """Several HQ processes: the shared filters always, the retained kinds' plain filters when leading."""
     shared = [f"$share/{share_group(commune)}/{topics.filter_for(k, commune)}" for k in SHARED]
     return shared + ([topics.filter_for(k, commune) for k in LEADER] if leader else [])
 
 
 def stale_filters(commune: str, leader: bool) -> list[str]:
-    """Filters a persistent session may still hold from before (an older HQ subscribed to every node topic
+    """Filters a persistent session may still hold from before (a single HQ subscribed to every node topic
     plainly; a former leader to the retained ones) and that would deliver messages twice: unsubscribed."""
     plain = [topics.filter_for(k, commune) for k in SHARED]
     return plain + ([] if leader else [topics.filter_for(k, commune) for k in LEADER])
@@ -311,48 +315,3 @@ class InboundRouter:
         if refused is not None:
             raise refused
 
-
-class Adopter:
-    """Takes over a stopped HQ instance's MQTT session: records every message it held, then ends it.
-
-    Connects with that instance's client id (the broker hands over its session and re-sends what it had
-    not acknowledged), unsubscribes its filters so nothing new is routed to it, hands each message to the
-    router (recorded, then acknowledged), and once nothing has come for ``idle_s`` ends the session at the
-    broker, which also removes it from the shared subscription.
-    """
-
-    def __init__(self, base: LinkConfig, router: InboundRouter, commune: str, idle_s: float = 2.0,
-                 max_s: float = 120.0) -> None:
-        self.base = base
-        self.router = router
-        self.commune = commune
-        self.idle_s = idle_s
-        self.max_s = max_s
-
-    async def adopt(self, client_id: str) -> int:
-        loop = asyncio.get_running_loop()
-        pending: set[asyncio.Future[None]] = set()
-        count, last = 0, loop.time()
-
-        def on_message(topic: str, payload: bytes) -> asyncio.Future[None]:
-            nonlocal count, last
-            fut = self.router.on_message(topic, payload)
-            count, last = count + 1, loop.time()
-            pending.add(fut)
-            fut.add_done_callback(pending.discard)
-            return fut
-
-        cfg = replace(self.base, client_id=client_id, subscriptions=[], manual_ack=True, will=None, birth=None)
-        link = MqttLink(cfg, on_message)
-        await link.start()
-        try:
-            await link.wait_ready(15)
-            for topic_filter in subscriptions(self.commune) + stale_filters(self.commune, leader=False):
-                with contextlib.suppress(LinkError):
-                    await link.unsubscribe(topic_filter)
-            deadline = loop.time() + self.max_s
-            while loop.time() < deadline and (pending or loop.time() - last < self.idle_s):
-                await asyncio.sleep(0.1)
-        finally:
-            await link.stop(end_session=True)
-        return count

@@ -51,7 +51,7 @@ from hq_server.services.inbound import (
     alert_for,
     check_identity,
 )
-from hq_server.services.inbound_router import InboundRouter, subscriptions
+from hq_server.services.inbound_router import InboundRouter, shared_subscriptions, stale_filters, subscriptions
 from hq_server.services.lifecycle import BulletinState
 from hq_server.services.metrics import Metrics
 from hq_server.services.reconcile import in_flight, reconcile
@@ -138,6 +138,7 @@ class Orchestrator:
         self.refusals = RepeatTracker()
         self.ingester = AckIngester(metrics, self.ack_handlers)
         self.router = InboundRouter(sessions, self._handlers(), self.ingester, self._refused, metrics)
+        self._is_leader: Callable[[], bool] = lambda: True
 
     @staticmethod
     def subscriptions(commune: str) -> list[str]:
@@ -146,6 +147,36 @@ class Orchestrator:
 
     def on_message(self, topic: str, payload: bytes) -> asyncio.Future[None]:
         return self.router.on_message(topic, payload)
+
+    # ------------------------------------------------------------------ several HQ processes
+
+    def share_with_peers(self, is_leader: Callable[[], bool]) -> None:
+        """Several HQ processes on one database (before :meth:`start`): node messages through the shared
+        subscription; the retained topics, the sweeper (dispatch) and webhook retries only while leading."""
+        self._is_leader = is_leader
+        self.sweeper.may_run = is_leader
+        self.alerter.may_sweep = is_leader
+        self.link.config.subscriptions = shared_subscriptions(self.s.commune, leader=False)
+        self.link.on_connected = self._drop_stale_filters
+
+    async def set_leading(self, leader: bool) -> None:
+        """Leadership gained or lost: subscribe or drop the retained topics; a new leader sweeps at once
+        (a broadcast its predecessor left ``sending`` is resumed)."""
+        try:
+            await self.link.set_subscriptions(shared_subscriptions(self.s.commune, leader))
+        except (LinkError, TimeoutError) as err:  # the next connection subscribes the new list
+            logger.warning("subscriptions after leadership change not applied now: %s", err)
+        if leader:
+            self.sweeper.wake()
+
+    async def _drop_stale_filters(self, session_present: bool) -> None:
+        """A persistent session may hold plain filters from before (a single HQ; a former leader): with the
+        shared ones they would deliver messages twice."""
+        if not session_present:
+            return
+        for topic_filter in stale_filters(self.s.commune, self._is_leader()):
+            with contextlib.suppress(LinkError, TimeoutError):
+                await self.link.unsubscribe(topic_filter)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -132,6 +133,8 @@ class Sweeper:
         self._wake = asyncio.Event()
         self.passes = 0
         self._fleet: tuple[float, int] = (-FLEET_SIZE_EVERY_S, 0)  # (loop time counted, node count)
+        self.may_run: Callable[[], bool] = lambda: True
+        """Several HQ processes: only the leader sweeps (two would send the same broadcast)."""
 
     def wake(self) -> None:
         """Run a pass now (a bulletin was committed that may be due)."""
@@ -141,7 +144,8 @@ class Sweeper:
         while True:
             self._wake.clear()
             try:
-                await self.sweep()
+                if self.may_run():
+                    await self.sweep()
             except Exception:
                 logger.exception("sweeper pass failed")
             with contextlib.suppress(TimeoutError):
