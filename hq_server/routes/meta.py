@@ -31,6 +31,7 @@ async def metrics(request: web.Request) -> web.Response:
         "loaxa_hq_deliveries": [({"state": st}, c) for st, c in deliveries],
         "loaxa_hq_mqtt_reconnects_total": [({}, max(0, link.connects - 1))],
         "loaxa_hq_mqtt_connected": [({}, 1 if link.connected else 0)],
+        "loaxa_hq_leader": [({}, 1 if request.app[ORCH].leading else 0)],
     })
     return web.Response(body=registry.render(), headers={"Content-Type": prom.CONTENT_TYPE,
                                                          "X-Content-Type-Options": "nosniff"})

@@ -10,9 +10,13 @@ A broadcast is two short transactions around the publishing, never one long one:
 3. *record* — the commands the broker took are marked published and the bulletin becomes ``active``.
 
 A process that stops between 1 and 3 leaves the bulletin ``sending``; whoever dispatches next (this
-process after a restart, or another HQ process) publishes only the commands not marked published, with
-a new command id each, keeping the start time if it is still ahead. Commands published just before the
-stop may go out twice; a loudspeaker plays each bulletin id once, so nothing plays twice.
+process after a restart, or another HQ process) publishes only the commands the broker is not known to
+have taken — not marked published, and not acknowledged by any node (an ack naming a command proves the
+broker took it) — with a new command id each, keeping the start time if it is still ahead. A broadcast
+another process left ``sending`` is resumed only ``RESUME_AFTER_S`` after that process prepared it, so the
+nodes' acks of what it did publish are recorded first. A command the broker took in the last instant
+before the stop, that no node has acknowledged yet (e.g. to a zone whose loudspeakers are offline), goes
+out again under a new id; a loudspeaker plays each bulletin id once, so nothing plays twice.
 
 The dispatcher never runs on the HTTP request: a POST commits the bulletin and wakes the sweeper,
 which calls :meth:`Dispatcher.dispatch` (so the POST answers at once whatever the fan-out).
@@ -32,6 +36,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hq_server.services import fanout
+from hq_server.services.ack_ingest import finish_closed
 from hq_server.services.commands import CommandPublisher, Wire
 from hq_server.services.delivery import DeliveryState, on_cancel
 from hq_server.services.lifecycle import BulletinEvent, BulletinState, IllegalTransition, transition
@@ -43,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 OFFLINE_AT_SEND = "node offline at send time; waiting for it to reconnect"
 NEVER_SENT = "hết hạn trước khi gửi được (expired before it could be sent)"
+RESUME_AFTER_S = 2.0
+"""A broadcast another process (or this one before a restart) left ``sending`` is resumed once it is this old:
+the acks of the commands it did publish arrive within it (and are recorded) instead of after a re-send."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,8 @@ class Dispatcher:
         self.metrics = metrics
         self.lock = lock or asyncio.Lock()
         """Serialises this process's sends (dispatch, cancel, renewal, re-sends)."""
+        self._mine: set[str] = set()
+        """Bulletins this process prepared (a retry of its own failed publish needs no wait)."""
 
     # ------------------------------------------------------------------ broadcast
 
@@ -121,12 +131,18 @@ class Dispatcher:
             state, t = BulletinState(b.state), now()
             if state not in (BulletinState.SCHEDULED, BulletinState.SENDING):
                 return None
+            if (state == BulletinState.SENDING and b.id not in self._mine
+                    and (t - b.updated_at).total_seconds() < RESUME_AFTER_S):
+                return None  # left by another process a moment ago: its nodes' acks first (next pass)
             if b.expires_at <= t:
                 b.state, b.state_reason, b.updated_at = transition(state, BulletinEvent.EXPIRE).state, NEVER_SENT, t
                 await s.commit()
                 return None
             prepared = await (self._resume(s, b, t) if state == BulletinState.SENDING else self._first(s, b, t))
             await s.commit()
+            self._mine.add(b.id)
+            if len(self._mine) > 10_000:  # bounded; forgetting one only delays its retry by RESUME_AFTER_S
+                self._mine.clear()
             return prepared
 
     async def _first(self, s: AsyncSession, b: Bulletin, t: datetime) -> Prepared:
@@ -163,10 +179,17 @@ class Dispatcher:
         """
         rows = (await s.scalars(select(CommandLog).where(CommandLog.bulletin_id == b.id,
                                                          CommandLog.type == "bulletin"))).all()
+        acked = set((await s.scalars(select(Delivery.command_id).where(
+            Delivery.bulletin_id == b.id, Delivery.state != DeliveryState.PENDING.value))).all())
+        for row in rows:
+            if row.published_at is None and row.id in acked:  # a node acked it: the broker had taken it
+                row.published_at = t
         done = {row.target for row in rows if row.published_at is not None}
         left = list(dict.fromkeys(row.target for row in rows if row.target not in done))
         if not left:  # everything went out; only the record of it was lost
             b.state, b.sent_at, b.updated_at = BulletinState.ACTIVE.value, b.sent_at or t, t
+            await s.flush()
+            await finish_closed(s, [b])  # its nodes may all have played meanwhile
             return None
         nodes = int(await s.scalar(select(func.count()).select_from(Delivery).where(Delivery.bulletin_id == b.id))
                     or 0)
@@ -202,6 +225,9 @@ class Dispatcher:
                 await s.execute(update(Bulletin).where(Bulletin.id == p.bulletin_id,
                                                        Bulletin.state == BulletinState.SENDING.value)
                                 .values(state=BulletinState.ACTIVE.value, sent_at=t, updated_at=t))
+                b = await s.get(Bulletin, p.bulletin_id)
+                if b is not None:  # every node may have acked while it was sending (a resumed broadcast)
+                    await finish_closed(s, [b])
             await s.commit()
         if len(taken) < len(p.wires):
             errors = sorted({str(e) for e in results if e is not None})

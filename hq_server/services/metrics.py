@@ -56,6 +56,7 @@ STATE_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "loaxa_hq_deliveries": ("Per-node deliveries by state", ("state",)),
     "loaxa_hq_mqtt_reconnects_total": ("MQTT reconnects of HQ's link", ()),
     "loaxa_hq_mqtt_connected": ("1 when HQ's MQTT link is connected", ()),
+    "loaxa_hq_leader": ("1 when this HQ process is the leader (dispatch, sweeper, retained topics)", ()),
 }
 
 

@@ -159,6 +159,11 @@ class Orchestrator:
         self.link.config.subscriptions = shared_subscriptions(self.s.commune, leader=False)
         self.link.on_connected = self._drop_stale_filters
 
+    @property
+    def leading(self) -> bool:
+        """This process dispatches and sweeps (always, with one HQ process)."""
+        return self._is_leader()
+
     async def set_leading(self, leader: bool) -> None:
         """Leadership gained or lost: subscribe or drop the retained topics; a new leader sweeps at once
         (a broadcast its predecessor left ``sending`` is resumed)."""
