@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
 AdoptHook = Callable[[HqInstance], Awaitable[int]]
 WATCH_S = 1.0
+CHECK_TIMEOUT_S = 5.0
+"""The leader's check of its connection: no answer within this, and it steps down (stops dispatching)."""
 
 
 def lock_key(commune: str, name: str) -> int:
@@ -169,7 +171,8 @@ class PgCoordinator:
                 if self._conn is None:
                     await self._connect()
                 if self._leader:
-                    await self._conn.execute(text("SELECT 1"))  # type: ignore[union-attr]  # the locks still held
+                    async with asyncio.timeout(CHECK_TIMEOUT_S):  # a hung connection is a lost one
+                        await self._conn.execute(text("SELECT 1"))  # type: ignore[union-attr]
                     await self._adopt_stopped()
                 elif await self._try("leader"):
                     await self._adopt_stopped()  # first: what a dead leader held is recorded before dispatching
@@ -181,7 +184,8 @@ class PgCoordinator:
                 await self._set_leader(False)
                 if self._conn is not None:
                     with contextlib.suppress(Exception):
-                        await self._conn.close()
+                        async with asyncio.timeout(CHECK_TIMEOUT_S):
+                            await self._conn.close()
                 self._conn = None
             await asyncio.sleep(self.watch_s)
 
