@@ -138,6 +138,8 @@ async def start_hq(tmp_path: Path, hq_keys: tuple[Path, Path], broker: Mosquitto
         """``tokens``: those of an earlier HQ on the same database (a restart: users exist already)."""
         port = free_port()
         cfg = hq_config(tmp_path, hq_keys[0], broker.port, db_url, port, broker.credentials.hq_login(), **sections)
+        # each its own instance name, as two real processes sharing a PostgreSQL database must have
+        cfg = cfg.model_copy(update={"instance": cfg.instance or f"hq-{len(running) + 1}"})
         app = create_app(cfg)
         client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
