@@ -55,6 +55,19 @@ class Recorder:
         self.published.append(health)
 
 
+def not_ok(mon: CameraMonitor, cams: list[str]) -> dict[str, object]:
+    """Why cameras are not ok yet: reported status, pending candidate, samples, last sample's verdict."""
+    out: dict[str, object] = {}
+    for c in cams:
+        w = mon.workers[c]
+        if w.tracker.status is not S.OK:
+            last = w.tracker.last
+            verdict = raw_status(last, w.cfg, w.tracker.baseline_sharpness) if last else None
+            fps = (last.fps, last.stream_fps) if last else None
+            out[c] = (w.tracker.status.value, w.tracker.candidate, w.samples, verdict, fps)
+    return out
+
+
 #: OpenCV holds a process-wide mutex for each open and an RTSP open takes ~0.7 s, so RTSP cameras are
 #: sampled one after another: four RTSP cameras with two faults each finish sooner than eight with one.
 RTSP_PLAN = [("freeze", "disconnect"), ("black", "fps_drop"), ("cover", "stall"), ("blur", "resolution")]
@@ -70,7 +83,10 @@ async def test_every_fault_detected_and_recovered(sim: SimProcess, wait: Any) ->
     configs = [CameraConfig(id=c, url=sim.url(c), **FAST) for c in cams]
     rec = Recorder()
     async with CameraMonitor(configs, rec, node="node-1", publish_interval_s=2.0) as mon:
-        await wait(lambda: all(mon.health(c).status is S.OK for c in cams), 60, "healthy cameras to be ok")
+        try:
+            await wait(lambda: all(mon.health(c).status is S.OK for c in cams), 60, "healthy cameras to be ok")
+        except AssertionError as err:
+            raise AssertionError(f"{err}: {not_ok(mon, cams)}") from None
         # healthy streams with noise and motion: several samples, no flapping
         await wait(lambda: all(mon.workers[c].samples >= 6 for c in cams), 90, "six healthy samples")
         for c in cams:
