@@ -2,9 +2,13 @@
 
 Runs under the system ``/usr/bin/python3`` (the venv has no ``gi``) and imports nothing else from the
 project. Usage: ``rtsp_child.py CAM_ID:FPS [CAM_ID:FPS ...]``. Prints ``READY <port>`` once listening on
-127.0.0.1. Stdin carries frames: a 2-byte camera index and a 4-byte length (big-endian), then the JPEG.
+127.0.0.1. Stdin carries frames: a 2-byte camera index, a 4-byte length and an 8-byte capture time (big-endian), then
+the JPEG.
 Each RTSP client gets its own pipeline (``appsrc ! jpegdec ! x264enc ! rtph264pay``), so a client that
 connects after a resolution change sees the new size from its first frame. EOF on stdin stops the server.
+Each frame comes with its capture time (``time.monotonic()`` of the simulator, the same clock here): its
+buffer timestamp is the pipeline's running time less how late the frame arrived, so the RTP timestamps keep
+the camera's steady pace even when the simulator, short of CPU, sends frames in bursts.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import struct
 import sys
 import threading
+import time
 
 import gi
 
@@ -21,11 +26,15 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 LAUNCH = (
-    "( appsrc name=src is-live=true format=time do-timestamp=true block=false max-bytes=2000000 "
+    "( appsrc name=src is-live=true format=time do-timestamp=false block=false max-bytes=2000000 "
     "caps=image/jpeg,framerate={fps}/1 ! jpegdec ! videoconvert ! video/x-raw,format=I420 ! "
     "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=1500 ! "
     "rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
+
+
+#: Per frame on stdin: camera index, JPEG length, capture time (the simulator's time.monotonic()).
+_HEADER = struct.Struct("!HId")
 
 
 class Feeds:
@@ -34,6 +43,7 @@ class Feeds:
     def __init__(self, count: int) -> None:
         self.lock = threading.Lock()
         self.sources: list[set] = [set() for _ in range(count)]
+        self.last_pts: dict[object, int] = {}  # per client pipeline: timestamps must increase
 
     def attach(self, index: int, media: GstRtspServer.RTSPMedia) -> None:
         src = media.get_element().get_child_by_name("src")
@@ -45,28 +55,37 @@ class Feeds:
         def gone(_media: object) -> None:
             with self.lock:
                 self.sources[index].discard(src)
+                self.last_pts.pop(src, None)
 
         media.connect("unprepared", gone)
 
-    def push(self, index: int, data: bytes) -> None:
+    def push(self, index: int, data: bytes, captured: float) -> None:
         with self.lock:
             sources = list(self.sources[index]) if index < len(self.sources) else []
+        late = max(0, int((time.monotonic() - captured) * Gst.SECOND))
         for src in sources:
-            src.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+            now = src.get_current_running_time()
+            if now == Gst.CLOCK_TIME_NONE:
+                continue  # not playing yet: nobody is watching
+            pts = max(now - late, self.last_pts.get(src, -1) + 1, 0)
+            self.last_pts[src] = pts
+            buf = Gst.Buffer.new_wrapped(data)
+            buf.pts = pts
+            src.emit("push-buffer", buf)
 
 
 def read_frames(feeds: Feeds, loop: GLib.MainLoop) -> None:
     stream = sys.stdin.buffer
     try:
         while True:
-            header = stream.read(6)
-            if len(header) < 6:
+            header = stream.read(_HEADER.size)
+            if len(header) < _HEADER.size:
                 break
-            index, length = struct.unpack("!HI", header)
+            index, length, captured = _HEADER.unpack(header)
             data = stream.read(length)
             if len(data) < length:
                 break
-            feeds.push(index, data)
+            feeds.push(index, data, captured)
     finally:
         GLib.idle_add(loop.quit)
 

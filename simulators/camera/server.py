@@ -39,6 +39,7 @@ SYSTEM_PYTHON = os.environ.get("LOAXA_GI_PYTHON", "/usr/bin/python3")
 CHILD = Path(__file__).with_name("rtsp_child.py")
 HOST = "127.0.0.1"
 _POLL_S = 0.05
+_MAX_BACKLOG_S = 1.0  # RTSP frames rendered later than this behind their capture time are skipped
 
 
 @dataclass
@@ -276,16 +277,24 @@ class CameraSimulator:
     # ------------------------------------------------------------------ RTSP
 
     async def _feed(self, cam: SimulatedCamera) -> None:
-        """Push the camera's frames into the RTSP child at the camera's frame rate."""
+        """Push the camera's frames into the RTSP child at the camera's frame rate, with their capture times.
+
+        A real camera's sensor takes frames on its own steady clock and stamps them (RTP timestamps) even
+        when the network or its encoder delivers them late. When this process is short of CPU the frames
+        are rendered late: each is still rendered for, and stamped with, its scheduled capture time, and a
+        backlog is caught up rather than skipped (beyond 1 s it is dropped, as a camera's queue overflows).
+        """
         assert self._child is not None and self._child.stdin is not None
         stdin = self._child.stdin
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # loop.time() is time.monotonic(), the child's clock too
         due = loop.time()
         while True:
-            data = await asyncio.to_thread(cam.scene.jpeg, time.monotonic() - self._t0)
-            stdin.write(struct.pack("!HI", cam.index, len(data)) + data)
+            data = await asyncio.to_thread(cam.scene.jpeg, due - self._t0)
+            stdin.write(struct.pack("!HId", cam.index, len(data), due) + data)
             await stdin.drain()
-            due = max(due + cam.scene.frame_interval, loop.time())
+            due += cam.scene.frame_interval
+            if loop.time() - due > _MAX_BACKLOG_S:
+                due = loop.time()
             await asyncio.sleep(due - loop.time())
 
     async def _proxy(self, cam: SimulatedCamera, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
