@@ -136,11 +136,12 @@ def stream_fps(timestamps_ms: Sequence[float | None]) -> float | None:
 
     These are the camera's times (RTP timestamps for RTSP), so a reader that falls behind — a node short of
     CPU reading frames that waited in its socket — still sees the camera's real pace. A frame without a
-    timestamp (None; FFmpeg leaves one out now and then) is counted but not timed. None when fewer than
-    three frames are timed or the timestamps do not increase steadily (reset, jumped).
+    timestamp (None: FFmpeg leaves one out now and then, often the first frames of a session) is counted
+    but not timed; two timed frames are enough, a camera's clock being steady. None when fewer are timed or
+    the timestamps do not increase (reset) or jump by more than 10 s.
     """
     timed = [(i, t) for i, t in enumerate(timestamps_ms) if t is not None]
-    if len(timed) < 3:
+    if len(timed) < 2:
         return None
     gaps = [b - a for (_, a), (_, b) in itertools.pairwise(timed)]
     if any(not 0 < gap <= _MAX_PTS_GAP_MS for gap in gaps):

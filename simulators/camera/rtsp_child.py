@@ -67,7 +67,9 @@ class Feeds:
             now = src.get_current_running_time()
             if now == Gst.CLOCK_TIME_NONE:
                 continue  # not playing yet: nobody is watching
-            pts = max(now - late, self.last_pts.get(src, -1) + 1, 0)
+            pts = now - late  # the capture time on this pipeline's clock
+            if pts < 0 or pts <= self.last_pts.get(src, -1):
+                continue  # taken before this client's pipeline started: a camera would not send it either
             self.last_pts[src] = pts
             buf = Gst.Buffer.new_wrapped(data)
             buf.pts = pts

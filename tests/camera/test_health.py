@@ -192,9 +192,10 @@ def test_codec_noise_is_frozen_motion_is_not() -> None:
 def test_stream_fps_from_the_streams_own_timestamps() -> None:
     assert stream_fps([400.0, 500.0, 600.0, 700.0]) == pytest.approx(10.0)
     assert stream_fps([0.0, 333.3, 666.7, 1000.0]) == pytest.approx(3.0)
-    assert stream_fps([400.0, 500.0]) is None  # too few frames
+    assert stream_fps([None, None, 400.0, 500.0]) == pytest.approx(10.0)  # the first frames often have none
+    assert stream_fps([400.0]) is None  # too few frames
     assert stream_fps([1497.5, 1996.3, None, 3000.1, 3497.7]) == pytest.approx(2.0, abs=0.01)  # one untimed frame
-    assert stream_fps([None, None, None, 400.0]) is None  # no timestamps
+    assert stream_fps([None, None, None, 400.0]) is None  # one timed frame is not a rate
     assert stream_fps([400.0, 500.0, 100.0, 200.0]) is None  # reset: not a rate
     assert stream_fps([400.0, 500.0, 60_000.0, 60_100.0]) is None  # a jump of the clock: not a rate
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from edge_agent.camera import CameraConfig, CameraMonitor, SnapshotError, UnknownCamera, upload_snapshot
-from edge_agent.camera.capture import sample_camera
+from edge_agent.camera.capture import configure_ffmpeg, sample_camera
 from edge_agent.camera.health import raw_status
 from loaxa_contract.models import CameraHealth
 from loaxa_contract.models import CameraStatus as S
@@ -141,6 +141,7 @@ async def test_rtsp_fps_is_the_cameras_pace_when_the_reader_falls_behind(sim: Si
     The reader is slowed on purpose (0.25 s of work per frame, as a node starved of CPU): frames wait in
     the socket and arrive at ~4 per second, while their RTP timestamps keep the camera's 10 fps.
     """
+    configure_ffmpeg()  # as the monitor does (RTSP over TCP): this test calls the capture directly
     cfg = CameraConfig(id="rtsp-4", url=sim.url("rtsp-4"), **FAST)
 
     def busy(_frame: object, _gray: object) -> None:
