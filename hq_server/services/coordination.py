@@ -45,6 +45,8 @@ Hook = Callable[[], Awaitable[None]]
 AdoptHook = Callable[[HqInstance], Awaitable[int]]
 WATCH_S = 1.0
 CHECK_TIMEOUT_S = 5.0
+KICK_CHANNEL = "loaxa_hq_kick"
+"""PostgreSQL NOTIFY channel (payload: the commune) by which a process wakes the leader's sweeper."""
 """The leader's check of its connection: no answer within this, and it steps down (stops dispatching)."""
 
 
@@ -101,6 +103,9 @@ class PgCoordinator:
         self._leader = False
         self._task: asyncio.Task[None] | None = None
         self.adopted: list[str] = []
+        self.on_kick: Callable[[], None] | None = None
+        """Called on the leader when another process committed a bulletin that may be due."""
+        self._kicks: set[asyncio.Task[None]] = set()
 
     @property
     def is_leader(self) -> bool:
@@ -126,6 +131,8 @@ class PgCoordinator:
                                "second process configured with the same instance): waiting", self.instance)
             await asyncio.sleep(1.0)
             waited += 1.0
+        raw = await self._conn.get_raw_connection()  # the asyncpg connection: kicks arrive on it
+        await raw.driver_connection.add_listener(KICK_CHANNEL, self._on_kick)  # type: ignore[union-attr]
         async with self.sessions() as s:
             await s.execute(pg_insert(HqInstance).values(
                 id=self.instance, client_id=self.client_id, host=socket.gethostname()[:100], pid=os.getpid(),
@@ -133,6 +140,26 @@ class PgCoordinator:
                 index_elements=["id"], set_={"client_id": self.client_id, "host": socket.gethostname()[:100],
                                              "pid": os.getpid(), "started_at": now(), "seen_at": now()}))
             await s.commit()
+
+    def _on_kick(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if self._leader and payload == self.commune and self.on_kick is not None:
+            self.on_kick()
+
+    def kick_leader(self) -> None:
+        """Tell the leader a bulletin was committed here that may be due (a NOTIFY: it sweeps at once instead
+        of at its next pass)."""
+        task = asyncio.get_running_loop().create_task(self._notify(), name="hq:kick-leader")
+        self._kicks.add(task)
+        task.add_done_callback(self._kicks.discard)
+
+    async def _notify(self) -> None:
+        try:
+            async with self.sessions() as s:
+                await s.execute(text("SELECT pg_notify(:channel, :commune)"),
+                                {"channel": KICK_CHANNEL, "commune": self.commune})
+                await s.commit()
+        except Exception as err:  # the leader's next pass sends it anyway
+            logger.warning("could not wake the leader (%s); it sends at its next pass", err)
 
     async def start(self) -> None:
         """Returns once this instance's identity is ours (before its MQTT link connects with its client id)."""
@@ -229,7 +256,8 @@ def coordinator_for(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSessi
         await orch.set_leading(False)
 
     coordinator = PgCoordinator(engine, sessions, commune, instance, orch.link.config.client_id, gain, lose, adopt)
-    orch.share_with_peers(lambda: coordinator.is_leader)
+    coordinator.on_kick = orch.sweeper.wake
+    orch.share_with_peers(lambda: coordinator.is_leader, coordinator.kick_leader)
     return coordinator
 
 

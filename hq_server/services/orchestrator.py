@@ -139,6 +139,7 @@ class Orchestrator:
         self.ingester = AckIngester(metrics, self.ack_handlers)
         self.router = InboundRouter(sessions, self._handlers(), self.ingester, self._refused, metrics)
         self._is_leader: Callable[[], bool] = lambda: True
+        self._kick_leader: Callable[[], None] | None = None
 
     @staticmethod
     def subscriptions(commune: str) -> list[str]:
@@ -150,10 +151,11 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ several HQ processes
 
-    def share_with_peers(self, is_leader: Callable[[], bool]) -> None:
+    def share_with_peers(self, is_leader: Callable[[], bool], kick_leader: Callable[[], None]) -> None:
         """Several HQ processes on one database (before :meth:`start`): node messages through the shared
-        subscription; the retained topics, the sweeper (dispatch) and webhook retries only while leading."""
-        self._is_leader = is_leader
+        subscription; the retained topics, the sweeper (dispatch) and webhook retries only while leading;
+        a bulletin committed by another process wakes the leader through ``kick_leader``."""
+        self._is_leader, self._kick_leader = is_leader, kick_leader
         self.sweeper.may_run = is_leader
         self.alerter.may_sweep = is_leader
         self.link.config.subscriptions = shared_subscriptions(self.s.commune, leader=False)
@@ -330,8 +332,11 @@ class Orchestrator:
         return await self.dispatcher.dispatch(bulletin_id)
 
     def kick(self) -> None:
-        """A bulletin was committed that may be due: dispatch it off the request, at once."""
-        self.sweeper.wake()
+        """A bulletin was committed that may be due: dispatch it off the request, at once (by the leader)."""
+        if self._is_leader():
+            self.sweeper.wake()
+        elif self._kick_leader is not None:
+            self._kick_leader()
 
     async def resend_to(self, node_id: str) -> int:
         """Re-send every still-valid, unfinished bulletin to a node that came (back) online."""

@@ -46,6 +46,8 @@ from tests.integration.test_kill_storm import Node, online
 
 pytestmark = pytest.mark.integration
 
+SLOW_SWEEP_S = 30.0
+WOKEN_WITHIN_S = 15.0
 REAL_ZONES = [f"thon-{i}" for i in range(1, 5)]
 EMPTY_ZONES = [f"vang-{i:03d}" for i in range(190)]
 
@@ -98,6 +100,10 @@ async def leader_of(*hqs: HqProcess) -> HqProcess:
     return found[0]
 
 
+async def _async(value: bool) -> bool:
+    return value
+
+
 async def wait_async(predicate, timeout: float, what: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -110,9 +116,10 @@ async def wait_async(predicate, timeout: float, what: str) -> None:
 class Cluster:
     """Two HQ processes, four loudspeakers (one per zone), a command tap; stopped by PID."""
 
-    def __init__(self, root: Path, broker, hq_keys, db_url: str, make_node_config) -> None:
+    def __init__(self, root: Path, broker, hq_keys, db_url: str, make_node_config, bulletins: dict[str, Any]) -> None:
         self.db_url = db_url
-        self.hqs = [HqProcess(root / name, broker, hq_keys[0], db_url, instance=name) for name in ("hq-a", "hq-b")]
+        self.hqs = [HqProcess(root / name, broker, hq_keys[0], db_url, instance=name, extra={"bulletins": bulletins})
+                    for name in ("hq-a", "hq-b")]
         self.nodes: list[Node] = []
         for i, zone in enumerate(REAL_ZONES, 1):
             cfg = make_node_config(f"loa-{i}", [zone], port=broker.port, **{**FAST, "schedule__misfire_grace_s": 120})
@@ -173,9 +180,10 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(tmp_path, broker, hq_keys, make_node_config, postgres_url, tap, signer):  # noqa: F811
+async def cluster(request, tmp_path, broker, hq_keys, make_node_config, postgres_url, tap, signer):  # noqa: F811
+    """``request.param``: settings of the ``bulletins`` section of both processes (indirect parametrisation)."""
     db_url = await fresh_postgres_db(postgres_url, f"multi_{uuid.uuid4().hex[:8]}")
-    c = Cluster(tmp_path, broker, hq_keys, db_url, make_node_config)
+    c = Cluster(tmp_path, broker, hq_keys, db_url, make_node_config, getattr(request, "param", {}))
     try:
         await c.start(tap, signer)
         yield c
@@ -194,12 +202,21 @@ def played_once(cluster: Cluster, tap, bulletin_id: str) -> None:
         assert len(played) == 1, (node.node_id, played)
 
 
+@pytest.mark.parametrize("cluster", [{"sweep_interval_s": SLOW_SWEEP_S}], indirect=True)
 async def test_two_hq_processes_share_the_node_messages_and_send_once(cluster, tap):
+    """The sweepers pass every 30 s here: a bulletin sent within seconds was dispatched because its POST woke
+    the leader (directly, or from the other process through PostgreSQL)."""
     a, b = cluster.hqs
     leader = await leader_of(a, b)
     follower = b if leader is a else a
-    ids = [await cluster.post(follower, "từ tiến trình phụ", REAL_ZONES),
-           await cluster.post(leader, "từ tiến trình chính", REAL_ZONES)]
+    loop = asyncio.get_running_loop()
+    ids = []
+    for hq, title in ((follower, "từ tiến trình phụ"), (leader, "từ tiến trình chính")):
+        posted = loop.time()
+        ids.append(await cluster.post(hq, title, REAL_ZONES))
+        await wait_async(lambda i=ids[-1]: _async(bool(cluster.commands.of(i))), WOKEN_WITHIN_S,
+                         f"the leader dispatching a bulletin posted to {hq.instance}")
+        assert loop.time() - posted < SLOW_SWEEP_S
     for bulletin_id in ids:
         result = await cluster.completed(follower, bulletin_id)
         assert result["bulletin"]["state"] == "completed", result
