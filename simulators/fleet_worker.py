@@ -21,10 +21,9 @@ monitor (:class:`LoopLag`) ticks every 10 ms and records how late each tick ran 
 time (``lag`` command): a simulated node's start is late by at least the time the shared loop spent on
 the other nodes, which a real node, alone on its board, does not have.
 
-Thread pools: a real node has the event loop's default pool (about six threads) and its preparation
-pool (:mod:`edge_agent.programme.ready_audio`) to itself. A worker carrying a thousand nodes widens both
-(:data:`SIM_DEFAULT_THREADS`, :data:`SIM_PREPARE_THREADS`), so that one node's file writes do not wait
-for a queue of 999 others' more than the sharing of the cores makes them.
+Thread pools are left as a real node has them (the loop's default pool, two preparation threads), shared
+by every node of the worker: widening them (32 + 8 threads) was measured to make starts later, not
+earlier — the threads take the interpreter lock from the one event loop that carries every node.
 """
 
 from __future__ import annotations
@@ -49,8 +48,6 @@ logger = logging.getLogger("simulators.fleet_worker")
 
 MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
 
-SIM_DEFAULT_THREADS = 32
-SIM_PREPARE_THREADS = 8
 LAG_TICK_S = 0.01
 LAG_MAX_SAMPLES = 200_000
 
@@ -219,13 +216,6 @@ async def run(spec: dict[str, Any]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     probe = Probe()
-    if spec["mode"] == "agents":
-        from concurrent.futures import ThreadPoolExecutor
-
-        from edge_agent.programme import ready_audio
-
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=SIM_DEFAULT_THREADS))
-        ready_audio.PREPARE_THREADS = SIM_PREPARE_THREADS
     nodes: AgentNodes | EchoNodes = (AgentNodes if spec["mode"] == "agents" else EchoNodes)(spec, probe)
     lag = LoopLag()
     lag_task = loop.create_task(lag.run(), name="fleet-worker:loop-lag")

@@ -42,25 +42,43 @@ class AckReporter:
         self.unreadable = 0
         self.on_unreadable: Callable[[int, str], None] = lambda count, detail: None
         """Called with (entries set aside so far, detail) when a stored entry cannot be decoded."""
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def ack(self, command_id: str, stage: AckStage, *, bulletin_id: str | None = None,
-                  reason: str | None = None, detail: str | None = None, **extra: object) -> Ack:
+                  reason: str | None = None, detail: str | None = None, wait_sent: bool = True,
+                  **extra: object) -> Ack:
         return await self.send(self.build(command_id, stage, bulletin_id=bulletin_id, reason=reason, detail=detail,
-                                          **extra))
+                                          **extra), wait_sent=wait_sent)
 
     def build(self, command_id: str, stage: AckStage, *, bulletin_id: str | None = None,
               reason: str | None = None, detail: str | None = None, **extra: object) -> Ack:
         return Ack(node=self.node_id, command_id=command_id, bulletin_id=bulletin_id, stage=stage,
                    reason=reason, detail=detail[:1000] if detail else None, **extra)  # type: ignore[arg-type]
 
-    async def send(self, ack: Ack) -> Ack:
-        """Store ``ack`` in the outbox (durable), then try to send what waits there, in order."""
+    async def send(self, ack: Ack, *, wait_sent: bool = True) -> Ack:
+        """Store ``ack`` in the outbox (durable), then try to send what waits there, in order.
+
+        ``wait_sent=False``: return once the ack is durable and send it in the background (same order:
+        one flush at a time, oldest first). A synchronised start uses it for ``playing``: the ack is a
+        promise kept on disk, and the start must not wait for a PUBACK over a slow 4G link.
+        """
         level = logging.WARNING if ack.stage in (AckStage.REJECTED, AckStage.FAILED, AckStage.EXPIRED) else logging.INFO
         logger.log(level, "ack %s %s%s", ack.command_id, ack.stage.value,
                    f" ({ack.reason}: {ack.detail})" if ack.reason else "")
         await asyncio.to_thread(self.outbox.put, ACK, codec.encode(ack), offline=not self._is_connected())
-        await self.flush()
+        if wait_sent:
+            await self.flush()
+        else:
+            task = asyncio.get_running_loop().create_task(self._background_flush(), name="acks:flush")
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
         return ack
+
+    async def _background_flush(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # the entry stays in the outbox: the next flush sends it
+            logger.exception("background flush of the outbox failed")
 
     async def health(self, report: NodeHealth) -> None:
         if self._is_connected() and len(self.outbox) == 0:

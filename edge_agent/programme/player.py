@@ -514,7 +514,7 @@ class Player:
         if item.replays:
             detail = f"replay after an interruption{f' ({detail})' if detail else ''}"
         await self.acks.ack(cmd.id, AckStage.PLAYING, bulletin_id=item.bulletin_id, detail=detail,
-                            occurrence=item.occurrence_at)
+                            occurrence=item.occurrence_at, wait_sent=False)  # durable; the PUBACK is not awaited
         if item.start_at is not None:
             await sleep_until(item.start_at - timedelta(seconds=self.amplifier.ready_in()), self.clock)
         await self.amplifier.acquire(item.bulletin_id)

@@ -31,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     f.add_argument("--out", type=Path, default=None, help="also write the JSON result to this file")
     f.add_argument("--hq-setting", action="append", default=[], metavar="SECTION.FIELD=JSON",
                    help="HQ config override, e.g. bulletins.lead_time_s=10 (repeatable)")
+    f.add_argument("--node-setting", action="append", default=[], metavar="SECTION.FIELD=JSON",
+                   help="config override for every simulated node, e.g. schedule.lead_s=30 (repeatable)")
 
 
 def hq_settings(items: list[str]) -> dict[str, dict[str, object]]:
@@ -51,13 +53,15 @@ def say(line: str) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     try:
         settings = hq_settings(args.hq_setting)
+        node_settings = {f"{section}__{name}": value for section, fields in hq_settings(args.node_setting).items()
+                         for name, value in fields.items()}
     except ValueError as err:
         print(f"lỗi (error): {err}", file=sys.stderr)
         return 2
     opts = FanoutOptions(nodes=args.nodes, zones=args.zones, per_process=args.per_process,
                          database_url=args.database_url, postgres=args.postgres, text=args.text,
                          timeout_s=args.timeout, baseline=not args.no_baseline, work_dir=args.work_dir,
-                         hq_settings=settings)
+                         hq_settings=settings, node_settings=node_settings)
     try:
         result = asyncio.run(run_fanout(opts, say))
     except KeyboardInterrupt:

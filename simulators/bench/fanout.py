@@ -72,6 +72,8 @@ class FanoutOptions:
     work_dir: Path | None = None
     keep: bool = False
     hq_settings: dict[str, Any] = field(default_factory=dict)
+    node_settings: dict[str, Any] = field(default_factory=dict)
+    """Config overrides for every simulated node, ``section__field`` keys (``schedule__lead_s``)."""
 
     @property
     def wait_s(self) -> float:
@@ -233,7 +235,7 @@ async def run_loaxa(opts: FanoutOptions, hq: HqProcess, logins: SimulatedLogins,
     say(f"HQ pid {hq.proc.pid if hq.proc else '?'} on {hq.base_url}, broker 127.0.0.1:{hq.broker_port}")
     fleet = Fleet(work / "fleet", COMMUNE, hq.broker_port, hq.cfg.key_path.with_suffix(".pub"), logins,
                   nodes=opts.nodes, zones=opts.zones, per_process=opts.per_process,
-                  overrides={"audio__hq_url": hq.base_url})
+                  overrides={**opts.node_settings, "audio__hq_url": hq.base_url})
     user, password = credential_store(hq.cfg).hq_login()
     tap = Tap("127.0.0.1", hq.broker_port, COMMUNE, user, password)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
@@ -331,6 +333,7 @@ def reduce_start(acks: list[tuple[float, Any]], bid: str, final: dict[str, Any],
     play_at = datetime.fromisoformat(final["play_at"])
     pa = play_at.timestamp()
     rendered = {n: a.ts.timestamp() for n, (_, a) in first_by_node(acks, frozenset({AckStage.RENDERED}), bid).items()}
+    playing = {n: a.ts.timestamp() for n, (_, a) in first_by_node(acks, frozenset({AckStage.PLAYING}), bid).items()}
     played = {n: a for n, (_, a) in first_by_node(acks, TERMINAL, bid).items()
               if a.stage == AckStage.PLAYED and a.started_at is not None}
     started = {n: a.started_at for n, a in played.items()}
@@ -349,6 +352,7 @@ def reduce_start(acks: list[tuple[float, Any]], bid: str, final: dict[str, Any],
         "ready_margin_s": stats.READY_MARGIN_S,
         "rendered_ahead_of_play_at": stats.summarise(pa - t for t in rendered.values()),
         "nodes_ready_in_time": len(ready),
+        "playing_ahead_of_play_at": stats.summarise(pa - t for t in playing.values()),
         "start_after_play_at_ready": stats.summarise(late[n] for n in late if n in ready),
         "start_after_play_at_not_ready": stats.summarise(late[n] for n in late if n not in ready),
         "start_spread_per_village_ready": stats.summarise(stats.spread_by_zone(

@@ -67,6 +67,7 @@ def _start_rows(lx: dict[str, Any]) -> list[str]:
         return []
     return [
         _row("rendered ahead of play_at", lx["rendered_ahead_of_play_at"]),
+        _row("playing ack ahead of play_at", lx.get("playing_ahead_of_play_at")),
         _row("  start after play_at, ready nodes", lx["start_after_play_at_ready"]),
         _row("  start spread per village, ready", lx["start_spread_per_village_ready"]),
         _row("  start after play_at, not ready", lx["start_after_play_at_not_ready"]),
