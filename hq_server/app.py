@@ -176,7 +176,7 @@ async def _orchestrator(app: web.Application) -> AsyncIterator[None]:
                                     lead_per_1000_nodes_s=cfg.bulletins.lead_per_1000_nodes_s)
     orch = Orchestrator(settings, app[DB].sessions, link_cfg, _signer(cfg), alerter, app[METRICS])
     orch.ack_handlers["snapshot"] = on_snapshot_ack
-    orch.health_hooks.append(HealthHistory(app[DB].sessions).record)
+    orch.health_writers.append(HealthHistory().add)
     orch.health_hooks.append(NodeProblemAlerts(app[DB].sessions, alerter).on_health)
     DetectionService(orch, app[DB].sessions, alerter, cfg.detections, base, app[DETECTION_PICTURES]).register()
     app[ORCH] = orch

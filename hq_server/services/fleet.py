@@ -34,6 +34,12 @@ async def get_or_create_node(session: AsyncSession, node_id: str) -> Node:
     return node
 
 
+async def load_nodes(session: AsyncSession, ids: set[str]) -> list[Node]:
+    """Many nodes in one query; while the caller holds the list, ``session.get`` finds them without a query
+    each (the session's identity map only keeps objects someone refers to)."""
+    return list((await session.scalars(select(Node).where(Node.id.in_(sorted(ids))))).all()) if ids else []
+
+
 async def apply_state(session: AsyncSession, msg: NodeState) -> tuple[Node, bool]:
     """Record a node's retained state; returns (node, came_online)."""
     node = await get_or_create_node(session, msg.node)

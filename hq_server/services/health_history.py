@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_server.storage.tables import NodeEvent, NodeSample, now
 from loaxa_contract.models import NodeHealth
@@ -42,25 +42,23 @@ def sample_from(health: NodeHealth) -> NodeSample:
 
 
 class HealthHistory:
-    """Records every live health report (an orchestrator health hook) and prunes old rows."""
+    """Adds one sample per live health report to the transaction that records the report (an orchestrator
+    health writer: one commit for a whole batch of reports), and prunes old rows at most once an hour."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], keep: timedelta = KEEP) -> None:
-        self.sessions = sessions
+    def __init__(self, keep: timedelta = KEEP) -> None:
         self.keep = keep
         self._pruned_at = 0.0
 
-    async def record(self, health: NodeHealth) -> None:
+    async def add(self, session: AsyncSession, health: NodeHealth) -> None:
         if health.historical:  # sent late from the node's outbox: its time is not "now", skip it
             return
-        async with self.sessions() as s:
-            s.add(sample_from(health))
-            if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
-                self._pruned_at = time.monotonic()
-                result = await s.execute(delete(NodeSample).where(NodeSample.at < now() - self.keep))
-                if result.rowcount:  # type: ignore[attr-defined]
-                    logger.info("pruned %d node health sample(s) older than %s", result.rowcount,  # type: ignore[attr-defined]
-                                self.keep)
-            await s.commit()
+        session.add(sample_from(health))
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            result = await session.execute(delete(NodeSample).where(NodeSample.at < now() - self.keep))
+            if result.rowcount:  # type: ignore[attr-defined]
+                logger.info("pruned %d node health sample(s) older than %s", result.rowcount,  # type: ignore[attr-defined]
+                            self.keep)
 
 
 # ---------------------------------------------------------------------------------------------- pure series

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,6 +73,7 @@ MAX_RECONCILE_CANCELS = 100
 
 NodeHook = Callable[[str], Awaitable[None]]
 HealthHook = Callable[[NodeHealth], Awaitable[None]]
+HealthWriter = Callable[[AsyncSession, NodeHealth], Awaitable[None]]
 TopicHandler = Callable[[topics.ParsedTopic, bytes], Awaitable[None]]
 
 
@@ -134,10 +135,13 @@ class Orchestrator:
         self.ack_handlers: dict[str, AckHandler] = {}
         self.online_hooks: list[NodeHook] = []
         self.health_hooks: list[HealthHook] = []
+        self.health_writers: list[HealthWriter] = []
+        """Write into the transaction that records a report (health samples): one commit per batch."""
         self.topic_handlers: dict[topics.TopicKind, TopicHandler] = {}  # e.g. camera events (detections)
         self.refusals = RepeatTracker()
         self.ingester = AckIngester(metrics, self.ack_handlers)
-        self.router = InboundRouter(sessions, self._handlers(), self.ingester, self._refused, metrics)
+        self.router = InboundRouter(sessions, self._handlers(), self.ingester, self._refused, metrics,
+                                    health_batch=self._on_health_batch)
         self._is_leader: Callable[[], bool] = lambda: True
         self._kick_leader: Callable[[], None] | None = None
 
@@ -259,16 +263,27 @@ class Orchestrator:
     async def _on_health(self, parsed: topics.ParsedTopic, payload: bytes) -> None:
         health = codec.decode_model(payload, NodeHealth)
         check_identity(parsed, health.node)
+        await self._on_health_batch([health])
+
+    async def _on_health_batch(self, reports: Sequence[NodeHealth]) -> None:
+        """Health reports (already checked against their topics) recorded in one transaction — a fleet of
+        10 000 nodes sends ~170 a second — then the reconnect reports reconciled and the hooks run."""
         async with self.sessions() as session:
-            await fleet.apply_health(session, health)
+            loaded = await fleet.load_nodes(session, {h.node for h in reports})
+            for health in reports:
+                await fleet.apply_health(session, health)
+                for writer in self.health_writers:
+                    await writer(session, health)
             await session.commit()
-        if health.bulletins is not None:  # the reconnect report; periodic ones carry None
-            if health.historical:
-                logger.info("ignored historical reconcile report of %s (stale list)", health.node)
-            else:
-                await self.reconcile_node(health.node, health.bulletins)
-        for health_hook in self.health_hooks:
-            await health_hook(health)
+        del loaded
+        for health in reports:
+            if health.bulletins is not None:  # the reconnect report; periodic ones carry None
+                if health.historical:
+                    logger.info("ignored historical reconcile report of %s (stale list)", health.node)
+                else:
+                    await self.reconcile_node(health.node, health.bulletins)
+            for health_hook in self.health_hooks:
+                await health_hook(health)
 
     async def _on_camera_health(self, parsed: topics.ParsedTopic, payload: bytes) -> None:
         if not payload:

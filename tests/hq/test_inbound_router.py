@@ -114,3 +114,30 @@ async def test_a_message_hq_cannot_read_is_acknowledged_and_counted(hq: Hq):
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_periodic_health_reports_are_recorded_in_batches(hq: Hq):
+    """~170 reports a second from 10 000 nodes: one transaction each was more than HQ could record."""
+    from hq_server.storage.tables import NodeSample
+    from loaxa_contract.models import NodeHealth
+
+    n, t = 300, now()
+    async with hq.app[DB].sessions() as s:
+        await s.execute(insert(Node), [{"id": f"loa-{i:04d}", "zones": [], "state": "online", "state_since": t,
+                                        "registered": True} for i in range(n)])
+        await s.commit()
+    router, metrics = hq.orch.router, hq.orch.metrics
+    messages = [(topics.node_health(COMMUNE, f"loa-{i:04d}"),
+                 codec.encode(NodeHealth(node=f"loa-{i:04d}", uptime_s=float(r * 60 + i), cpu_temp_c=40.0 + r)))
+                for r in range(2) for i in range(n)]
+    forged = (topics.node_health(COMMUNE, "loa-0001"), codec.encode(NodeHealth(node="loa-0002", uptime_s=1.0)))
+    batches = metrics.get("loaxa_hq_health_batches_total")
+    await asyncio.wait_for(asyncio.gather(*(router.on_message(tp, p) for tp, p in [*messages, forged])), 120)
+    used = metrics.get("loaxa_hq_health_batches_total") - batches
+    assert 1 <= used <= len(messages) / 50, used
+    assert metrics.get("loaxa_hq_inbound_refused_total", reason="identity_mismatch", kind="node_health") == 1
+    async with hq.app[DB].sessions() as s:
+        nodes = (await s.scalars(select(Node).where(Node.id.like("loa-%")))).all()
+        assert {node.last_health["cpu_temp_c"] for node in nodes} == {41.0}  # the later report of each node
+        assert {node.last_uptime_s for node in nodes} == {float(60 + i) for i in range(n)}
+        assert await s.scalar(select(func.count()).select_from(NodeSample)) == 2 * n

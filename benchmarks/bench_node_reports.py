@@ -1,0 +1,100 @@
+"""Node reports per second HQ records: periodic health, reconnect reports and births, on SQLite and PostgreSQL.
+
+Every node sends a health report a minute (~170 a second from 10 000 nodes), and after a broker restart
+every node sends a birth and a reconnect report (its bulletin list, reconciled) at once. This measures
+HQ's side of that: the real HQ application (its embedded Mosquitto is started but left out of the path),
+each report handed to HQ's inbound router as the MQTT link does, until the transaction that records it
+is committed (when the broker would be acknowledged).
+
+    .venv/bin/python benchmarks/bench_node_reports.py [--nodes 2000] [--no-postgres]
+
+Prints reports per second of wall clock and per CPU second of this process, and the transactions used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import insert
+
+from hq_server.app import create_app
+from hq_server.config import HqConfig
+from hq_server.storage.tables import Node, now
+from hq_server.web import DB, ORCH
+from loaxa_contract import codec, signing, topics
+from loaxa_contract.models import NodeHealth, NodeState
+from loaxa_link.mosquitto import free_port
+from simulators.bench.pg import TempPostgres
+
+COMMUNE = "xa-bench"
+KINDS: dict[str, Callable[[str, int], tuple[str, bytes]]] = {
+    "periodic health": lambda node, i: (topics.node_health(COMMUNE, node),
+                                        codec.encode(NodeHealth(node=node, uptime_s=60.0 + i, cpu_temp_c=45.0))),
+    "reconnect report": lambda node, i: (topics.node_health(COMMUNE, node),
+                                         codec.encode(NodeHealth(node=node, uptime_s=5.0, bulletins=[]))),
+    "birth": lambda node, i: (topics.build(topics.TopicKind.NODE_STATE, COMMUNE, node=node),
+                              codec.encode(NodeState(node=node, state="online", zones=["thon-1"]))),
+}
+
+
+async def measure(tmp: Path, url: str | None, n: int) -> dict[str, tuple[float, float, float]]:
+    """kind → (reports/s wall clock, reports per CPU second, transactions of health batches)."""
+    key, _ = signing.generate_keypair(tmp / "keys")
+    port = free_port()
+    cfg = HqConfig.model_validate({"commune": COMMUNE, "data_dir": str(tmp / "hq"), "private_key": str(key),
+                                   "http": {"host": "127.0.0.1", "port": port},
+                                   "bulletins": {"tts_engines": ["espeak"]}, "database": {"url": url}})
+    app = create_app(cfg)
+    client = TestClient(TestServer(app, host="127.0.0.1", port=port))
+    await client.start_server()
+    try:
+        orch = app[ORCH]
+        await orch.link.wait_ready(60)
+        t = now()
+        async with app[DB].sessions() as s:
+            await s.execute(insert(Node), [{"id": f"loa-{i:05d}", "zones": ["thon-1"], "state": "offline",
+                                            "state_since": t, "registered": True} for i in range(n)])
+            await s.commit()
+        out = {}
+        for kind, build in KINDS.items():
+            messages = [build(f"loa-{i:05d}", i) for i in range(n)]
+            batches = orch.metrics.get("loaxa_hq_health_batches_total")
+            started, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(orch.router.on_message(topic, payload) for topic, payload in messages))
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            out[kind] = (n / elapsed, n / cpu, orch.metrics.get("loaxa_hq_health_batches_total") - batches)
+        return out
+    finally:
+        await client.close()
+
+
+def show(db: str, n: int, results: dict[str, tuple[float, float, float]]) -> None:
+    for kind, (rate, cpu_rate, batches) in results.items():
+        print(f"{db:<11} {kind:<17} {rate:8.0f}/s wall clock, {cpu_rate:8.0f} per CPU second "
+              f"({n} nodes, {batches:.0f} health batch transactions)")
+
+
+async def main(n: int, postgres: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        show("SQLite", n, await measure(Path(tmp), None, n))
+    if postgres:
+        pg = TempPostgres().start()
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                show("PostgreSQL", n, await measure(Path(tmp), pg.url, n))
+        finally:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=2000)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    asyncio.run(main(args.nodes, not args.no_postgres))
