@@ -33,6 +33,7 @@ from loaxa_link.mosquitto import free_port
 from simulators.bench.pg import TempPostgres
 
 COMMUNE = "xa-bench"
+TOPIC_KIND = {"periodic health": "node_health", "reconnect report": "node_health", "birth": "node_state"}
 KINDS: dict[str, Callable[[str, int], tuple[str, bytes]]] = {
     "periodic health": lambda node, i: (topics.node_health(COMMUNE, node),
                                         codec.encode(NodeHealth(node=node, uptime_s=60.0 + i, cpu_temp_c=45.0))),
@@ -44,7 +45,7 @@ KINDS: dict[str, Callable[[str, int], tuple[str, bytes]]] = {
 
 
 async def measure(tmp: Path, url: str | None, n: int) -> dict[str, tuple[float, float, float]]:
-    """kind → (reports/s wall clock, reports per CPU second, transactions of health batches)."""
+    """kind → (reports/s wall clock, reports per CPU second, batch transactions)."""
     key, _ = signing.generate_keypair(tmp / "keys")
     port = free_port()
     cfg = HqConfig.model_validate({"commune": COMMUNE, "data_dir": str(tmp / "hq"), "private_key": str(key),
@@ -64,11 +65,12 @@ async def measure(tmp: Path, url: str | None, n: int) -> dict[str, tuple[float, 
         out = {}
         for kind, build in KINDS.items():
             messages = [build(f"loa-{i:05d}", i) for i in range(n)]
-            batches = orch.metrics.get("loaxa_hq_health_batches_total")
+            counter = ("loaxa_hq_inbound_batches_total", TOPIC_KIND[kind])
+            batches = orch.metrics.get(counter[0], kind=counter[1])
             started, cpu = time.perf_counter(), time.process_time()
             await asyncio.gather(*(orch.router.on_message(topic, payload) for topic, payload in messages))
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-            out[kind] = (n / elapsed, n / cpu, orch.metrics.get("loaxa_hq_health_batches_total") - batches)
+            out[kind] = (n / elapsed, n / cpu, orch.metrics.get(counter[0], kind=counter[1]) - batches)
         return out
     finally:
         await client.close()
@@ -77,7 +79,7 @@ async def measure(tmp: Path, url: str | None, n: int) -> dict[str, tuple[float, 
 def show(db: str, n: int, results: dict[str, tuple[float, float, float]]) -> None:
     for kind, (rate, cpu_rate, batches) in results.items():
         print(f"{db:<11} {kind:<17} {rate:8.0f}/s wall clock, {cpu_rate:8.0f} per CPU second "
-              f"({n} nodes, {batches:.0f} health batch transactions)")
+              f"({n} nodes, {batches:.0f} batch transactions)")
 
 
 async def main(n: int, postgres: bool) -> None:

@@ -40,14 +40,19 @@ async def load_nodes(session: AsyncSession, ids: set[str]) -> list[Node]:
     return list((await session.scalars(select(Node).where(Node.id.in_(sorted(ids))))).all()) if ids else []
 
 
-async def apply_state(session: AsyncSession, msg: NodeState) -> tuple[Node, bool]:
-    """Record a node's retained state; returns (node, came_online)."""
+async def apply_state(session: AsyncSession, msg: NodeState, claims: dict[str, str] | None = None) -> tuple[Node, bool]:
+    """Record a node's retained state; returns (node, came_online). Zones it claims are registered now, or
+    collected in ``claims`` (slug → node) for the caller to register once for a whole batch."""
     node = await get_or_create_node(session, msg.node)
     node.kind = msg.kind
     node.reported_zones = list(msg.zones)
     if not node.zones_assigned:  # the node's own claim, until HQ assigns its zones (then HQ's list wins)
         node.zones = list(msg.zones)
-        await zones.register_claimed(session, msg.zones, msg.node)
+        if claims is None:
+            await zones.register_claimed(session, msg.zones, msg.node)
+        else:
+            for slug in msg.zones:
+                claims.setdefault(slug, msg.node)
     node.agent_version = msg.agent_version or node.agent_version
     node.last_seen_at = now()
     changed = node.state != msg.state

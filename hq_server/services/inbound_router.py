@@ -13,9 +13,10 @@ handlers are idempotent.
 
 **Batched.** Consecutive acks are ingested together — up to :data:`BATCH_MAX`, waiting at most
 :data:`BATCH_WAIT_S` for more — in one transaction (:class:`~hq_server.services.ack_ingest.AckIngester`);
-so are consecutive periodic health reports (every node sends one a minute: ~170 a second from 10 000
-nodes, more than HQ could record one transaction each — measured ~140 a CPU second). Other messages
-(births, last wills, reconnect reports, cameras) are handled one at a time, in arrival order between the
+so are consecutive messages of a kind the owner gives a :class:`Batcher` for: periodic health reports
+(every node sends one a minute: ~170 a second from 10 000 nodes, more than HQ recorded one transaction
+each — measured ~140 a CPU second) and node births/last wills (10 000 at once after a broker restart).
+Other messages (reconnect reports, cameras) are handled one at a time, in arrival order between the
 batches.
 
 **Failures.** A message HQ cannot read or does not believe is acknowledged (it would fail the same way
@@ -32,6 +33,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,7 +43,7 @@ from hq_server.services.inbound import InboundRefused, check_identity
 from hq_server.services.metrics import Metrics
 from loaxa_contract import codec, topics
 from loaxa_contract.errors import ContractError
-from loaxa_contract.models import Ack, NodeHealth
+from loaxa_contract.models import Ack, Envelope
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,17 @@ RETRIES_BEFORE_SPLIT = 3
 BACKOFF_MAX_S = 10.0
 
 Handler = Callable[[topics.ParsedTopic, bytes], Awaitable[None]]
-HealthBatchHandler = Callable[[Sequence[NodeHealth]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Batcher:
+    """How messages of one topic kind are recorded many at a time: their model, which of them may join a
+    batch (``joins``: e.g. periodic health, not the reconnect report), and the handler that records a
+    batch (already decoded and checked against their topics) in one transaction."""
+
+    model: type[Envelope]
+    handle: Callable[[Sequence[Any]], Awaitable[None]]
+    joins: Callable[[Any], bool] = lambda msg: True
 RefusedHook = Callable[[str, InboundRefused], Awaitable[None]]
 
 
@@ -97,13 +109,13 @@ class Item:
     done: asyncio.Future[None]
     parsed: topics.ParsedTopic | None = None
     ack: Ack | None = None
-    health: NodeHealth | None = None
-    """A periodic health report (batched); reconnect reports are handled on their own."""
+    msg: Any = None
+    """Decoded for a :class:`Batcher` that takes it."""
 
     @property
-    def batch(self) -> str | None:
+    def batch(self) -> topics.TopicKind | None:
         """Which batch the message can join, if any."""
-        return "ack" if self.ack is not None else "health" if self.health is not None else None
+        return self.parsed.kind if self.parsed is not None and (self.ack or self.msg) is not None else None
 
 
 def _unavailable(err: BaseException) -> bool:
@@ -115,14 +127,14 @@ def _unavailable(err: BaseException) -> bool:
 class InboundRouter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], handlers: dict[topics.TopicKind, Handler],
                  ingester: AckIngester, on_refused: RefusedHook, metrics: Metrics,
-                 health_batch: HealthBatchHandler | None = None) -> None:
+                 batchers: dict[topics.TopicKind, Batcher] | None = None) -> None:
         missing = [k.value for k in INBOUND if k not in handlers and k != topics.TopicKind.NODE_ACK]
         if missing:
             raise MissingHandler(f"no handler for inbound topic kind(s): {', '.join(missing)}")
         self.sessions = sessions
         self.handlers = handlers
         self.ingester = ingester
-        self.health_batch = health_batch
+        self.batchers = batchers or {}
         self.on_refused = on_refused
         self.metrics = metrics
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
@@ -180,7 +192,7 @@ class InboundRouter:
                 continue
             batch = [item]
             await self._collect(batch)
-            await (self._acks(batch) if item.batch == "ack" else self._healths(batch))
+            await (self._acks(batch) if item.ack is not None else self._batch(batch))
 
     async def _collect(self, batch: list[Item]) -> None:
         """More messages of the same kind for this batch: what is queued, waiting up to BATCH_WAIT_S; stops at
@@ -215,11 +227,11 @@ class InboundRouter:
                 ack = codec.decode_model(item.payload, Ack)
                 check_identity(item.parsed, ack.node)
                 item.ack = ack
-            elif item.parsed.kind == topics.TopicKind.NODE_HEALTH and self.health_batch is not None:
-                health = codec.decode_model(item.payload, NodeHealth)
-                check_identity(item.parsed, health.node)
-                if health.bulletins is None:
-                    item.health = health
+            elif (batcher := self.batchers.get(item.parsed.kind)) is not None and item.payload:
+                msg = codec.decode_model(item.payload, batcher.model)
+                check_identity(item.parsed, str(getattr(msg, "node", "")))
+                if batcher.joins(msg):
+                    item.msg = msg
         except InboundRefused as refused:
             await self._refused(item.topic, refused)
             return False
@@ -291,19 +303,20 @@ class InboundRouter:
                 logger.exception("ack on %s not recorded: %s", batch[0].topic, err)
                 return [None] * len(acks)
 
-    async def _healths(self, batch: list[Item]) -> None:
-        """Periodic health reports in one transaction; if the batch fails for another reason than the
-        database being unavailable, each report on its own (one bad report must not hold back the others)."""
-        handler, reports = self.health_batch, [item.health for item in batch if item.health is not None]
-        assert handler is not None
+    async def _batch(self, batch: list[Item]) -> None:
+        """Messages of one kind in one transaction; if the batch fails for another reason than the database
+        being unavailable, each message on its own (one bad message must not hold back the others)."""
+        kind = batch[0].batch
+        assert kind is not None
+        handle, what = self.batchers[kind].handle, f"{len(batch)} {kind.value} message(s)"
         try:
-            await self._retrying(lambda: handler(reports), f"{len(reports)} health report(s)")
+            await self._retrying(lambda: handle([item.msg for item in batch]), what)
         except Exception as err:
-            logger.warning("a batch of %d health reports failed (%s): handling them one by one", len(batch), err)
+            logger.warning("a batch of %s failed (%s): handling them one by one", what, err)
             for item in batch:
                 await self._single(item)
             return
-        self.metrics.inc("loaxa_hq_health_batches_total")
+        self.metrics.inc("loaxa_hq_inbound_batches_total", kind=kind.value)
         self._done(batch)
 
     async def _single(self, item: Item) -> None:

@@ -46,7 +46,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "loaxa_hq_reconcile_cancels_total": ("Cancels sent for bulletins a node held but should not", ()),
     "loaxa_hq_inbound_received_total": ("Node messages received from the broker (acknowledged once recorded)", ()),
     "loaxa_hq_ack_batches_total": ("Transactions that recorded a batch of acks", ()),
-    "loaxa_hq_health_batches_total": ("Transactions that recorded a batch of periodic health reports", ()),
+    "loaxa_hq_inbound_batches_total": ("Transactions that recorded a batch of node messages other than acks "
+                                       "(periodic health, births and last wills)", ("kind",)),
     "loaxa_hq_start_lead_short_total": ("Broadcasts whose publishing ended later than play_at less the lead", ()),
 }
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hq_server.services import fleet
 from hq_server.services.orchestrator import Orchestrator
 from hq_server.storage.tables import CommandLog, DesiredSetting, Node, NodeSetting, now
 from loaxa_contract.models import Ack, AckStage, NodeHealth
@@ -54,16 +56,7 @@ class NodeSettings:
             ((DesiredSetting.scope == "node") & (DesiredSetting.scope_id == node.id))
             | ((DesiredSetting.scope == "zone") & DesiredSetting.scope_id.in_(node.zones or []))
             | (DesiredSetting.scope == "all")))).all()
-        out: dict[str, tuple[dict[str, Any], str]] = {}
-        for kind in KINDS:
-            own = [r for r in rows if r.kind == kind and r.scope == "node"]
-            zoned = sorted((r for r in rows if r.kind == kind and r.scope == "zone"),
-                           key=lambda r: (node.zones or []).index(r.scope_id))
-            commune = [r for r in rows if r.kind == kind and r.scope == "all"]
-            pick = (own or zoned or commune or [None])[0]
-            if pick is not None:
-                out[kind] = (pick.value, f"{pick.scope}:{pick.scope_id}")
-        return out
+        return effective_of(rows, node)
 
     async def set_desired(self, scope: str, scope_id: str, kind: str, value: dict[str, Any], user: str) -> list[str]:
         """Store a desired value and push it to the nodes it affects; returns their ids."""
@@ -93,11 +86,15 @@ class NodeSettings:
         outgoing: list[tuple[str, str, dict[str, Any]]] = []
         async with self._lock:
             async with self.sessions() as session:
+                desired = (await session.scalars(select(DesiredSetting))).all()  # a handful of rows
+                if not desired:
+                    return 0  # nothing configured, nothing to send (the common case in a reconnect storm)
+                loaded = await fleet.load_nodes(session, set(node_ids))
                 for node_id in node_ids:
                     node = await session.get(Node, node_id)
                     if node is None:
                         continue
-                    for kind, (value, source) in (await self.effective(session, node)).items():
+                    for kind, (value, source) in effective_of(desired, node).items():
                         row = await session.get(NodeSetting, (node_id, kind))
                         if row is None:
                             row = NodeSetting(node_id=node_id, kind=kind, state="pending", attempts=0)
@@ -111,6 +108,7 @@ class NodeSettings:
                         row.attempts += 1
                         outgoing.append((node_id, kind, wire))
                 await session.commit()
+                del loaded
             return await self._publish(outgoing)
 
     async def _publish(self, outgoing: list[tuple[str, str, dict[str, Any]]]) -> int:
@@ -131,9 +129,10 @@ class NodeSettings:
                 await session.commit()
         return sent
 
-    async def on_online(self, node_id: str) -> None:
-        if await self.sync([node_id]):
-            logger.info("node %s back online: programme/volume re-sent", node_id)
+    async def on_online(self, node_ids: Sequence[str]) -> None:
+        if sent := await self.sync(list(node_ids)):
+            logger.info("%d programme/volume setting(s) re-sent to node(s) back online (%s)", sent,
+                        ", ".join(node_ids[:5]) + (" …" if len(node_ids) > 5 else ""))
 
     async def on_health(self, health: NodeHealth) -> None:
         if health.bulletins is None:  # periodic report, not the reconnect reconcile
@@ -159,6 +158,22 @@ class NodeSettings:
         elif ack.stage in FAILED_STAGES:
             row.state = "failed"
             row.reason = f"{ack.stage.value}: {ack.reason or ''} {ack.detail or ''}".strip()[:200]
+
+
+def effective_of(rows: Sequence[DesiredSetting], node: Node) -> dict[str, tuple[dict[str, Any], str]]:
+    """:meth:`NodeSettings.effective` from desired rows already loaded (rows of other nodes and zones are
+    ignored), so many nodes are decided from one query."""
+    zones = node.zones or []
+    out: dict[str, tuple[dict[str, Any], str]] = {}
+    for kind in KINDS:
+        own = [r for r in rows if r.kind == kind and r.scope == "node" and r.scope_id == node.id]
+        zoned = sorted((r for r in rows if r.kind == kind and r.scope == "zone" and r.scope_id in zones),
+                       key=lambda r: zones.index(r.scope_id))
+        commune = [r for r in rows if r.kind == kind and r.scope == "all"]
+        pick = (own or zoned or commune or [None])[0]
+        if pick is not None:
+            out[kind] = (pick.value, f"{pick.scope}:{pick.scope_id}")
+    return out
 
 
 def setting_json(row: NodeSetting) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hq_server.send import publish_command
-from hq_server.services import fanout, fleet
+from hq_server.services import fanout, fleet, zones
 from hq_server.services.ack_ingest import AckHandler, AckIngester
 from hq_server.services.alerts import Alerter
 from hq_server.services.commands import CommandPublisher
@@ -51,7 +51,13 @@ from hq_server.services.inbound import (
     alert_for,
     check_identity,
 )
-from hq_server.services.inbound_router import InboundRouter, shared_subscriptions, stale_filters, subscriptions
+from hq_server.services.inbound_router import (
+    Batcher,
+    InboundRouter,
+    shared_subscriptions,
+    stale_filters,
+    subscriptions,
+)
 from hq_server.services.lifecycle import BulletinState
 from hq_server.services.metrics import Metrics
 from hq_server.services.reconcile import in_flight, reconcile
@@ -71,7 +77,8 @@ MAX_RECONCILE_CANCELS = 100
 """Cancels one reconcile report can cause; the rest wait for the node's next report (logged)."""
 
 
-NodeHook = Callable[[str], Awaitable[None]]
+NodeHook = Callable[[Sequence[str]], Awaitable[None]]
+"""Called with the nodes that just came online (many at once after a broker restart)."""
 HealthHook = Callable[[NodeHealth], Awaitable[None]]
 HealthWriter = Callable[[AsyncSession, NodeHealth], Awaitable[None]]
 TopicHandler = Callable[[topics.ParsedTopic, bytes], Awaitable[None]]
@@ -141,7 +148,10 @@ class Orchestrator:
         self.refusals = RepeatTracker()
         self.ingester = AckIngester(metrics, self.ack_handlers)
         self.router = InboundRouter(sessions, self._handlers(), self.ingester, self._refused, metrics,
-                                    health_batch=self._on_health_batch)
+                                    batchers={
+                                        topics.TopicKind.NODE_HEALTH: Batcher(
+                                            NodeHealth, self._on_health_batch, joins=lambda h: h.bulletins is None),
+                                        topics.TopicKind.NODE_STATE: Batcher(NodeState, self._on_state_batch)})
         self._is_leader: Callable[[], bool] = lambda: True
         self._kick_leader: Callable[[], None] | None = None
 
@@ -252,13 +262,29 @@ class Orchestrator:
             return  # a cleared retained message
         msg = codec.decode_model(payload, NodeState)
         check_identity(parsed, msg.node)
+        await self._on_state_batch([msg])
+
+    async def _on_state_batch(self, states: Sequence[NodeState]) -> None:
+        """Births and last wills (already checked against their topics) in one transaction — after a broker
+        restart every node sends its birth at once — then, for the nodes that came online, what they missed
+        re-sent and the online hooks run, once for all of them."""
+        came_online: dict[str, None] = {}
         async with self.sessions() as session:
-            _, online = await fleet.apply_state(session, msg)
+            loaded = await fleet.load_nodes(session, {m.node for m in states})
+            claims: dict[str, str] = {}
+            for msg in states:
+                node, online = await fleet.apply_state(session, msg, claims)
+                if online:
+                    came_online[msg.node] = None
+                elif node.state != "online":
+                    came_online.pop(msg.node, None)  # online and offline again in the same batch
+            await zones.register_claims(session, claims)
             await session.commit()
-        if online:
-            await self.resend_to(msg.node)
+        del loaded
+        if came_online:
+            await self.resend_to_many(list(came_online))
             for hook in self.online_hooks:
-                await hook(msg.node)
+                await hook(list(came_online))
 
     async def _on_health(self, parsed: topics.ParsedTopic, payload: bytes) -> None:
         health = codec.decode_model(payload, NodeHealth)
@@ -352,6 +378,17 @@ class Orchestrator:
             self.sweeper.wake()
         elif self._kick_leader is not None:
             self._kick_leader()
+
+    async def resend_to_many(self, node_ids: Sequence[str]) -> int:
+        """:meth:`resend_to` for nodes that came online together: one query finds those with anything to
+        re-send (usually none), so a thousand births do not cost a thousand transactions."""
+        t = now()
+        async with self.sessions() as session:
+            due = set((await session.scalars(
+                select(Delivery.node_id).join(Bulletin, Bulletin.id == Delivery.bulletin_id).where(
+                    Delivery.node_id.in_(sorted(set(node_ids))), Bulletin.state == ACTIVE,
+                    Bulletin.expires_at > t).distinct())).all())
+        return sum([await self.resend_to(node_id) for node_id in node_ids if node_id in due])
 
     async def resend_to(self, node_id: str) -> int:
         """Re-send every still-valid, unfinished bulletin to a node that came (back) online."""

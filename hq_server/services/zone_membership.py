@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hq_server.services.orchestrator import Orchestrator
@@ -102,16 +103,22 @@ class ZoneMembership:
                     await session.commit()
         return sent
 
-    async def on_online(self, node_id: str) -> None:
-        """A node (re)connected: send an assignment it has not applied, or one its state contradicts."""
+    async def on_online(self, node_ids: Sequence[str]) -> None:
+        """Nodes (re)connected: send an assignment a node has not applied, or one its state contradicts."""
         async with self.sessions() as session:
-            node = await session.get(Node, node_id)
-            drifted = (node is not None and node.zones_assigned and node.reported_zones is not None
-                       and list(node.reported_zones) != list(node.zones or []))
+            assigned = (await session.scalars(select(Node).where(Node.id.in_(sorted(set(node_ids))),
+                                                                 Node.zones_assigned.is_(True)))).all()
+            drifted = [n.id for n in assigned
+                       if n.reported_zones is not None and list(n.reported_zones) != list(n.zones or [])]
+            for n in assigned:
+                if n.id in drifted:
+                    logger.info("node %s reports zones %s but HQ assigned %s; re-sending", n.id, n.reported_zones,
+                                n.zones)
+            steady = [n.id for n in assigned if n.id not in drifted]
         if drifted:
-            logger.info("node %s reports zones %s but HQ assigned %s; re-sending", node_id,
-                        node.reported_zones if node else None, node.zones if node else None)
-        await self.sync([node_id], force=drifted)
+            await self.sync(drifted, force=True)
+        if steady:
+            await self.sync(steady)
 
     async def on_ack(self, session: AsyncSession, cmd: CommandLog, ack: Ack) -> None:
         row = await session.get(NodeSetting, (ack.node, KIND))

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from edge_agent.device.health import CachedReading
 from edge_agent.playback.amplifier import Amplifier
 from loaxa_common.lifecycle import StopErrors
 from loaxa_contract import topics
@@ -101,7 +102,9 @@ async def test_the_health_report_at_connect_does_not_block_the_event_loop(start_
         waited.append(loop_ran.wait(10))  # only set if the loop keeps running while this blocks
         return None, "test: slow clock reading"
 
-    agent._clock_offset.fn, agent._clock_offset.at = slow_clock_reading, -1e9
+    # a new reading (ttl 0: read at every report), not the running one: a periodic report already in its
+    # thread would otherwise mark the old reading fresh and this one would never be called
+    agent._clock_offset = CachedReading(slow_clock_reading, 0)
     asyncio.get_running_loop().call_soon(loop_ran.set)
     await agent._on_connected(True)
-    assert waited == [True], "the clock was read on the event loop thread"
+    assert waited and all(waited), "the clock was read on the event loop thread"
