@@ -13,11 +13,10 @@ handlers are idempotent.
 
 **Batched.** Consecutive acks are ingested together — up to :data:`BATCH_MAX`, waiting at most
 :data:`BATCH_WAIT_S` for more — in one transaction (:class:`~hq_server.services.ack_ingest.AckIngester`);
-so are consecutive messages of a kind the owner gives a :class:`Batcher` for: periodic health reports
+so are consecutive messages of a kind the owner gives a :class:`Batcher` for: health reports
 (every node sends one a minute: ~170 a second from 10 000 nodes, more than HQ recorded one transaction
-each — measured ~140 a CPU second) and node births/last wills (10 000 at once after a broker restart).
-Other messages (reconnect reports, cameras) are handled one at a time, in arrival order between the
-batches.
+each — measured ~140 a CPU second), reconnect reports, and node births/last wills (10 000 at once after a
+broker restart). Other messages (cameras) are handled one at a time, in arrival order between the batches.
 
 **Failures.** A message HQ cannot read or does not believe is acknowledged (it would fail the same way
 on every redelivery) and logged, counted, alerted by the caller's ``on_refused``. When the database
@@ -59,13 +58,11 @@ Handler = Callable[[topics.ParsedTopic, bytes], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Batcher:
-    """How messages of one topic kind are recorded many at a time: their model, which of them may join a
-    batch (``joins``: e.g. periodic health, not the reconnect report), and the handler that records a
-    batch (already decoded and checked against their topics) in one transaction."""
+    """How messages of one topic kind are recorded many at a time: their model, and the handler that
+    records a batch of them (already decoded and checked against their topics) in one transaction."""
 
     model: type[Envelope]
     handle: Callable[[Sequence[Any]], Awaitable[None]]
-    joins: Callable[[Any], bool] = lambda msg: True
 RefusedHook = Callable[[str, InboundRefused], Awaitable[None]]
 
 
@@ -230,8 +227,7 @@ class InboundRouter:
             elif (batcher := self.batchers.get(item.parsed.kind)) is not None and item.payload:
                 msg = codec.decode_model(item.payload, batcher.model)
                 check_identity(item.parsed, str(getattr(msg, "node", "")))
-                if batcher.joins(msg):
-                    item.msg = msg
+                item.msg = msg
         except InboundRefused as refused:
             await self._refused(item.topic, refused)
             return False

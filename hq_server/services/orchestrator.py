@@ -149,8 +149,7 @@ class Orchestrator:
         self.ingester = AckIngester(metrics, self.ack_handlers)
         self.router = InboundRouter(sessions, self._handlers(), self.ingester, self._refused, metrics,
                                     batchers={
-                                        topics.TopicKind.NODE_HEALTH: Batcher(
-                                            NodeHealth, self._on_health_batch, joins=lambda h: h.bulletins is None),
+                                        topics.TopicKind.NODE_HEALTH: Batcher(NodeHealth, self._on_health_batch),
                                         topics.TopicKind.NODE_STATE: Batcher(NodeState, self._on_state_batch)})
         self._is_leader: Callable[[], bool] = lambda: True
         self._kick_leader: Callable[[], None] | None = None

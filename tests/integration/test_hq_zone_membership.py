@@ -42,8 +42,9 @@ async def _post(h: Hq, zone: str) -> str:
 
 
 async def _online(h: Hq, node: str) -> None:
-    async def check() -> bool:
-        return (await _node(h, node))["state"] == "online"
+    async def check() -> bool:  # 404 until HQ has recorded the node's birth
+        status, body = await h.call("GET", f"/api/v1/nodes/{node}", role="technician")
+        return status == 200 and body["node"]["state"] == "online"
 
     await wait_async(check, 30, f"{node} online")
 
