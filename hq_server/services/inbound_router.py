@@ -95,6 +95,15 @@ def stale_filters(commune: str, leader: bool) -> list[str]:
     return plain + ([] if leader else [topics.filter_for(k, commune) for k in LEADER])
 
 
+_ORDER = (topics.TopicKind.NODE_STATE, topics.TopicKind.NODE_ACK, topics.TopicKind.NODE_HEALTH)
+
+
+def _batch_order(kind: topics.TopicKind | None) -> int:
+    """A connecting node sends its birth, then the acks in its outbox, then its reconnect report (which HQ
+    reconciles against the acks): a mixed batch is recorded in that order."""
+    return _ORDER.index(kind) if kind in _ORDER else len(_ORDER)
+
+
 class MissingHandler(RuntimeError):
     pass
 
@@ -189,11 +198,18 @@ class InboundRouter:
                 continue
             batch = [item]
             await self._collect(batch)
-            await (self._acks(batch) if item.ack is not None else self._batch(batch))
+            for kind in sorted({i.batch for i in batch}, key=_batch_order):
+                group = [i for i in batch if i.batch == kind]
+                await (self._acks(group) if kind == topics.TopicKind.NODE_ACK else self._batch(group))
 
     async def _collect(self, batch: list[Item]) -> None:
-        """More messages of the same kind for this batch: what is queued, waiting up to BATCH_WAIT_S; stops at
-        a message of another kind (handled next, in arrival order)."""
+        """More batchable messages for this batch: what is queued, waiting up to BATCH_WAIT_S; stops at a
+        message handled on its own (handled next, in arrival order).
+
+        Kinds are mixed in one batch: a fleet connecting sends each node's birth, acks and reconnect report
+        interleaved with the others', so batches of one kind would mostly hold one message. The batch is
+        recorded kind by kind in the order a node sends them (:func:`_batch_order`: births and last wills,
+        then acks, then health reports), so for any one node its messages are still applied in order."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BATCH_WAIT_S
         while len(batch) < BATCH_MAX:
@@ -211,7 +227,7 @@ class InboundRouter:
             if not await self._prepare(nxt):
                 self._done([nxt])
                 continue
-            if nxt.batch != batch[0].batch:
+            if nxt.batch is None:
                 self._next = nxt  # handled after this batch, in arrival order
                 return
             batch.append(nxt)

@@ -164,3 +164,26 @@ async def test_births_are_recorded_in_batches_and_claimed_zones_registered_once(
         zones = set((await s.scalars(select(Zone.slug))).all())
     assert len(states) == n and states.pop("loa-0007") == "offline" and set(states.values()) == {"online"}
     assert {"thon-1", "thon-2", "thon-3"} <= zones
+
+
+async def test_a_connecting_fleet_interleaving_births_and_reports_is_still_batched(hq: Hq):
+    """Each node sends its birth then its reconnect report, interleaved with every other node's: batches of
+    one kind held one message each (a 10 000-node fleet left HQ 135 000 messages behind)."""
+    from loaxa_contract.models import NodeHealth, NodeState
+
+    n = 200
+    router, metrics = hq.orch.router, hq.orch.metrics
+    messages = []
+    for i in range(n):
+        node = f"loa-{i:04d}"
+        messages.append((topics.build(topics.TopicKind.NODE_STATE, COMMUNE, node=node),
+                         codec.encode(NodeState(node=node, state="online", zones=["thon-1"]))))
+        messages.append((topics.node_health(COMMUNE, node), codec.encode(NodeHealth(node=node, uptime_s=3.0,
+                                                                                    bulletins=[]))))
+    before = {k: metrics.get("loaxa_hq_inbound_batches_total", kind=k) for k in ("node_state", "node_health")}
+    await asyncio.wait_for(asyncio.gather(*(router.on_message(tp, p) for tp, p in messages)), 120)
+    used = {k: metrics.get("loaxa_hq_inbound_batches_total", kind=k) - v for k, v in before.items()}
+    assert all(1 <= u <= n / 20 for u in used.values()), used
+    async with hq.app[DB].sessions() as s:
+        rows = (await s.execute(select(Node.state, Node.last_uptime_s).where(Node.id.like("loa-%")))).all()
+    assert len(rows) == n and set(rows) == {("online", 3.0)}  # birth applied, then the report on the same row

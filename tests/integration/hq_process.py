@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +28,18 @@ from tests.hq.fixtures import PASSWORD
 EXE = Path(sys.executable).parent / "hq-server"
 
 
+def port_outside_ephemeral_range() -> int:
+    """A free port HQ keeps across its restarts. Not from the kernel's ephemeral range (what binding port 0
+    gives): while HQ is down, any outgoing connection on the machine may take such a port, and the restarted
+    HQ then finds it in use (seen while a 10 000-node fleet ran beside the tests)."""
+    low, _ = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for port in random.Random().sample(range(10_000, max(10_200, low)), 200):
+        with contextlib.suppress(OSError), socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+            return port
+    return free_port()
+
+
 @dataclass
 class HqProcess:
     """One ``hq-server run`` against the test broker; ``instance`` names its MQTT session (several may share a
@@ -41,7 +56,7 @@ class HqProcess:
     log: Path | None = None
 
     def write_config(self) -> Path:
-        self.port = self.port or free_port()
+        self.port = self.port or port_outside_ephemeral_range()
         user, password = self.broker.credentials.hq_login()
         cfg: dict[str, Any] = {
             "commune": COMMUNE, "data_dir": str(self.root / "data"), "private_key": str(self.key),

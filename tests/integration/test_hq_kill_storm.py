@@ -43,6 +43,7 @@ pytestmark = pytest.mark.integration
 NODES = 3 if LONG else 2
 TRAFFIC_S = 1200.0 if LONG else 45.0
 HQ_KILL_GAP_S = (4.0, 9.0)
+MIN_HQ_KILLS = 3 if not LONG else 100
 HQ_DOWN_S = (0.2, 2.0)
 MODES = ("any time", "mid-dispatch", "after a node acked")
 FINAL = {"played", "failed", "expired", "offline", "cancelled"}
@@ -83,6 +84,18 @@ class Hq:
         await self.proc.wait_ready(120)
 
 
+async def start_village(make_node_config, broker, hq_keys, tmp_path, count: int) -> tuple[list[Node], Hq]:
+    """``count`` edge agents in one village and an HQ process (SQLite, the test broker), all started."""
+    nodes = [node_config(make_node_config, broker, tmp_path, f"loa-{i}") for i in range(1, count + 1)]
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'hq.sqlite3'}"
+    hq = Hq(HqProcess(tmp_path / "hq", broker, hq_keys[0], db_url), await seed(db_url, {
+        n.node_id: "thon-1" for n in nodes}))
+    hq.proc.start()
+    for node in nodes:
+        node.start()
+    return nodes, hq
+
+
 def bulletin_body(rng: random.Random, n: int) -> dict[str, Any]:
     """Mixed traffic: timed, priority, emergency, plain."""
     body: dict[str, Any] = {"title": f"storm {n}", "text": rng.choice(TEXTS), "targets": {"all": True}}
@@ -115,9 +128,11 @@ async def traffic(hq: Hq, rng: random.Random, until: float) -> None:
 
 
 async def hq_cuts(hq: Hq, tap, rng: random.Random, until: float) -> None:
-    """Kill HQ at random moments, some chosen to hurt: mid-dispatch, right after a node acked."""
+    """Kill HQ at random moments, some chosen to hurt: mid-dispatch, right after a node acked. On a machine
+    so loaded that HQ restarts slowly, the storm goes on (up to twice its length) until HQ was killed the
+    least number of times the test counts on."""
     loop = asyncio.get_running_loop()
-    while loop.time() < until:
+    while loop.time() < until or (len(hq.kills) < MIN_HQ_KILLS and loop.time() < until + TRAFFIC_S):
         await asyncio.sleep(rng.uniform(*HQ_KILL_GAP_S))
         mode = rng.choice(MODES)
         if mode == "mid-dispatch":
@@ -182,13 +197,7 @@ async def test_hq_and_nodes_killed_under_traffic_play_once_or_report(make_node_c
     seed_ = int(os.environ.get("LOAXA_KILL_SEED") or random.randrange(1 << 30))
     print(f"HQ kill storm: seed {seed_}, {NODES} nodes, {TRAFFIC_S:.0f}s of traffic")
     rng = random.Random(seed_)
-    nodes = [node_config(make_node_config, broker, tmp_path, f"loa-{i}") for i in range(1, NODES + 1)]
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'hq.sqlite3'}"
-    hq = Hq(HqProcess(tmp_path / "hq", broker, hq_keys[0], db_url), await seed(db_url, {
-        n.node_id: "thon-1" for n in nodes}))
-    hq.proc.start()
-    for node in nodes:
-        node.start()
+    nodes, hq = await start_village(make_node_config, broker, hq_keys, tmp_path, NODES)
     try:
         await hq.proc.wait_ready(120)
         for node in nodes:
@@ -221,7 +230,7 @@ async def test_hq_and_nodes_killed_under_traffic_play_once_or_report(make_node_c
                                                      for log in hq.proc.root.glob("hq-*.log"))
     print(f"HQ kill storm: {len(hq.kills)} HQ kills {dict(Counter(m for m, _ in hq.kills))}, {node_kills} node "
           f"kills, {len(final)} bulletins ({len(hq.accepted)} answered 201) x {NODES} nodes: {dict(stats)}")
-    assert len(hq.kills) >= (3 if not LONG else 100) and node_kills >= (4 if not LONG else 100)
+    assert len(hq.kills) >= MIN_HQ_KILLS and node_kills >= (4 if not LONG else 100)
 
 
 @pytest.mark.parametrize("cut", ["HQ killed", "publish timed out"])
@@ -232,13 +241,7 @@ async def test_a_broadcast_left_sending_is_resumed_and_every_node_plays_once(cut
     from its log), or HQ's publish times out (HQ resumes it at its next pass, under new command ids, while
     the stalled commands are still in the broker's socket). Whichever of the old and new commands reach a
     node, it plays the bulletin once, and HQ records exactly that."""
-    nodes = [node_config(make_node_config, broker, tmp_path, f"loa-{i}") for i in (1, 2)]
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'hq.sqlite3'}"
-    hq = Hq(HqProcess(tmp_path / "hq", broker, hq_keys[0], db_url), await seed(db_url, {
-        n.node_id: "thon-1" for n in nodes}))
-    hq.proc.start()
-    for node in nodes:
-        node.start()
+    nodes, hq = await start_village(make_node_config, broker, hq_keys, tmp_path, 2)
 
     def hq_log() -> str:
         return "".join(log.read_text(errors="replace") for log in hq.proc.root.glob("hq-*.log"))

@@ -39,7 +39,7 @@ from loaxa_contract import topics
 from loaxa_contract.models import AckStage
 from loaxa_link.mqtt import LinkConfig, MqttLink
 from tests.conftest import COMMUNE, READY_S
-from tests.hq.fixtures import fresh_postgres_db, postgres_url  # noqa: F401  (pytest fixture)
+from tests.hq.fixtures import fresh_postgres_db, postgres_url, wait_async  # noqa: F401  (pytest fixture)
 from tests.integration.hq_process import HqProcess, api, seed
 from tests.integration.speaker_helpers import FAST
 from tests.integration.test_kill_storm import Node, online
@@ -102,15 +102,6 @@ async def leader_of(*hqs: HqProcess) -> HqProcess:
 
 async def _async(value: bool) -> bool:
     return value
-
-
-async def wait_async(predicate, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.3)
 
 
 class Cluster:
