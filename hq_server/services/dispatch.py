@@ -187,6 +187,8 @@ class Dispatcher:
         done = {row.target for row in rows if row.published_at is not None}
         left = list(dict.fromkeys(row.target for row in rows if row.target not in done))
         if not left:  # everything went out; only the record of it was lost
+            logger.warning("bulletin %s was left sending: every command had reached the broker (taken or acked by "
+                           "its nodes); recorded as sent", b.id)
             b.state, b.sent_at, b.updated_at = BulletinState.ACTIVE.value, b.sent_at or t, t
             await s.flush()
             await finish_closed(s, [b])  # its nodes may all have played meanwhile

@@ -37,7 +37,7 @@ async def _wait_state(h: Hq, node: str, state: str) -> None:
     async def reached() -> bool:
         return await _node_state(h, node) == state
 
-    await wait_async(reached, 20, f"{node} {state} at HQ")
+    await wait_async(reached, 60, f"{node} {state} at HQ")
 
 
 async def _recurring(h: Hq, targets: dict) -> str:
@@ -105,7 +105,7 @@ async def test_node_with_a_replaced_sd_card_gets_its_schedule_back(hq, start_age
         again = (await hq.deliveries(rec))["a-1"]
         return again["command_id"] != first["command_id"]
 
-    await wait_async(resent, 20, "re-send of the recurring bulletin")
+    await wait_async(resent, 60, "re-send of the recurring bulletin")
     ack = await tap.wait_stage(again["command_id"], AckStage.SCHEDULED, "a-1", timeout=20)
     assert ack.bulletin_id == rec
     await wait_until(lambda: rec in a1b.player.held(), 10, "a-1 holds the recurring bulletin again")
@@ -167,7 +167,7 @@ async def test_a_bulletin_hq_never_sent_is_not_cancelled_on_the_nodes_word(hq, s
     await _wait_state(hq, "a-1", "offline")
     reconciles = hq.orch.metrics.get("loaxa_hq_reconciles_total")
     a1b = await start_agent(config=config)
-    await wait_until(lambda: hq.orch.metrics.get("loaxa_hq_reconciles_total") > reconciles, 20, "reconcile report")
+    await wait_until(lambda: hq.orch.metrics.get("loaxa_hq_reconciles_total") > reconciles, 60, "reconcile report")
     assert cmd["bulletin_id"] in a1b.player.held()
     assert AckStage.CANCELLED not in tap.stages(cmd["id"], "a-1")
     assert hq.orch.metrics.get("loaxa_hq_reconcile_cancels_total") == 0
@@ -185,7 +185,7 @@ async def test_node_back_online_gets_one_resend_from_two_triggers(hq, start_agen
     bid = body["bulletin"]["id"]  # sent while b-1 has never connected: no session holds it
 
     b1 = await start_agent("b-1", zones=["thon-2"], **FAST)
-    await wait_until(lambda: hq.orch.metrics.get("loaxa_hq_reconciles_total") >= 1, 20, "b-1's reconcile report")
+    await wait_until(lambda: hq.orch.metrics.get("loaxa_hq_reconciles_total") >= 1, 60, "b-1's reconcile report")
     d = await hq.wait_delivery(bid, "b-1", "played", timeout=30)
     assert [c.target for c in await _commands(hq, bid, "bulletin")] == ["node:b-1", "node:b-1"]
     assert d["attempts"] == 2 and hq.orch.metrics.get("loaxa_hq_resends_total") == 1
