@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from hq_server.localtime import LOCAL
 from hq_server.services import reports
 from hq_server.services import runtime_settings as rs
 from hq_server.storage.tables import Bulletin, Delivery, Node, NodeEvent, now
@@ -31,7 +32,7 @@ async def test_audit_filters_and_search(hq: Hq) -> None:
     _, pct = await hq.call("GET", "/api/v1/audit?q=%25", role="admin")
     assert pct["audit"] == []  # a % typed in the search is a character, not a wildcard
     assert (await hq.call("GET", "/api/v1/audit?outcome=maybe", role="admin"))[0] == 400
-    tomorrow = (now() + timedelta(days=1)).date().isoformat()
+    tomorrow = (now().astimezone(LOCAL) + timedelta(days=1)).date().isoformat()  # dates are the commune's
     _, future = await hq.call("GET", f"/api/v1/audit?from={tomorrow}", role="admin")
     assert future["audit"] == []
     status, text = await hq.call("GET", "/api/v1/audit?q=van-ba&format=csv", role="admin")
