@@ -87,7 +87,9 @@ class AckReporter:
                 return
             except LinkError as err:
                 logger.info("health report queued: %s", err)
-        await asyncio.to_thread(self.outbox.put, HEALTH, codec.encode(report), offline=True)
+        # behind acks still waiting (or a failed publish): queued in order, historical only if produced offline
+        # or sent late — a reconnect report queued behind the acks of that same reconnect is current
+        await asyncio.to_thread(self.outbox.put, HEALTH, codec.encode(report), offline=not self._is_connected())
         await self.flush()
 
     async def flush(self) -> None:

@@ -418,10 +418,13 @@ class Orchestrator:
         return sent
 
     async def send_to_joined(self, node_id: str) -> int:
-        """After a node joined zones: send it each active bulletin that now covers it and that it has not received.
+        """After a node joined zones: send it each active bulletin that now reaches it through a zone and that
+        it has not received.
 
         A bulletin published to a zone topic just before the node subscribed to it never reached the node;
-        the node plays each bulletin id once, so one that did arrive is not played twice.
+        the node plays each bulletin id once, so one that did arrive is not played twice. One addressed to
+        the node itself or to ``all`` is not sent again: those topics do not change with the zones (the
+        node's reconnect already re-sent what it missed).
         """
         t, sent = now(), 0
         async with self._dispatch_lock, self.sessions() as session:
@@ -430,7 +433,7 @@ class Orchestrator:
                 return 0
             for b in (await session.scalars(select(Bulletin).where(Bulletin.state == ACTIVE,
                                                                    Bulletin.expires_at > t))).all():
-                if not covers(b.targets, node):
+                if not (fanout.reaching(b.targets, node) or "").startswith("zone:"):
                     continue
                 delivery = await session.scalar(select(Delivery).where(Delivery.bulletin_id == b.id,
                                                                        Delivery.node_id == node_id))

@@ -21,10 +21,11 @@ from tests.edge.helpers import fake_https, tone
 class FakeLink:
     def __init__(self) -> None:
         self.up = False
+        self.refuse = False  # connected, but publishes fail (a stalled broker)
         self.sent: list[tuple[str, bytes]] = []
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        if not self.up:
+        if not self.up or self.refuse:
             raise NotConnectedError("down")
         self.sent.append((topic, payload))
 
@@ -51,6 +52,24 @@ async def test_offline_acks_survive_restart_and_go_in_order_as_historical(tmp_pa
     assert rep2.pending == 0
     await rep2.ack("live", AckStage.PLAYED)
     assert not codec.decode_model(link.sent[-1][1], Ack).historical
+
+
+async def test_a_current_report_queued_behind_waiting_acks_is_not_historical(tmp_path):
+    """At a reconnect the node's report (the list HQ reconciles) can queue behind acks of that same
+    reconnect; it was produced online, so HQ must act on it — only offline or late reports are historical."""
+    link = FakeLink()
+    rep = reporter(tmp_path, link)
+    await rep.ack("offline", AckStage.RECEIVED)  # produced while down: waits in the outbox
+    link.up, link.refuse = True, True
+    await rep.ack("racing", AckStage.RECEIVED)  # produced online, not sent yet
+    await rep.health(NodeHealth(node="loa-1", uptime_s=1, bulletins=["b1"]))  # queued behind both
+    link.refuse = False
+    await rep.flush()
+    sent = link.sent
+    assert [t for t, _ in sent] == ["ack", "ack", "health"]
+    assert codec.decode_model(sent[0][1], Ack).historical  # produced offline
+    assert not codec.decode_model(sent[1][1], Ack).historical
+    assert not codec.decode_model(sent[2][1], NodeHealth).historical
 
 
 def test_outbox_ignores_interrupted_writes(tmp_path):

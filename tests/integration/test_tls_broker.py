@@ -152,10 +152,11 @@ async def test_hq_embedded_broker_serves_nodes_over_tls(tmp_path: Path, pki: Pat
     from hq_server.app import BROKER_TLS_PORT, create_app
     from hq_server.broker import broker_dir, credential_store
     from hq_server.services.users import create_user
+    from hq_server.storage.tables import Node
     from hq_server.web import DB, ORCH
     from loaxa_link.mosquitto import free_port
     from simulators.nodes import SimulatedLogins
-    from tests.hq.fixtures import PASSWORD, hq_config
+    from tests.hq.fixtures import PASSWORD, hq_config, wait_async
 
     require_binary("espeak-ng")
     port = free_port()
@@ -178,6 +179,13 @@ async def test_hq_embedded_broker_serves_nodes_over_tls(tmp_path: Path, pki: Pat
         await agent.start()
         try:
             await agent.link.wait_ready(15)
+
+            async def seen_online() -> bool:  # HQ learns of the node from its birth, recorded in a batch
+                async with app[DB].sessions() as s:
+                    row = await s.get(Node, "loa-tls")
+                    return row is not None and row.state == "online"
+
+            await wait_async(seen_online, 30, "HQ recording loa-tls online")
             async with client.post("/api/v1/bulletins", headers={"Authorization": f"Bearer {token}"}, json={
                     "title": "TLS", "text": "Bản tin thử qua kết nối mã hoá.", "targets": {"nodes": ["loa-tls"]}}
                     ) as resp:
