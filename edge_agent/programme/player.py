@@ -93,6 +93,7 @@ class Player:
         self._programme_changed = asyncio.Event()
         self._workers: list[Supervised] = []
         self._admissions: set[asyncio.Task[None]] = set()
+        self._cancelling: set[str] = set()
         self.on_change: Callable[[], None] = lambda: None
         self.on_worker_crash: Callable[[str, BaseException, int], None] = lambda name, err, n: None
 
@@ -185,23 +186,35 @@ class Player:
         return True
 
     async def cancel(self, bulletin_id: str) -> bool:
-        """Stop ``bulletin_id`` everywhere: playing, queued, scheduled. True if there was something."""
-        cmd = self.store.get(bulletin_id)
-        acked = False
-        for item in self.queue.remove(bulletin_id):
-            acked = True
-            await self.conclude(item, AckStage.CANCELLED, reason="cancelled_by_hq")
-        unscheduled = self.scheduler is not None and self.scheduler.remove(bulletin_id)
-        playing = self.current is not None and self.current.bulletin_id == bulletin_id
-        if playing and self._current_task is not None:
-            self._stop_reason = "cancelled"
-            self._current_task.cancel()  # _interrupted acks and finishes
-        else:
-            if cmd is not None and not acked:
-                await self.conclude_bulletin(cmd, AckStage.CANCELLED, reason="cancelled_by_hq")
-            await self.finish(bulletin_id)
+        """Stop ``bulletin_id`` everywhere: playing, queued, scheduled. True if there was something.
+
+        Everything is taken out before the first await, and the id stays marked as being cancelled until
+        the ``cancelled`` ack is out and the bulletin finished: an admission or a job resuming meanwhile
+        must not queue it again (it would play after its ``cancelled`` ack).
+        """
+        self._cancelling.add(bulletin_id)
+        try:
+            cmd = self.store.get(bulletin_id)
+            removed = self.queue.remove(bulletin_id)
+            unscheduled = self.scheduler is not None and self.scheduler.remove(bulletin_id)
+            playing = self.current is not None and self.current.bulletin_id == bulletin_id
+            if playing and self._current_task is not None:
+                self._stop_reason = "cancelled"
+                self._current_task.cancel()  # _interrupted acks and finishes
+            for item in removed:
+                await self.conclude(item, AckStage.CANCELLED, reason="cancelled_by_hq")
+            if not playing:
+                if cmd is not None and not removed:
+                    await self.conclude_bulletin(cmd, AckStage.CANCELLED, reason="cancelled_by_hq")
+                await self.finish(bulletin_id)
+        finally:
+            self._cancelling.discard(bulletin_id)
         self.on_change()
-        return acked or unscheduled or playing or cmd is not None
+        return bool(removed) or unscheduled or playing or cmd is not None
+
+    def _withdrawn(self, bulletin_id: str) -> bool:
+        """Cancelled (or being cancelled) while an admission awaited: it must not be queued or scheduled."""
+        return bulletin_id not in self.known or bulletin_id in self._cancelling
 
     async def set_programme(self, cmd: SetProgramScheduleCommand) -> None:
         self.programme = Programme.from_command(cmd)
@@ -245,7 +258,7 @@ class Player:
             return "expired"
         if cmd.kind != "relay" and not await self._prepare(cmd, announce=not restored):
             return "failed"
-        if bid not in self.known:
+        if self._withdrawn(bid):
             return "cancelled"  # cancelled while it was being prepared
         assert self.scheduler is not None
         outcome = "queued"
@@ -268,6 +281,8 @@ class Player:
                 return "expired"
             if not restored:
                 await self.acks.ack(cmd.id, AckStage.SCHEDULED, bulletin_id=bid, detail=cmd.play_at.isoformat())
+                if self._withdrawn(bid):
+                    return "cancelled"  # a cancel handled while the ack was written: it was reported cancelled
             if cmd.play_at - self.queue.lead > now:
                 outcome = "timed"
                 if not (restored and self.scheduler.has(bid)):
@@ -351,6 +366,9 @@ class Player:
 
     def enqueue(self, item: QueueItem) -> bool:
         """Queue ``item`` unless the same play (bulletin, occurrence) is already queued or playing."""
+        if item.bulletin_id in self._cancelling:
+            logger.info("bulletin %s is being cancelled; not queued", item.bulletin_id)
+            return False
         playing = self.current is not None and self.current.key == item.key
         if playing or not self.queue.push(item):
             logger.warning("bulletin %s%s is already %s; not queued twice", item.bulletin_id,

@@ -71,6 +71,7 @@ from loaxa_link.mqtt import LinkConfig, LinkError, MqttLink
 logger = logging.getLogger(__name__)
 
 ACTIVE = BulletinState.ACTIVE.value
+SENDING = BulletinState.SENDING.value
 CANCEL_TTL_S = 600.0
 """Validity of a reconcile ``cancel`` for a bulletin that has already expired."""
 MAX_RECONCILE_CANCELS = 100
@@ -460,14 +461,18 @@ class Orchestrator:
             node = await fleet.get_or_create_node(session, node_id)
             online_since = node.state_since if node.state == "online" else None
             active = {b.id: b for b in (await session.scalars(select(Bulletin).where(
-                Bulletin.state == ACTIVE, Bulletin.expires_at > t))).all()}
+                Bulletin.state.in_((ACTIVE, SENDING)), Bulletin.expires_at > t))).all()}
+            # a broadcast still being sent belongs to the dispatcher: held copies are not cancelled (a
+            # stalled send is resumed under new command ids) and missing ones are not re-sent here
+            sending = {bid for bid, b in active.items() if b.state == SENDING}
             ids = set(active) | set(held)
             deliveries = {d.bulletin_id: d for d in (await session.scalars(select(Delivery).where(
                 Delivery.node_id == node_id, Delivery.bulletin_id.in_(ids)))).all()} if ids else {}
             terminal = {bid for bid, d in deliveries.items() if DeliveryState(d.state).terminal}
             wanted = {bid for bid, b in active.items()  # tracked and unfinished, or covered but untracked
                       if bid not in terminal and (bid in deliveries or covers(b.targets, node))}
-            busy = {bid for bid, d in deliveries.items() if in_flight(d.last_sent_at, d.attempts, online_since, t)}
+            busy = sending | {bid for bid, d in deliveries.items()
+                              if in_flight(d.last_sent_at, d.attempts, online_since, t)}
             decision = reconcile(wanted, held, terminal, busy)
             skipped = (wanted - set(held) - terminal) & busy
             sent = await self._sent_to(session, node, decision.cancel, deliveries)

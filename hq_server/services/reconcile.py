@@ -14,7 +14,8 @@ On every (re)connect a node reports the ids of every bulletin it holds (queued, 
 "Wanted" (computed by the orchestrator): active, unexpired bulletins that either have a delivery for
 this node that is not terminal, or have no delivery yet and whose targets cover the node (a node HQ
 did not know at send time, reached through its zone or ``all``). Recurring bulletins stay wanted until
-they expire.
+they expire. A broadcast still being sent (its broker stalled) is wanted and in flight: a held copy is
+not cancelled and a missing one is left to the dispatcher that is sending it.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import select
 
-from hq_server.storage.tables import CommandLog
+from hq_server.storage.tables import Bulletin, CommandLog
 from hq_server.web import DB
 from loaxa_contract import topics
 from loaxa_contract.models import AckStage
@@ -191,3 +191,22 @@ async def test_node_back_online_gets_one_resend_from_two_triggers(hq, start_agen
     assert d["attempts"] == 2 and hq.orch.metrics.get("loaxa_hq_resends_total") == 1
     assert [a.stage for a in tap.acks if a.bulletin_id == bid].count(AckStage.PLAYED) == 1
     assert bid not in b1.player.held()
+
+
+async def test_a_broadcast_still_being_sent_is_neither_cancelled_nor_re_sent_by_a_reconcile(hq):  # noqa: F811
+    """A stalled broker holds a broadcast ``sending`` (HQ resumes it under new command ids). A node that
+    reconnects meanwhile may hold an old copy: it must not be cancelled (the node then reported it
+    cancelled and played the resumed copy); one the node lacks is the dispatcher's to send."""
+    await hq.add_zones("thon-1")
+    status, body = await hq.call("PUT", "/api/v1/nodes/a-1", role="technician", json={"zones": ["thon-1"]})
+    assert status == 201, body
+    bid = await _recurring(hq, {"nodes": ["a-1"]})
+    await hq.wait_bulletin(bid, "active")
+    async with hq.app[DB].sessions() as s:
+        b = await s.get(Bulletin, bid)
+        b.state = "sending"
+        await s.commit()
+    assert await hq.orch.reconcile_node("a-1", [bid]) == (0, 0)  # held: not cancelled
+    assert await hq.orch.reconcile_node("a-1", []) == (0, 0)  # missing: not re-sent here
+    assert not await _commands(hq, bid, "cancel")
+    assert len(await _commands(hq, bid, "bulletin")) == 1

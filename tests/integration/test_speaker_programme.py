@@ -99,6 +99,48 @@ async def test_cancel_reaches_scheduled_and_queued_items(start_agent, tap, signe
     assert not agent.scheduler.has("b-timed") and agent.player.queue_length == 0
 
 
+@pytest.mark.parametrize("play_in_s", [-1, 60], ids=["start passed", "start ahead"])
+async def test_a_cancel_handled_while_a_timed_bulletin_is_admitted_stops_it(start_agent, tap, signer, play_in_s):
+    """HQ resuming a stalled broadcast while a reconcile cancels the old copy: the cancel is handled while
+    the node writes the bulletin's ``scheduled`` ack, and the admission resumes while the cancel is still
+    writing its own ack. The bulletin was then queued and played after its ``cancelled`` ack; it must be
+    neither queued nor scheduled."""
+    agent = await start_fast(start_agent)
+    cmd = bulletin(signer, text="Hủy khi đang nhận", bulletin_id="b-racing", play_at=in_s(play_in_s).isoformat())
+    scheduled_held, release_scheduled, admitted = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    ack, send, admit = agent.acks.ack, agent.acks.send, agent.player.admit
+
+    async def held_scheduled_ack(command_id, stage, **kw):
+        if command_id == cmd["id"] and stage == AckStage.SCHEDULED:
+            scheduled_held.set()
+            await release_scheduled.wait()
+        return await ack(command_id, stage, **kw)
+
+    async def cancelled_ack_after_the_admission(message, **kw):
+        if message.command_id == cmd["id"] and message.stage == AckStage.CANCELLED:
+            release_scheduled.set()
+            await asyncio.wait_for(admitted.wait(), 20)
+        return await send(message, **kw)
+
+    async def admission(command, **kw):
+        try:
+            return await admit(command, **kw)
+        finally:
+            admitted.set()
+
+    agent.acks.ack, agent.acks.send, agent.player.admit = (held_scheduled_ack, cancelled_ack_after_the_admission,
+                                                            admission)
+    await tap.publish(ALL, wire(cmd))
+    await asyncio.wait_for(scheduled_held.wait(), 20)
+    await tap.publish(ALL, wire(signer.build("cancel", target="all", ttl_s=60, bulletin_id="b-racing")))
+    await tap.wait_stage(cmd["id"], AckStage.CANCELLED)
+    after = bulletin(signer, text="Bản tin sau", bulletin_id="b-after")  # plays once the racing one is settled
+    await tap.publish(ALL, wire(after))
+    await tap.wait_stage(after["id"], AckStage.PLAYED, timeout=30)
+    assert AckStage.PLAYING not in tap.stages(cmd["id"])
+    assert "b-racing" not in agent.player.held() and not agent.scheduler.has("b-racing")
+
+
 async def test_expired_items_are_reported_not_played(start_agent, tap, signer):
     agent = await start_fast(start_agent)
     late = bulletin(signer, text="Quá giờ", play_at=in_s(-30).isoformat())
