@@ -254,7 +254,12 @@ class Player:
         """
         bid, now = cmd.bulletin_id, self.clock()
         if cmd.expires_at <= now:
-            await self.expire(cmd, "expired_before_play", f"expired at {cmd.expires_at.isoformat()}")
+            # dropped for real (a restored series' job too); a series may be renewed by HQ (same id, later
+            # expiry), so its id is not remembered as done: the renewal is taken as a new copy
+            if self.scheduler is not None:
+                self.scheduler.remove(bid)
+            await self.expire(cmd, "expired_before_play", f"expired at {cmd.expires_at.isoformat()}",
+                              remember=cmd.recurrence is None)
             return "expired"
         if cmd.kind != "relay" and not await self._prepare(cmd, announce=not restored):
             return "failed"
@@ -340,8 +345,9 @@ class Player:
                 self.ready.put(cmd.bulletin_id, cmd.id, self._volume_of(cmd), wav)
         return wav
 
-    async def expire(self, cmd: BulletinCommand, reason: str, detail: str) -> None:
-        await self.conclude_bulletin(cmd, AckStage.EXPIRED, reason=reason, detail=detail)
+    async def expire(self, cmd: BulletinCommand, reason: str, detail: str, *, remember: bool = True) -> None:
+        await self._conclude(cmd.bulletin_id, cmd.id, "", AckStage.EXPIRED, remember=remember, reason=reason,
+                             detail=detail)
 
     async def conclude(self, item: QueueItem, stage: AckStage, **fields: object) -> None:
         """A play's outcome, crash-safe: the terminal ack is journalled in the play's run record (the
@@ -354,14 +360,14 @@ class Player:
                                 **fields: object) -> None:
         await self._conclude(cmd.bulletin_id, cmd.id, occurrence, stage, **fields)
 
-    async def _conclude(self, bulletin_id: str, command_id: str, occurrence: str, stage: AckStage,
-                        **fields: object) -> None:
+    async def _conclude(self, bulletin_id: str, command_id: str, occurrence: str, stage: AckStage, *,
+                        remember: bool = True, **fields: object) -> None:
         ack = self.acks.build(command_id, stage, bulletin_id=bulletin_id,
                               occurrence=datetime.fromisoformat(occurrence) if occurrence else None, **fields)
         run = Run(bulletin_id, command_id, occurrence, "done", ack=codec.encode(ack).decode())
         await asyncio.to_thread(self.runs.put, run)
         await self.acks.send(ack)
-        await self.finish(bulletin_id)
+        await self.finish(bulletin_id, remember=remember)
         await asyncio.to_thread(self.runs.remove, run)
 
     def enqueue(self, item: QueueItem) -> bool:
@@ -387,17 +393,17 @@ class Player:
         return Run(item.bulletin_id, item.command_id, item.occurrence, state,  # type: ignore[arg-type]
                    started_at, item.replays)
 
-    async def finish(self, bulletin_id: str) -> None:
+    async def finish(self, bulletin_id: str, *, remember: bool = True) -> None:
         """Terminal for this bulletin unless a recurrence still has occurrences to come."""
         if self.scheduler is not None and self.scheduler.has(bulletin_id):
             return
         if bulletin_id in self.queue:
             return
-        await asyncio.to_thread(self._finish_files, bulletin_id)
+        await asyncio.to_thread(self._finish_files, bulletin_id, remember)
         self.known.discard(bulletin_id)  # after: a duplicate arriving meanwhile must still be refused
 
-    def _finish_files(self, bulletin_id: str) -> None:
-        self.store.finish(bulletin_id)
+    def _finish_files(self, bulletin_id: str, remember: bool) -> None:
+        self.store.finish(bulletin_id, remember=remember)
         self.ready.discard(bulletin_id)
 
     # SchedulerHost

@@ -50,10 +50,14 @@ class BulletinStore:
         cmds = [c for c in map(self.get, self.ids()) if c is not None]
         return sorted(cmds, key=lambda c: c.seq)
 
-    def finish(self, bulletin_id: str) -> None:
-        """The bulletin reached a terminal state: forget its command, remember its id (blocking)."""
+    def finish(self, bulletin_id: str, *, remember: bool = True) -> None:
+        """The bulletin reached a terminal state: forget its command, remember its id (blocking).
+
+        ``remember=False`` for a series whose copy expired here: HQ may renew it (same id, later expiry),
+        and the renewal must not be refused as a duplicate of what this node already finished."""
         self.remove(bulletin_id)
-        self.remember_done(bulletin_id)
+        if remember:
+            self.remember_done(bulletin_id)
 
     def is_done(self, bulletin_id: str) -> bool:
         return bulletin_id in self._done_set

@@ -142,13 +142,14 @@ class AckIngester:
         closed: set[str] = set()
         for node_id, ack, cmd in acks:
             b = loaded.bulletins.get(cmd.bulletin_id or "")
-            if b is not None and await self._apply(session, loaded, b, node_id, ack):
+            if b is not None and await self._apply(session, loaded, b, cmd, node_id, ack):
                 closed.add(b.id)
         await _write(session, loaded.deliveries.values())
         if closed:
             await finish_closed(session, [loaded.bulletins[b] for b in sorted(closed)])
 
-    async def _apply(self, session: AsyncSession, loaded: Loaded, b: Bulletin, node_id: str, ack: Ack) -> bool:
+    async def _apply(self, session: AsyncSession, loaded: Loaded, b: Bulletin, cmd: CommandLog, node_id: str,
+                     ack: Ack) -> bool:
         """One ack on its delivery; True when it closed the delivery."""
         row = loaded.deliveries.get((b.id, node_id))
         if row is None:
@@ -162,8 +163,10 @@ class AckIngester:
             session.add(new)
             row = loaded.deliveries[(b.id, node_id)] = Row(None, b.id, node_id, "pending", None, new=new)
         if b.recurrence:
+            outdated = b.state == BulletinState.ACTIVE and cmd.expires_at < b.expires_at  # renewed since
             step, occurrence_state = recurring_ack(DeliveryState(row.state), ack.stage, ack.reason,
-                                                     names_occurrence=ack.occurrence is not None)
+                                                     names_occurrence=ack.occurrence is not None,
+                                                     outdated_copy=outdated)
             if occurrence_state is not None:
                 await occurrences.record(session, b.id, ack, occurrence_state)
         else:

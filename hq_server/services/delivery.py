@@ -135,8 +135,12 @@ OCCURRENCE_MISSED = frozenset({"missed_schedule", *INTERRUPTION_DROPS})
 """Reasons of an ``expired``/``failed`` ack that concern one occurrence, not the whole series."""
 
 
+OUTDATED_COPY = "the node's copy of the series expired before HQ's renewal reached it; the renewal is sent again"
+"""Reason kept on a series' delivery when the node dropped an outdated copy (see :func:`recurring_ack`)."""
+
+
 def recurring_ack(current: DeliveryState, stage: AckStage, reason: str | None = None,
-                  names_occurrence: bool = False) -> tuple[Transition, str | None]:
+                  names_occurrence: bool = False, outdated_copy: bool = False) -> tuple[Transition, str | None]:
     """(delivery transition, occurrence state or None) for an ack of a recurring bulletin.
 
     ``playing``/``interrupted``/``played`` are about one occurrence: the delivery stays ``scheduled``
@@ -144,13 +148,18 @@ def recurring_ack(current: DeliveryState, stage: AckStage, reason: str | None = 
     (``names_occurrence``: it missed its grace period, failed to play — a sound card error one morning —
     or was not replayed after an interruption) or carries an occurrence reason: that occurrence is
     ``missed`` and the delivery goes on, because the node keeps the series (ending the delivery here made
-    HQ cancel the whole programme on the node at its next reconnect). Everything else (rejected, failed or
-    expired for the series as a whole, cancelled) ends the delivery as for a one-off bulletin.
+    HQ cancel the whole programme on the node at its next reconnect). A series-level ``expired`` ack of an
+    ``outdated_copy`` (a command HQ has renewed since: a node away longer than the command's lifetime
+    restarts and drops its copy) does not end the delivery either: the series goes on at HQ, and the
+    renewal is what the node needs. Everything else (rejected, failed or expired for the series as a
+    whole, cancelled) ends the delivery as for a one-off bulletin.
     """
     if stage in OCCURRENCE_STAGES:
         return apply_ack(current, AckStage.SCHEDULED), OCCURRENCE_STAGES[stage]
     if stage in (AckStage.EXPIRED, AckStage.FAILED) and (names_occurrence or reason in OCCURRENCE_MISSED):
         return Transition(current, None, False), "missed"
+    if stage == AckStage.EXPIRED and outdated_copy and not current.terminal:
+        return Transition(current, OUTDATED_COPY, True), None
     return apply_ack(current, stage, reason), None
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hq_server.services.delivery import DeliveryState as S
 from hq_server.services.delivery import (
+    OUTDATED_COPY,
     apply_ack,
     needs_resend,
     occurrence_advances,
@@ -15,6 +15,7 @@ from hq_server.services.delivery import (
     recurring_ack,
     recurring_expiry,
 )
+from hq_server.services.delivery import DeliveryState as S
 from loaxa_contract.models import AckStage as A
 
 
@@ -129,3 +130,14 @@ def test_an_occurrence_hq_closed_as_missed_still_becomes_played_when_the_node_sa
     assert not occurrence_advances("missed", "playing") and not occurrence_advances("missed", "interrupted")
     assert occurrence_closed_reason("cancelled by HQ") == "series ended while it was open: cancelled by HQ"
     assert len(occurrence_closed_reason("x" * 500)) == 200
+
+
+def test_a_node_dropping_an_outdated_copy_of_a_renewed_series_does_not_end_its_delivery():
+    t, occ = recurring_ack(S.SCHEDULED, A.EXPIRED, "expired_before_play", outdated_copy=True)
+    assert (t.state, t.changed, t.reason, occ) == (S.SCHEDULED, True, OUTDATED_COPY, None)
+    t, _ = recurring_ack(S.SCHEDULED, A.EXPIRED, "expired_before_play")  # HQ's current copy: the series ended
+    assert t.state == S.EXPIRED
+    t, _ = recurring_ack(S.SCHEDULED, A.FAILED, "render_failed", outdated_copy=True)  # only an expiry
+    assert t.state == S.FAILED
+    t, _ = recurring_ack(S.CANCELLED, A.EXPIRED, "expired_before_play", outdated_copy=True)
+    assert (t.state, t.changed) == (S.CANCELLED, False)

@@ -105,6 +105,68 @@ async def test_open_ended_series_is_renewed_and_plays_after_its_first_expiry(sta
         await a2.stop()
 
 
+async def test_a_node_away_past_its_copys_expiry_gets_the_renewed_series(start_hq, start_agent, tap,  # noqa: F811
+                                                                         make_node_config, broker):
+    """A node switched off for longer than its copy of the series lived restarts and drops that copy
+    (``expired_before_play``). HQ renewed the series meanwhile: the delivery goes on, the node takes the
+    renewal (its id is not remembered as done), and the next occurrence plays there. Before, the node
+    refused the renewal as a duplicate and HQ recorded the series expired on it for good."""
+    require_binary("espeak-ng")
+    day = 86400.0
+    h = await start_hq(bulletins={"lead_time_s": 1.0, "sweep_interval_s": 0.2,
+                                  "recurrence_horizon_days": HORIZON_S / day,
+                                  "recurrence_renew_before_days": RENEW_BEFORE_S / day})
+    agent = await start_agent("a-2", zones=["thon-1"], **FAST)
+    config = agent.config
+
+    async def online() -> bool:
+        _, body = await h.call("GET", "/api/v1/nodes/a-2", role="technician")
+        return body.get("node", {}).get("state") == "online"
+
+    await wait_async(online, 20, "a-2 online")
+    plays_at = in_s(HORIZON_S + 30)  # well after the first command's expiry and the node's return
+    status, body = await h.call("POST", "/api/v1/bulletins", role="broadcaster", json={
+        "text": "Nhắc lịch sinh hoạt hằng ngày.", "targets": {"zones": ["thon-1"]},
+        "recurrence": {"kind": "daily", "at": local_hms(plays_at)}})
+    assert status == 201, body
+    bid, first_expiry = body["bulletin"]["id"], datetime.fromisoformat(body["bulletin"]["expires_at"])
+    await h.wait_delivery(bid, "a-2", "scheduled", timeout=30)
+    await agent.stop()
+    wipe_session(broker, agent.link.config.client_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HORIZON_S + 30
+    while datetime.now(first_expiry.tzinfo) <= first_expiry:  # away until its copy has expired
+        assert loop.time() < deadline, "the clock never passed the first command's expiry"
+        await asyncio.sleep(0.2)
+
+    agent = await start_agent(config=config)
+    def expired_acks() -> list:
+        return [a for a in tap.acks if a.node == "a-2" and a.bulletin_id == bid and a.stage == AckStage.EXPIRED]
+
+    await wait_async(lambda: _async(bool(expired_acks())), 30, "a-2 dropping its expired copy")
+    dropped = expired_acks()
+    assert dropped[0].reason == "expired_before_play"
+
+    async def renewed_held() -> bool:
+        held = agent.player.store.get(bid)
+        return held is not None and held.expires_at > first_expiry
+
+    await wait_async(renewed_held, 30, "a-2 holding the renewed series")
+
+    async def played() -> bool:
+        _, occ = await h.call("GET", f"/api/v1/bulletins/{bid}/occurrences")
+        return any(o["node"] == "a-2" and o["state"] == "played" for o in occ["occurrences"])
+
+    await wait_async(played, HORIZON_S + 60, "the next occurrence played on a-2")
+    d = (await h.deliveries(bid))["a-2"]
+    assert d["state"] == "scheduled", d  # the series goes on there
+    assert (await _state(h, bid))["state"] == "active"
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
 async def wait_async_ack(tap, node: str, bid: str, timeout: float):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
