@@ -271,11 +271,18 @@ class InboundRouter:
     # ------------------------------------------------------------------ handling
 
     async def _acks(self, batch: list[Item]) -> None:
-        refusals = await self._ingest_with_retry(batch)
-        if refusals is None:  # split: each on its own
+        try:
+            refusals = await self._ingest(batch)
+        except Exception as err:  # one ack HQ cannot apply must not hold back the others: each on its own
+            if len(batch) > 1:
+                logger.warning("a batch of %d acks failed (%s): handling them one by one", len(batch), err)
             refusals = []
             for item in batch:
-                single = (await self._ingest_with_retry([item], split=False)) or [None]
+                try:
+                    single = await self._ingest([item])
+                except Exception:
+                    logger.exception("ack on %s not recorded", item.topic)
+                    single = [None]
                 await self._report_all([item], single)
                 self._done([item])
                 refusals += single
@@ -290,30 +297,19 @@ class InboundRouter:
             if refused is not None:
                 await self._refused(item.topic, refused)
 
-    async def _ingest_with_retry(self, batch: list[Item], split: bool = True) -> list[InboundRefused | None] | None:
-        """Refusals per ack once committed; None when the batch should be split (``split``)."""
+    async def _ingest(self, batch: list[Item]) -> list[InboundRefused | None]:
+        """Refusals per ack once committed; a conflict (PostgreSQL serialisation, deadlock) is retried a few
+        times, an unavailable database until it is back; anything else is raised."""
         acks = [(item.parsed.node or "", item.ack) for item in batch if item.parsed and item.ack]
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self.sessions() as session:
-                    refusals = await self.ingester.ingest(session, acks)
-                    await session.commit()
-                return refusals
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                if _unavailable(err) or (isinstance(err, DBAPIError) and attempt < RETRIES_BEFORE_SPLIT):
-                    delay = min(BACKOFF_MAX_S, 0.05 * 2 ** min(attempt, 8))
-                    logger.warning("recording %d ack(s) failed (%s); retrying in %.2fs", len(acks), err, delay)
-                    await asyncio.sleep(delay)
-                    continue
-                if split and len(batch) > 1:
-                    logger.warning("a batch of %d acks failed (%s): handling them one by one", len(batch), err)
-                    return None
-                logger.exception("ack on %s not recorded: %s", batch[0].topic, err)
-                return [None] * len(acks)
+        refusals: list[InboundRefused | None] = []
+
+        async def record() -> None:
+            async with self.sessions() as session:
+                refusals[:] = await self.ingester.ingest(session, acks)
+                await session.commit()
+
+        await self._retrying(record, f"{len(acks)} ack(s)", conflicts=RETRIES_BEFORE_SPLIT)
+        return refusals
 
     async def _batch(self, batch: list[Item]) -> None:
         """Messages of one kind in one transaction; if the batch fails for another reason than the database
@@ -346,9 +342,9 @@ class InboundRouter:
         self._done([item])
 
     @staticmethod
-    async def _retrying(work: Callable[[], Awaitable[None]], what: str) -> None:
+    async def _retrying(work: Callable[[], Awaitable[None]], what: str, conflicts: int = 0) -> None:
         """``work()``, again with backoff while the database is unavailable (nothing is acknowledged to
-        the broker meanwhile); any other failure is raised."""
+        the broker meanwhile) and for the first ``conflicts`` other database errors; anything else is raised."""
         attempt = 0
         while True:
             attempt += 1
@@ -358,7 +354,7 @@ class InboundRouter:
             except asyncio.CancelledError:
                 raise
             except Exception as err:
-                if not _unavailable(err):
+                if not (_unavailable(err) or (isinstance(err, DBAPIError) and attempt < conflicts)):
                     raise
                 delay = min(BACKOFF_MAX_S, 0.05 * 2 ** min(attempt, 8))
                 logger.warning("handling %s failed (%s); retrying in %.2fs", what, err, delay)

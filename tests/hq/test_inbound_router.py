@@ -187,3 +187,23 @@ async def test_a_connecting_fleet_interleaving_births_and_reports_is_still_batch
     async with hq.app[DB].sessions() as s:
         rows = (await s.execute(select(Node.state, Node.last_uptime_s).where(Node.id.like("loa-%")))).all()
     assert len(rows) == n and set(rows) == {("online", 3.0)}  # birth applied, then the report on the same row
+
+
+async def test_an_ack_hq_cannot_apply_does_not_hold_back_the_rest_of_its_batch(hq: Hq, caplog):
+    """A batch that fails for another reason than the database being down is applied ack by ack: the
+    failing one is logged (and acknowledged to the broker: redelivering it would fail the same way)."""
+    bid, commands = await _broadcast(hq, 20)
+    router = hq.orch.router
+    ingest = router.ingester.ingest
+
+    async def failing_for_one_node(session, batch):
+        if any(node == "loa-0003" for node, _ in batch):
+            raise RuntimeError("a row HQ cannot apply")
+        return await ingest(session, batch)
+
+    router.ingester.ingest = failing_for_one_node
+    await asyncio.wait_for(asyncio.gather(*[router.on_message(t, p) for t, p in _acks(bid, commands)]), 60)
+    states = {node: d["state"] for node, d in (await hq.deliveries(bid)).items()}
+    assert states.pop("loa-0003") == "pending"
+    assert set(states.values()) == {"played"}, states
+    assert "ack on loaxa/v1/" in caplog.text and "not recorded" in caplog.text
