@@ -49,13 +49,28 @@ async def _state(h: Hq, bid: str) -> dict:
     return body["bulletin"]
 
 
-async def test_open_ended_series_is_renewed_and_plays_after_its_first_expiry(start_hq, start_agent, tap,  # noqa: F811
-                                                                            make_node_config, broker):
+async def renewing_hq(start_hq) -> Hq:  # noqa: F811
+    """HQ whose open-ended series live HORIZON_S and are renewed RENEW_BEFORE_S before they expire."""
     require_binary("espeak-ng")
     day = 86400.0
-    h = await start_hq(bulletins={"lead_time_s": 1.0, "sweep_interval_s": 0.2,
-                                  "recurrence_horizon_days": HORIZON_S / day,
-                                  "recurrence_renew_before_days": RENEW_BEFORE_S / day})
+    return await start_hq(bulletins={"lead_time_s": 1.0, "sweep_interval_s": 0.2,
+                                     "recurrence_horizon_days": HORIZON_S / day,
+                                     "recurrence_renew_before_days": RENEW_BEFORE_S / day})
+
+
+async def daily_series_held_by_a2(h: Hq, plays_at: datetime) -> tuple[str, datetime]:
+    """An open-ended daily series to thon-1 at ``plays_at``'s time of day, scheduled on a-2: (id, expiry)."""
+    status, body = await h.call("POST", "/api/v1/bulletins", role="broadcaster", json={
+        "text": "Nhắc lịch sinh hoạt hằng ngày.", "targets": {"zones": ["thon-1"]},
+        "recurrence": {"kind": "daily", "at": local_hms(plays_at)}})
+    assert status == 201, body
+    await h.wait_delivery(body["bulletin"]["id"], "a-2", "scheduled", timeout=30)
+    return body["bulletin"]["id"], datetime.fromisoformat(body["bulletin"]["expires_at"])
+
+
+async def test_open_ended_series_is_renewed_and_plays_after_its_first_expiry(start_hq, start_agent, tap,  # noqa: F811
+                                                                            make_node_config, broker):
+    h = await renewing_hq(start_hq)
     a1 = await start_agent("a-1", zones=["thon-1"], **FAST)
     a2 = EdgeAgent(make_node_config("a-2", ["thon-1"], port=broker.port, **FAST))
     await a2.start()
@@ -67,13 +82,8 @@ async def test_open_ended_series_is_renewed_and_plays_after_its_first_expiry(sta
             return sum(n["state"] == "online" for n in body["nodes"]) == 2
 
         await wait_async(both_online, 20, "two nodes online")
-        plays_at = in_s(HORIZON_S + 8)  # after the first command's expiry
-        status, body = await h.call("POST", "/api/v1/bulletins", role="broadcaster", json={
-            "text": "Nhắc lịch sinh hoạt hằng ngày.", "targets": {"zones": ["thon-1"]},
-            "recurrence": {"kind": "daily", "at": local_hms(plays_at)}})
-        assert status == 201, body
-        bid, first_expiry = body["bulletin"]["id"], datetime.fromisoformat(body["bulletin"]["expires_at"])
-        await h.wait_delivery(bid, "a-2", "scheduled", timeout=30)
+        # after the first command's expiry
+        bid, first_expiry = await daily_series_held_by_a2(h, in_s(HORIZON_S + 8))
 
         await a2.stop()  # a-2 is away (and loses its broker session) while HQ renews the series
         wipe_session(broker, a2.link.config.client_id)
@@ -111,11 +121,7 @@ async def test_a_node_away_past_its_copys_expiry_gets_the_renewed_series(start_h
     (``expired_before_play``). HQ renewed the series meanwhile: the delivery goes on, the node takes the
     renewal (its id is not remembered as done), and the next occurrence plays there. Before, the node
     refused the renewal as a duplicate and HQ recorded the series expired on it for good."""
-    require_binary("espeak-ng")
-    day = 86400.0
-    h = await start_hq(bulletins={"lead_time_s": 1.0, "sweep_interval_s": 0.2,
-                                  "recurrence_horizon_days": HORIZON_S / day,
-                                  "recurrence_renew_before_days": RENEW_BEFORE_S / day})
+    h = await renewing_hq(start_hq)
     agent = await start_agent("a-2", zones=["thon-1"], **FAST)
     config = agent.config
 
@@ -124,13 +130,8 @@ async def test_a_node_away_past_its_copys_expiry_gets_the_renewed_series(start_h
         return body.get("node", {}).get("state") == "online"
 
     await wait_async(online, 20, "a-2 online")
-    plays_at = in_s(HORIZON_S + 30)  # well after the first command's expiry and the node's return
-    status, body = await h.call("POST", "/api/v1/bulletins", role="broadcaster", json={
-        "text": "Nhắc lịch sinh hoạt hằng ngày.", "targets": {"zones": ["thon-1"]},
-        "recurrence": {"kind": "daily", "at": local_hms(plays_at)}})
-    assert status == 201, body
-    bid, first_expiry = body["bulletin"]["id"], datetime.fromisoformat(body["bulletin"]["expires_at"])
-    await h.wait_delivery(bid, "a-2", "scheduled", timeout=30)
+    # well after the first command's expiry and the node's return
+    bid, first_expiry = await daily_series_held_by_a2(h, in_s(HORIZON_S + 30))
     await agent.stop()
     wipe_session(broker, agent.link.config.client_id)
     loop = asyncio.get_running_loop()
