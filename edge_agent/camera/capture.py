@@ -91,6 +91,47 @@ def has_stream_clock(url: str) -> bool:
     return url.lower().startswith(_CLOCKED_SCHEMES)
 
 
+def _runqueue_s() -> float | None:
+    """Seconds this thread has waited for a CPU (Linux schedstat), or None where the kernel does not say."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class ReadTimer:
+    """How long the reader waited for the camera's data: the wall time of each read less the time the
+    thread spent on a CPU or (where the kernel says) waiting for one; the first read, which includes the
+    open, is not counted.
+
+    A slow camera keeps the reader waiting; a reader short of CPU (or slowed by its own per-frame work)
+    finds every frame already in the socket, so this stays near zero — what tells them apart when the
+    stream has no timestamps of its own (:func:`edge_agent.camera.health.judge_fps`). Without the
+    kernel's run-queue figure, CPU starvation counts as waiting: the camera is then judged as before.
+    """
+
+    def __init__(self) -> None:
+        self.waited = 0.0
+        self.reads = 0
+
+    def read(self, cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
+        w0, c0, r0 = time.monotonic(), time.thread_time(), _runqueue_s()
+        ok, img = cap.read()
+        w1, c1, r1 = time.monotonic(), time.thread_time(), _runqueue_s()
+        if self.reads:
+            starved = r1 - r0 if r0 is not None and r1 is not None else 0.0
+            self.waited += max(0.0, (w1 - w0) - (c1 - c0) - starved)
+        self.reads += 1
+        return ok, img
+
+    def idle_share(self, span_s: float) -> float | None:
+        """Share of ``span_s`` (first to last arrival) spent waiting for data; None with too few reads."""
+        if span_s <= 0 or self.reads < 3:
+            return None
+        return min(1.0, self.waited / span_s)
+
+
 Observer = Callable[[np.ndarray, Gray], None]
 """Called with each decoded frame (BGR, privacy masks blacked out) and its analysis grey image."""
 
@@ -113,8 +154,9 @@ def sample_camera(cfg: CameraConfig, previous: Gray | None, observe: Observer | 
         clocked = has_stream_clock(cfg.url)
         stamps: list[float | None] = []  # the stream's own timestamps (ms), when it has a clock
         frame = None
+        timer = ReadTimer()
         for _ in range(cfg.frames_per_sample):
-            ok, img = cap.read()
+            ok, img = timer.read(cap)
             if not ok or img is None:
                 break
             arrivals.append(time.monotonic())
@@ -142,6 +184,7 @@ def sample_camera(cfg: CameraConfig, previous: Gray | None, observe: Observer | 
         first_frame_ms=(arrivals[0] - t0) * 1000,
         fps=measure_fps(arrivals),
         stream_fps=stream_fps(stamps) if clocked else None,
+        reader_idle=timer.idle_share(arrivals[-1] - arrivals[0]),
         width=w,
         height=h,
         brightness=metrics.brightness,

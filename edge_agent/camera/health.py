@@ -47,6 +47,7 @@ class Sample:
     first_frame_ms: float | None = None
     fps: float | None = None  # from the arrival times of the frames this node read (its reading pace)
     stream_fps: float | None = None  # from the stream's own timestamps (the camera's pace); None without them
+    reader_idle: float | None = None  # share of the reading time spent waiting for the camera's data
     width: int | None = None
     height: int | None = None
     brightness: float | None = None
@@ -159,13 +160,22 @@ class FpsVerdict(StrEnum):
     UNKNOWN = "unknown"  # nothing measured
 
 
-def judge_fps(read_fps: float | None, stream_rate: float | None, floor: float) -> FpsVerdict:
-    """Judge the camera by its own clock when the stream has one, else by the arrival times.
+READER_IDLE_MIN = 0.2
+"""Below this share of its time waiting for the camera's data, the reader (not the camera) set the pace."""
+
+
+def judge_fps(read_fps: float | None, stream_rate: float | None, floor: float,
+              reader_idle: float | None = None) -> FpsVerdict:
+    """Judge the camera by its own clock when the stream has one, else by the arrival times — unless the
+    reader never had to wait for them.
 
     Arrival times measure the reader as much as the camera: on a node short of CPU the frames wait in the
     socket and arrive late, and a healthy 10 fps camera read at 5 fps would be reported ``low_fps`` to the
-    police post. Without stream timestamps (MJPEG over HTTP: FFmpeg invents 40 ms per frame) the two
-    cannot be told apart and arrivals are all there is; hysteresis then filters a reader starved briefly.
+    police post. Without stream timestamps (MJPEG over HTTP: FFmpeg invents 40 ms per frame) the reader's
+    own waiting tells them apart (``reader_idle``, measured around each read without the time it spent on
+    the CPU or waiting for one): a slow camera keeps the reader waiting for data (measured: 0.75–1.0 of
+    the time, also beside ``stress-ng``), while a reader that sets the pace finds each frame already there
+    (below 0.01).
     """
     if stream_rate is not None:
         if stream_rate < floor:
@@ -173,7 +183,11 @@ def judge_fps(read_fps: float | None, stream_rate: float | None, floor: float) -
         return FpsVerdict.READER_BEHIND if read_fps is not None and read_fps < floor else FpsVerdict.OK
     if read_fps is None:
         return FpsVerdict.UNKNOWN
-    return FpsVerdict.STREAM_SLOW if read_fps < floor else FpsVerdict.OK
+    if read_fps >= floor:
+        return FpsVerdict.OK
+    if reader_idle is not None and reader_idle < READER_IDLE_MIN:
+        return FpsVerdict.READER_BEHIND
+    return FpsVerdict.STREAM_SLOW
 
 
 def raw_status(sample: Sample, cfg: CameraConfig, baseline_sharpness: float | None = None) -> tuple[CameraStatus, str]:
@@ -213,15 +227,16 @@ def raw_status(sample: Sample, cfg: CameraConfig, baseline_sharpness: float | No
             f"{sample.width}x{sample.height}, expected {cfg.expected_width}x{cfg.expected_height}",
         )
     if cfg.min_fps:
-        verdict = judge_fps(sample.fps, sample.stream_fps, cfg.min_fps * t.fps_tolerance)
+        verdict = judge_fps(sample.fps, sample.stream_fps, cfg.min_fps * t.fps_tolerance, sample.reader_idle)
         if verdict is FpsVerdict.STREAM_SLOW:
             if sample.stream_fps is not None:
                 return CameraStatus.LOW_FPS, f"{sample.stream_fps:.1f} fps < {cfg.min_fps:g} (stream timestamps)"
             return CameraStatus.LOW_FPS, f"{sample.fps:.1f} fps < {cfg.min_fps:g}"
         if verdict is FpsVerdict.READER_BEHIND:
+            pace = (f"camera sends {sample.stream_fps:.1f} fps (stream timestamps)" if sample.stream_fps is not None
+                    else "each frame was already waiting")
             return CameraStatus.OK, (
-                f"node behind: read at {sample.fps:.1f} fps, camera sends {sample.stream_fps:.1f} fps "
-                "(stream timestamps); the node is short of CPU, the camera is fine"
+                f"node behind: read at {sample.fps:.1f} fps, {pace}; the node is short of CPU, the camera is fine"
             )
     return CameraStatus.OK, ""
 

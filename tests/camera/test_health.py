@@ -206,7 +206,10 @@ def test_judge_fps_tells_a_slow_stream_from_a_reader_behind() -> None:
     assert judge_fps(4.0, 10.0, floor) is FpsVerdict.READER_BEHIND  # frames waited in the socket: the node is slow
     assert judge_fps(3.0, 3.0, floor) is FpsVerdict.STREAM_SLOW
     assert judge_fps(9.5, 3.0, floor) is FpsVerdict.STREAM_SLOW  # the camera's clock wins over a burst of arrivals
-    assert judge_fps(3.0, None, floor) is FpsVerdict.STREAM_SLOW  # no stream clock (MJPEG): arrivals are all we have
+    assert judge_fps(3.0, None, floor) is FpsVerdict.STREAM_SLOW  # no stream clock, reader's waiting unknown
+    assert judge_fps(3.0, None, floor, reader_idle=0.9) is FpsVerdict.STREAM_SLOW  # MJPEG: the reader waited for it
+    assert judge_fps(4.0, None, floor, reader_idle=0.01) is FpsVerdict.READER_BEHIND  # every frame already there
+    assert judge_fps(9.0, None, floor, reader_idle=0.01) is FpsVerdict.OK
     assert judge_fps(None, None, floor) is FpsVerdict.UNKNOWN
 
 

@@ -154,6 +154,32 @@ async def test_rtsp_fps_is_the_cameras_pace_when_the_reader_falls_behind(sim: Si
     assert status is S.OK and "node behind" in detail, (status, detail)
 
 
+@pytest.mark.parametrize("fault", ["none", "fps_drop"])
+async def test_mjpeg_reader_behind_is_told_from_a_slow_camera(sim: SimProcess, fault: str) -> None:
+    """MJPEG has no timestamps of its own: a reader slowed on purpose (0.25 s per frame, as a node starved
+    of CPU or busy detecting) reads a healthy 10 fps camera at ~4 fps but never waits for a frame, so the
+    camera stays ``ok``; a camera really at 2 fps keeps the reader waiting, and is ``low_fps``."""
+    cam = "mjpeg-5"
+    sim.fault(cam, fault)
+    try:
+        cfg = CameraConfig(id=cam, url=sim.url(cam), **{**FAST, "frames_per_sample": 6})
+
+        def busy(_frame: object, _gray: object) -> None:
+            time.sleep(0.25 if fault == "none" else 0.05)
+
+        sample = (await asyncio.to_thread(sample_camera, cfg, None, busy)).sample
+        assert sample.fps is not None and sample.fps < 5 and sample.stream_fps is None, sample
+        status, detail = raw_status(sample, cfg)
+        if fault == "none":
+            assert sample.reader_idle is not None and sample.reader_idle < 0.1, sample
+            assert status is S.OK and "node behind" in detail and "already waiting" in detail, (status, detail)
+        else:
+            assert sample.reader_idle is not None and sample.reader_idle > 0.5, sample
+            assert status is S.LOW_FPS, (status, detail)
+    finally:
+        sim.fault(cam, "none")
+
+
 async def test_rtsp_freeze_at_640x360(sim: SimProcess, wait: Any) -> None:
     """The benchmark's miss: H.264 re-encoding noise of a still 640x360 picture must not hide the freeze.
 
