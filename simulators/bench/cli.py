@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     f.add_argument("--timeout", type=float, default=None, help="seconds to wait for every node to finish")
     f.add_argument("--work-dir", type=Path, default=None, help="keep everything here (default: a temp dir, removed)")
     f.add_argument("--out", type=Path, default=None, help="also write the JSON result to this file")
+    f.add_argument("--settle-queue", type=int, default=0, metavar="N",
+                   help="broadcast once HQ's inbound queue holds at most N messages (default 0: empty)")
     f.add_argument("--hq-setting", action="append", default=[], metavar="SECTION.FIELD=JSON",
                    help="HQ config override, e.g. bulletins.lead_time_s=10 (repeatable)")
     f.add_argument("--node-setting", action="append", default=[], metavar="SECTION.FIELD=JSON",
@@ -61,7 +63,7 @@ def run_bench(args: argparse.Namespace) -> int:
     opts = FanoutOptions(nodes=args.nodes, zones=args.zones, per_process=args.per_process,
                          database_url=args.database_url, postgres=args.postgres, text=args.text,
                          timeout_s=args.timeout, baseline=not args.no_baseline, work_dir=args.work_dir,
-                         hq_settings=settings, node_settings=node_settings)
+                         hq_settings=settings, node_settings=node_settings, settle_queue=args.settle_queue)
     try:
         result = asyncio.run(run_fanout(opts, say))
     except KeyboardInterrupt:

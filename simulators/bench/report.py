@@ -106,7 +106,7 @@ def summary_lines(result: dict[str, Any], lx: dict[str, Any]) -> list[str]:
         f"HQ: CPU {lx['hq_cpu_s']} s, peak RSS {lx['hq_rss_peak_mb']} MB; broker CPU {lx['broker_cpu_s']} s; "
         f"fleet CPU {lx['fleet_cpu_s']} s; benchmark (tap) CPU {lx['bench_cpu_s']} s",
         f"acks ingested by HQ: mean {acks['mean_per_s']}/s, best ~1 s {acks['peak_per_s']}/s ({acks['acks']} acks); "
-        f"HQ inbound queue peak {lx['hq_inbound_queue_peak']}",
+        f"HQ inbound queue peak {lx['hq_inbound_queue_peak']}, {lx.get('hq_queue_at_submit', 0)} at submit",
     ]
     serial = lx.get("serial_node_work_to_received")
     if serial:
