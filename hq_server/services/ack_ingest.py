@@ -214,10 +214,17 @@ async def _write(session: AsyncSession, rows: Iterable[Row]) -> None:
 
 
 async def finish_closed(session: AsyncSession, bulletins: list[Bulletin]) -> list[str]:
-    """Active bulletins whose every delivery is now closed get their outcome (one grouped query for all)."""
+    """Active bulletins whose every delivery is now closed get their outcome (one grouped query for all).
+
+    On PostgreSQL the bulletins' rows are locked (in id order) before their deliveries are counted: two HQ
+    processes closing a bulletin's last deliveries at the same moment each saw the other's still open (not
+    yet committed), and neither finished it. With the lock the second counts after the first committed.
+    """
     active = [b for b in bulletins if b.state == BulletinState.ACTIVE.value]
     if not active:
         return []
+    await session.execute(select(Bulletin.id).where(Bulletin.id.in_(sorted(b.id for b in active)))
+                          .order_by(Bulletin.id).with_for_update())
     counts = (await session.execute(select(Delivery.bulletin_id, Delivery.state, func.count()).where(
         Delivery.bulletin_id.in_([b.id for b in active])).group_by(Delivery.bulletin_id, Delivery.state))).all()
     states: dict[str, list[DeliveryState]] = {}

@@ -77,7 +77,10 @@ class Hq:
             last = body["bulletin"]
             return last["state"] in states
 
-        await wait_async(check, timeout, f"bulletin {bulletin_id} in {states} (last: {last.get('state')})")
+        try:
+            await wait_async(check, timeout, f"bulletin {bulletin_id} in {states}")
+        except AssertionError as err:
+            raise AssertionError(f"{err} (last state: {last.get('state')})") from None
         return last
 
     async def wait_delivery(self, bulletin_id: str, node: str, state: str, timeout: float = 40.0) -> dict[str, Any]:

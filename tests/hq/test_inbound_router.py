@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from hq_server.services.inbound_router import INBOUND, InboundRouter, MissingHandler
 from hq_server.storage.tables import Delivery, Node, Zone, now
@@ -207,3 +207,38 @@ async def test_an_ack_hq_cannot_apply_does_not_hold_back_the_rest_of_its_batch(h
     assert states.pop("loa-0003") == "pending"
     assert set(states.values()) == {"played"}, states
     assert "ack on loaxa/v1/" in caplog.text and "not recorded" in caplog.text
+
+
+@pytest.mark.postgres
+async def test_two_processes_closing_the_last_deliveries_at_once_finish_the_bulletin(start_hq, postgres_url):
+    """Two HQ processes (two transactions here) record the last two ``played`` acks of a bulletin at the
+    same moment. Each counted the other's delivery as still open (not yet committed), so neither finished
+    the bulletin and it stayed ``active`` for good. The second now waits for the first to commit."""
+    hq = await start_hq(await fresh_postgres_db(postgres_url, "hq_close_race"))
+    bid, commands = await _broadcast(hq, 2)
+    ingester, sessions = hq.orch.router.ingester, hq.app[DB].sessions
+    t = datetime.now(UTC)
+    first, second = (
+        (node, Ack(node=node, command_id=command_id, bulletin_id=bid, stage=AckStage.PLAYED, started_at=t,
+                   ended_at=t, duration_s=3.0)) for node, command_id in sorted(commands.items()))
+
+    async def ingest_and_commit(session, ack) -> None:
+        await ingester.ingest(session, [ack])
+        await session.commit()
+
+    async with sessions() as a, sessions() as b:
+        await ingester.ingest(a, [first])  # process A: recorded, not committed yet
+        other = asyncio.create_task(ingest_and_commit(b, second))  # process B meanwhile
+
+        async def b_counted_or_waits() -> bool:
+            if other.done():
+                return True
+            async with sessions() as probe:
+                return bool(await probe.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")))
+
+        await wait_async(b_counted_or_waits, 30, "process B counting the deliveries, or waiting to")
+        await a.commit()
+        await asyncio.wait_for(other, 30)
+    b = await hq.wait_bulletin(bid, "completed", timeout=10)
+    assert b["delivery_summary"] == {"played": 2}
