@@ -304,7 +304,7 @@ async def test_a_cut_after_the_outcome_was_decided_never_replays_it(start_agent,
     agent = await start_agent("loa-1", **FAST)
     finishing = asyncio.Event()
 
-    async def power_goes_before_finishing(bulletin_id: str) -> None:
+    async def power_goes_before_finishing(bulletin_id: str, **_: object) -> None:
         finishing.set()
         await asyncio.Event().wait()
 
