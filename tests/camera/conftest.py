@@ -7,9 +7,7 @@ the live tests FAIL with the apt packages to install, they are never skipped qui
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 
 from simulators.camera.server import rtsp_requirements_error
+from tests.conftest import camera_priority
 
 ROOT = Path(__file__).resolve().parents[2]
 #: One simulator for the module: mjpeg-1..8 get one fault each and rtsp-1..4 two each (concurrently); later
@@ -58,26 +57,13 @@ def sim() -> Iterator[SimProcess]:
     yield from run_sim(SIM_MJPEG, SIM_RTSP)
 
 
-def _camera_priority() -> None:
-    """Run the simulated cameras ahead of the machine's other work (in the child, before exec).
-
-    Real cameras have their own processor: a node short of CPU reads late, but its cameras keep their
-    pace. The simulator shares this machine, and under load it rendered (2 ms of CPU per frame, 14
-    cameras at 10 fps: ~28 % of a core) and sent its MJPEG streams at 6-8 fps — a slow camera, truly,
-    which the monitor rightly called ``low_fps``. With a higher priority it stays a healthy camera while
-    the monitor under test gets no help. Without the privilege to raise it (not root), it runs as is.
-    """
-    with contextlib.suppress(OSError):
-        os.nice(-5)
-
-
 def run_sim(mjpeg: int, rtsp: int, *extra: str) -> Iterator[SimProcess]:
     missing = rtsp_requirements_error()
     if missing:
         pytest.fail(missing, pytrace=False)
     cmd = [sys.executable, "-m", "simulators.camera.cli", "--mjpeg", str(mjpeg), "--rtsp", str(rtsp), *extra]
     cmd += ["--width", str(SIM_WIDTH), "--height", str(SIM_HEIGHT), "--fps", "10", "--json"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=_camera_priority)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=camera_priority)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
