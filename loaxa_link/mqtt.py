@@ -117,6 +117,15 @@ class LinkConfig:
     """MQTT 5 Receive Maximum: QoS 1 messages the broker may have in flight to this client, unacknowledged.
     Without it Mosquitto 2.0 sends 20 at a time (measured), which caps a manually acknowledging client that
     commits in batches at 20 messages per commit."""
+    max_unhandled: int | None = None
+    """With ``manual_ack``: stop reading from the broker while this many received messages are not yet
+    acknowledged, and read again once half of them are. The receive maximum should bound that by itself,
+    but Mosquitto 2.0.11 and 2.0.12 (Debian 12's broker) honour it only until the first acknowledgement:
+    each PUBACK lets up to a whole receive maximum more into flight (measured: receive maximum 20, ten
+    PUBACKs, 210 unacknowledged), so a slow consumer's backlog moves from the broker into its memory.
+    Paused, the backlog waits at the broker; a packet is still read every third of the keepalive so the
+    connection stays alive. Publishes made on a paused link wait for their PUBACK behind that backlog:
+    give a consumer that can fall behind a separate link for what it sends."""
 
 
 class MqttLink:
@@ -161,6 +170,10 @@ class MqttLink:
         self._early_pub: dict[int, ReasonCode] = {}
         self._pending_sub: dict[int, asyncio.Future[list[ReasonCode]]] = {}
         self._acks = InOrderAcks()
+        self._paused = False
+        self.read_pauses = 0
+        """Times reading stopped because ``max_unhandled`` messages were waiting (see :class:`LinkConfig`)."""
+        self._last_read = 0.0
         self._handlers: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
         self._ready = asyncio.Event()
@@ -335,6 +348,7 @@ class MqttLink:
     def _register_socket(self, sock) -> None:
         assert self._loop is not None
         self._sock = sock
+        self._paused = False
         _no_delay(sock)
         self._loop.add_reader(sock, self._on_readable)
         if self._misc_task is None or self._misc_task.done():
@@ -350,13 +364,41 @@ class MqttLink:
         costs one event-loop iteration per packet. So: read while the SSL buffer or the socket still
         holds data, a bounded number of packets per wake-up, and come back at once if more remain.
         """
+        self._last_read = time.monotonic()
         for _ in range(READ_BUDGET):
+            if self._paused:
+                return
             if self._client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None:
                 return
             if not _has_input(self._sock):
                 return
-        if self._loop is not None and self._sock is not None:
+        if self._loop is not None and self._sock is not None and not self._paused:
             self._loop.call_soon(self._on_readable)
+
+    def _pause_reading(self) -> None:
+        if self._paused or self._sock is None or self._loop is None:
+            return
+        self._paused = True
+        self.read_pauses += 1
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(self._sock)
+        logger.debug("mqtt %s: %d messages unacknowledged; reading paused", self.config.client_id,
+                     self._acks.waiting)
+
+    def _resume_reading(self) -> None:
+        if not self._paused or self._sock is None or self._loop is None:
+            return
+        self._paused = False
+        self._loop.add_reader(self._sock, self._on_readable)
+        self._loop.call_soon(self._on_readable)  # TLS may hold decrypted bytes the socket will not signal
+
+    def _keep_alive_while_paused(self) -> None:
+        """Read one packet now and then while paused: paho drops a connection it has read nothing from for
+        two keepalives (its PINGRESP waits behind the backlog, but any bytes read count)."""
+        if (self._paused and self._sock is not None
+                and time.monotonic() - self._last_read >= self.config.keepalive / 3 and _has_input(self._sock)):
+            self._last_read = time.monotonic()
+            self._client.loop_read()
 
     def _on_socket_close(self, client: paho.Client, userdata: object, sock) -> None:
         self._in_loop(self._teardown_socket)
@@ -389,6 +431,7 @@ class MqttLink:
 
     async def _misc_loop(self) -> None:
         while self._client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._keep_alive_while_paused()
             await asyncio.sleep(1)
 
     # ------------------------------------------------------------------ paho callbacks (loop thread)
@@ -481,6 +524,8 @@ class MqttLink:
     def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
         manual = self.config.manual_ack and msg.qos > 0
         token = self._acks.received(msg.mid, msg.qos) if manual else None
+        if manual and self.config.max_unhandled and self._acks.waiting >= self.config.max_unhandled:
+            self._pause_reading()
         result = None
         try:
             if self._on_message_cb is not None:
@@ -518,6 +563,8 @@ class MqttLink:
     def _ack_handled(self, token: Token) -> None:
         for mid, qos in self._acks.handled(token):
             self._client.ack(mid, qos)
+        if self._paused and self._acks.waiting <= (self.config.max_unhandled or 0) // 2:
+            self._resume_reading()
 
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
         fut = self._pending_pub.pop(mid, None)

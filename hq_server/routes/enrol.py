@@ -96,7 +96,7 @@ async def revoke_credential(request: web.Request) -> web.Response:
         raise ApiError(503, f"Broker chưa áp dụng việc thu hồi (the broker did not apply it): {err}") from err
     if not revoked:
         raise ApiError(404, f"Nút {node} không có tài khoản đang hoạt động (no active login)")
-    await prov.forget_revoked(request.app[ORCH].link, request.app[DB].sessions, request.app[CONFIG].commune, node)
+    await prov.forget_revoked(request.app[ORCH].outbound, request.app[DB].sessions, request.app[CONFIG].commune, node)
     request[AUDIT_DETAIL] = {"node": node}
     return json_response({"node": node, "revoked": True, "broker_applied": applied})
 

@@ -22,16 +22,18 @@ async def metrics(request: web.Request) -> web.Response:
         cams = (await s.execute(select(Camera.status, func.count()).group_by(Camera.status))).all()
         bulletins = (await s.execute(select(Bulletin.state, func.count()).group_by(Bulletin.state))).all()
         deliveries = (await s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
-    link = request.app[ORCH].link
+    orch = request.app[ORCH]
+    links = (orch.link, orch.outbound)
     registry = request.app[METRICS]
     registry.set_states({
         "loaxa_hq_nodes_online": [({}, online)],
         "loaxa_hq_cameras": [({"status": st}, c) for st, c in cams],
         "loaxa_hq_bulletins": [({"state": st}, c) for st, c in bulletins],
         "loaxa_hq_deliveries": [({"state": st}, c) for st, c in deliveries],
-        "loaxa_hq_mqtt_reconnects_total": [({}, max(0, link.connects - 1))],
-        "loaxa_hq_mqtt_connected": [({}, 1 if link.connected else 0)],
-        "loaxa_hq_leader": [({}, 1 if request.app[ORCH].leading else 0)],
+        "loaxa_hq_mqtt_reconnects_total": [({}, sum(max(0, link.connects - 1) for link in links))],
+        "loaxa_hq_mqtt_connected": [({}, 1 if all(link.connected for link in links) else 0)],
+        "loaxa_hq_inbound_read_pauses_total": [({}, orch.link.read_pauses)],
+        "loaxa_hq_leader": [({}, 1 if orch.leading else 0)],
     })
     return web.Response(body=registry.render(), headers={"Content-Type": prom.CONTENT_TYPE,
                                                          "X-Content-Type-Options": "nosniff"})

@@ -14,7 +14,8 @@ What an operator watches during a broadcast, the same figures ``loaxa-sim bench 
   (this includes the lead time before the synchronised start, by design);
 * ``loaxa_hq_acks_ingested_total`` — acks handled to the end (``rate()`` of it is acks per second);
 * ``loaxa_hq_inbound_queue_depth`` — node messages waiting for HQ's inbound worker (a growing queue is
-  HQ falling behind its fleet).
+  HQ falling behind its fleet); ``loaxa_hq_inbound_read_pauses_total`` counts the times it was so far
+  behind that HQ stopped reading from the broker until it caught up (the rest waited at the broker).
 
 Counters keep the names of the earlier hand-written exposition; gauges read from the database are set
 at each scrape (:meth:`Metrics.set_states`).
@@ -56,8 +57,10 @@ STATE_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "loaxa_hq_cameras": ("Cameras by status", ("status",)),
     "loaxa_hq_bulletins": ("Bulletins by state", ("state",)),
     "loaxa_hq_deliveries": ("Per-node deliveries by state", ("state",)),
-    "loaxa_hq_mqtt_reconnects_total": ("MQTT reconnects of HQ's link", ()),
-    "loaxa_hq_mqtt_connected": ("1 when HQ's MQTT link is connected", ()),
+    "loaxa_hq_mqtt_reconnects_total": ("MQTT reconnects of HQ's links (node messages in, commands out)", ()),
+    "loaxa_hq_mqtt_connected": ("1 when both of HQ's MQTT links are connected", ()),
+    "loaxa_hq_inbound_read_pauses_total": ("Times HQ stopped reading node messages, that many waiting unrecorded",
+                                           ()),
     "loaxa_hq_leader": ("1 when this HQ process is the leader (dispatch, sweeper, retained topics)", ()),
 }
 

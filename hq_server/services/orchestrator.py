@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,6 +106,10 @@ class OrchestratorSettings:
 RECEIVE_MAXIMUM = 2000
 """Node messages the broker may have in flight to HQ, unacknowledged (Mosquitto's default is 20 without it):
 enough for a few batches while one commits; the rest waits, durably, at the broker."""
+MAX_UNHANDLED = 2 * RECEIVE_MAXIMUM
+"""Node messages HQ holds unacknowledged before it stops reading from the broker. The receive maximum
+alone does not bound them on Debian 12's Mosquitto (2.0.11): each acknowledgement lets a whole receive
+maximum more into flight, and a 10 000-node broadcast had ~97 000 messages waiting in HQ's memory."""
 PUBLISH_S_PER_COMMAND = 0.001
 """Pipelined publishing costs well under a millisecond per command on loopback; one is the margin."""
 PUBLISH_BASE_S = 0.25
@@ -113,6 +117,17 @@ PUBLISH_BASE_S = 0.25
 
 covers = fanout.covers
 command_targets = fanout.command_targets
+
+
+def outbound_config(inbound: LinkConfig) -> LinkConfig:
+    """HQ's link for commands, beside the one for node messages (same broker login, own client id).
+
+    On one connection, a command's PUBACK arrives behind every node message the broker sent before it:
+    when HQ falls behind its fleet and pauses reading (:data:`MAX_UNHANDLED`), a command would wait for
+    the backlog. This link subscribes to nothing and keeps no session (a command in flight at a
+    disconnect fails, and HQ's dispatch sends it again)."""
+    return replace(inbound, client_id=f"{inbound.client_id}-out", subscriptions=[], manual_ack=False,
+                   receive_maximum=None, max_unhandled=None, will=None, birth=None, session_expiry_s=0)
 
 
 def _missed_renewal(b: Bulletin, delivery: Delivery) -> bool:
@@ -129,12 +144,16 @@ class Orchestrator:
         self.sessions = sessions
         # durable inbound: a message is acknowledged to the broker once its effect is committed
         link_config.manual_ack, link_config.receive_maximum = True, RECEIVE_MAXIMUM
+        link_config.max_unhandled = MAX_UNHANDLED
         self.link = MqttLink(link_config, on_message=self.on_message)
+        """Node messages in (and the subscriptions that bring them)."""
+        self.outbound = MqttLink(outbound_config(link_config))
+        """Commands out: their PUBACKs never wait behind node messages HQ has not read yet."""
         self.signer = signer
         self.alerter = alerter
         self.metrics = metrics
         self._tasks: list[asyncio.Task[None]] = []
-        self.commands = CommandPublisher(signer, self.link, settings.commune, metrics)
+        self.commands = CommandPublisher(signer, self.outbound, settings.commune, metrics)
         self.dispatcher = Dispatcher(settings.dispatch(), sessions, self.commands, metrics)
         self._dispatch_lock = self.dispatcher.lock
         self.sweeper = Sweeper(sessions, self.dispatcher, alerter, settings.sweep_interval_s,
@@ -203,7 +222,14 @@ class Orchestrator:
         loop = asyncio.get_running_loop()
         self.router.start()
         self._tasks = [loop.create_task(self.sweeper.run(), name="hq:sweeper")]
+        await self.outbound.start()
         await self.link.start()
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Both links up: node messages subscribed, commands can be published."""
+        async with asyncio.timeout(timeout):
+            await self.outbound.wait_ready()
+            await self.link.wait_ready()
 
     async def stop(self) -> None:
         await self.link.stop()  # first: nothing more arrives; what was not recorded stays unacknowledged
@@ -213,6 +239,7 @@ class Orchestrator:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.outbound.stop()  # last: the sweeper may have been publishing
 
     # ------------------------------------------------------------------ inbound
 
@@ -499,7 +526,7 @@ class Orchestrator:
                     session.add(CommandLog(id=wire["id"], type="cancel", bulletin_id=bid, target=f"node:{node_id}",
                                            expires_at=datetime.fromisoformat(wire["expires_at"])))
                     await session.flush()
-                    await publish_command(self.link, self.s.commune, wire)
+                    await publish_command(self.outbound, self.s.commune, wire)
                 except LinkError as err:
                     logger.warning("reconcile cancel of %s on %s not sent: %s", bid, node_id, err)
                     break

@@ -80,7 +80,7 @@ async def fuzz_hq(tmp_path_factory: pytest.TempPathFactory, hq_keys: tuple[Path,
             for role in ROLES:
                 hq.tokens[role] = await create_user(s, f"{role}-1", "mat-khau-rat-dai-123", role,
                                                     with_token=True) or ""
-        await hq.orch.link.wait_ready(15)
+        await hq.orch.wait_ready(15)
         await _seed(hq)
         yield hq
     finally:

@@ -152,7 +152,7 @@ async def start_hq(tmp_path: Path, hq_keys: tuple[Path, Path], broker: Mosquitto
             for role in ROLES:
                 if role not in hq.tokens:
                     hq.tokens[role] = await create_user(s, f"{role}-1", PASSWORD, role, with_token=True) or ""
-        await hq.orch.link.wait_ready(READY_S)
+        await hq.orch.wait_ready(READY_S)
         return hq
 
     yield start

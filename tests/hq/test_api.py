@@ -173,6 +173,7 @@ async def test_openapi_metrics_and_reports(hq):
     assert (await hq.call("GET", "/metrics", role=None))[0] == 401
     status, text = await hq.call("GET", "/metrics", role="technician")
     assert status == 200 and "loaxa_hq_nodes_online 0" in text and "# TYPE loaxa_hq_mqtt_connected gauge" in text
+    assert "loaxa_hq_inbound_read_pauses_total 0.0" in text and "loaxa_hq_mqtt_connected 1.0" in text
     await hq.add_zones("thon-1")
     await hq.call("PUT", "/api/v1/nodes/loa-1", role="technician", json={"zones": ["thon-1"]})
     status, text = await hq.call("GET", "/api/v1/reports/nodes?format=csv", role="technician")

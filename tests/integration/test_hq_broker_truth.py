@@ -44,7 +44,7 @@ async def test_a_killed_embedded_broker_is_restarted_within_seconds(tmp_path, hq
     await client.start_server()
     try:
         embedded, orch = app[EMBEDDED_BROKER], app[ORCH]
-        await orch.link.wait_ready(15)
+        await orch.wait_ready(15)
         old = embedded.broker.proc.pid
         assert running_pid(embedded.broker.data_dir) == old
         t0 = time.monotonic()
@@ -52,7 +52,7 @@ async def test_a_killed_embedded_broker_is_restarted_within_seconds(tmp_path, hq
         await wait_until(lambda: not orch.link.connected, 15, "HQ notices its broker died")
         await wait_until(lambda: embedded.restarts == 1 and embedded.running, 15, "broker restarted")
         restarted_s = time.monotonic() - t0
-        await orch.link.wait_ready(20)
+        await orch.wait_ready(20)
         print(f"embedded broker back {restarted_s:.2f} s after kill -9; HQ reconnected "
               f"{time.monotonic() - t0:.2f} s after")
         assert restarted_s < 5
@@ -167,7 +167,7 @@ async def test_node_states_are_unknown_while_hq_is_cut_off_from_the_broker(start
     assert cam["status"] == "unknown" and cam["node_state"]["state"] == "unknown"
 
     broker.start()
-    await hq.orch.link.wait_ready(30)
+    await hq.orch.wait_ready(30)
     await node.link.wait_ready(30)
     await wait_async(node_online, 20, "node online again")
     await node.link.stop()

@@ -59,7 +59,7 @@ async def acl_hq(tmp_path, hq_keys, acl_broker: Mosquitto) -> AsyncIterator[Hq]:
     async with app[DB].sessions() as s:
         for role in ROLES:
             hq.tokens[role] = await create_user(s, f"{role}-1", PASSWORD, role, with_token=True) or ""
-    await hq.orch.link.wait_ready(15)
+    await hq.orch.wait_ready(15)
     yield hq
     await client.close()
 

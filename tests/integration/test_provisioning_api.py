@@ -45,7 +45,7 @@ async def hq(tmp_path: Path, hq_keys) -> AsyncIterator[tuple[TestClient, Any, di
     async with app[DB].sessions() as s:
         for role in ("technician", "broadcaster"):
             tokens[role] = await create_user(s, f"{role}-1", PASSWORD, role, with_token=True) or ""
-    await app[ORCH].link.wait_ready(15)
+    await app[ORCH].wait_ready(15)
     for name in ("Thôn 1",):
         status, body = await _call(client, "POST", "/api/v1/zones", tokens["technician"], json={"name": name})
         assert status == 201, body

@@ -169,7 +169,7 @@ async def test_hq_embedded_broker_serves_nodes_over_tls(tmp_path: Path, pki: Pat
     try:
         async with app[DB].sessions() as s:
             token = await create_user(s, "phat-thanh", PASSWORD, "broadcaster", with_token=True)
-        await app[ORCH].link.wait_ready(15)
+        await app[ORCH].wait_ready(15)
         # the node's login is issued by this HQ (its own credential store), as `node-credential add` does
         logins = SimulatedLogins(credential_store(cfg), tmp_path / "hq-node-secrets", broker_dir(cfg))
         login = await asyncio.to_thread(logins.ensure, {"loa-tls": ["thon-1"]})

@@ -45,7 +45,7 @@ async def prov_hq(tmp_path: Path, hq_keys) -> AsyncIterator[Hq]:
     async with app[DB].sessions() as s:
         for role in ROLES:
             hq.tokens[role] = await create_user(s, f"{role}-1", PASSWORD, role, with_token=True) or ""
-    await app[ORCH].link.wait_ready(READY_S)
+    await app[ORCH].wait_ready(READY_S)
     await hq.add_zones("thon-1")
     yield hq
     await client.close()
