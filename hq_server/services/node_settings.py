@@ -44,7 +44,7 @@ class NodeSettings:
         for command_type in COMMAND_TYPE.values():
             orch.ack_handlers[command_type] = self.on_ack
         orch.online_hooks.append(self.on_online)
-        orch.health_hooks.append(self.on_health)
+        orch.reconnect_hooks.append(self.on_reconnect)
 
     # ------------------------------------------------------------------ desired state
 
@@ -134,20 +134,24 @@ class NodeSettings:
             logger.info("%d programme/volume setting(s) re-sent to node(s) back online (%s)", sent,
                         ", ".join(node_ids[:5]) + (" …" if len(node_ids) > 5 else ""))
 
-    async def on_health(self, health: NodeHealth) -> None:
-        if health.bulletins is None:  # periodic report, not the reconnect reconcile
-            return
-        force: set[str] = set()
+    async def on_reconnect(self, reports: Sequence[NodeHealth]) -> None:
+        """Nodes that reconnected: re-send a programme or volume a node no longer has (a node restored from
+        an old backup, a volume changed on the pole). One query for the batch: after a broker restart the
+        whole fleet reports at once."""
+        by_node = {h.node: h for h in reports}
+        drifted: dict[str, set[str]] = {}
         async with self.sessions() as session:
-            for row in (await session.scalars(select(NodeSetting).where(NodeSetting.node_id == health.node,
-                                                                        NodeSetting.state == "applied"))).all():
-                if row.kind == "programme" and health.programme_id != row.command_id:
-                    force.add("programme")
-                if row.kind == "volume" and health.volume is not None and health.volume != row.value.get("volume"):
-                    force.add("volume")
-        if force:
-            logger.info("node %s drifted from HQ (%s); re-sending", health.node, ", ".join(sorted(force)))
-            await self.sync([health.node], force=force)
+            rows = (await session.scalars(select(NodeSetting).where(NodeSetting.node_id.in_(by_node),
+                                                                    NodeSetting.state == "applied"))).all()
+        for row in rows:
+            health = by_node[row.node_id]
+            if row.kind == "programme" and health.programme_id != row.command_id:
+                drifted.setdefault(row.node_id, set()).add("programme")
+            if row.kind == "volume" and health.volume is not None and health.volume != row.value.get("volume"):
+                drifted.setdefault(row.node_id, set()).add("volume")
+        for node, force in sorted(drifted.items()):
+            logger.info("node %s drifted from HQ (%s); re-sending", node, ", ".join(sorted(force)))
+            await self.sync([node], force=force)
 
     async def on_ack(self, session: AsyncSession, cmd: CommandLog, ack: Ack) -> None:
         row = await session.get(NodeSetting, (ack.node, KIND_OF[cmd.type]))

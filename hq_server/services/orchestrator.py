@@ -81,6 +81,8 @@ MAX_RECONCILE_CANCELS = 100
 NodeHook = Callable[[Sequence[str]], Awaitable[None]]
 """Called with the nodes that just came online (many at once after a broker restart)."""
 HealthHook = Callable[[NodeHealth], Awaitable[None]]
+ReconnectHook = Callable[[Sequence[NodeHealth]], Awaitable[None]]
+"""Called once per batch with its reconnect reports (not historical ones), after they are reconciled."""
 HealthWriter = Callable[[AsyncSession, NodeHealth], Awaitable[None]]
 TopicHandler = Callable[[topics.ParsedTopic, bytes], Awaitable[None]]
 
@@ -162,6 +164,7 @@ class Orchestrator:
         self.ack_handlers: dict[str, AckHandler] = {}
         self.online_hooks: list[NodeHook] = []
         self.health_hooks: list[HealthHook] = []
+        self.reconnect_hooks: list[ReconnectHook] = []
         self.health_writers: list[HealthWriter] = []
         """Write into the transaction that records a report (health samples): one commit per batch."""
         self.topic_handlers: dict[topics.TopicKind, TopicHandler] = {}  # e.g. camera events (detections)
@@ -329,14 +332,39 @@ class Orchestrator:
                     await writer(session, health)
             await session.commit()
         del loaded
+        reconnects = [h for h in reports if h.bulletins is not None]  # periodic reports carry None
+        for health in reconnects:
+            if health.historical:
+                logger.info("ignored historical reconcile report of %s (stale list)", health.node)
+        fresh = [h for h in reconnects if not h.historical]
+        if fresh and not await self._reconciled_at_once(fresh):
+            for health in fresh:
+                await self.reconcile_node(health.node, health.bulletins or [])
+        if fresh:
+            for reconnect_hook in self.reconnect_hooks:
+                await reconnect_hook(fresh)
         for health in reports:
-            if health.bulletins is not None:  # the reconnect report; periodic ones carry None
-                if health.historical:
-                    logger.info("ignored historical reconcile report of %s (stale list)", health.node)
-                else:
-                    await self.reconcile_node(health.node, health.bulletins)
             for health_hook in self.health_hooks:
                 await health_hook(health)
+
+    async def _reconciled_at_once(self, reports: Sequence[NodeHealth]) -> bool:
+        """True when one query settles every report: none holds a bulletin and HQ has none to send.
+
+        A fleet coming back after a broker restart sends 10 000 reconnect reports, and nearly all say "I hold
+        nothing" while nothing is on air; one reconcile each (a transaction under the dispatch lock) cost
+        ~50 CPU seconds. Under the same lock, so a broadcast being dispatched is seen as it would be by
+        :meth:`reconcile_node`. Otherwise every report is reconciled on its own."""
+        if any(h.bulletins for h in reports):
+            return False
+        async with self._dispatch_lock, self.sessions() as session:
+            on_air = await session.scalar(select(Bulletin.id).where(
+                Bulletin.state.in_((ACTIVE, SENDING)), Bulletin.expires_at > now()).limit(1))
+        if on_air is not None:
+            return False
+        self.metrics.inc("loaxa_hq_reconciles_total", len(reports))
+        logger.info("reconcile %d node(s) (%s): none holds a bulletin and none is on air; nothing to send",
+                    len(reports), ", ".join(h.node for h in reports[:5]) + (", …" if len(reports) > 5 else ""))
+        return True
 
     async def _on_camera_health(self, parsed: topics.ParsedTopic, payload: bytes) -> None:
         if not payload:

@@ -242,3 +242,44 @@ async def test_two_processes_closing_the_last_deliveries_at_once_finish_the_bull
         await asyncio.wait_for(other, 30)
     b = await hq.wait_bulletin(bid, "completed", timeout=10)
     assert b["delivery_summary"] == {"played": 2}
+
+
+async def test_a_fleet_reconnecting_with_nothing_on_air_is_reconciled_in_one_query(hq: Hq):
+    """After a broker restart every node sends a reconnect report, nearly all "I hold nothing": with nothing
+    on air they are settled together (and their settings checked together); one held bulletin (or one on air)
+    and each is reconciled on its own."""
+    from sqlalchemy import event
+
+    from loaxa_contract.models import NodeHealth
+
+    n, t = 50, now()
+    async with hq.app[DB].sessions() as s:
+        await s.execute(insert(Node), [{"id": f"loa-{i:04d}", "zones": [], "state": "online", "state_since": t,
+                                        "registered": True} for i in range(n)])
+        await s.commit()
+    statements: list[str] = []
+    me = asyncio.current_task()
+
+    def count(conn, cursor, statement, *args) -> None:
+        if asyncio.current_task() is me:
+            statements.append(statement)
+
+    async def statements_for(held: list[str] | None) -> int:
+        statements.clear()
+        engine = hq.app[DB].engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            await hq.orch._on_health_batch([NodeHealth(node=f"loa-{i:04d}", uptime_s=5.0, bulletins=held)
+                                            for i in range(n)])
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    reconciles = hq.orch.metrics.get("loaxa_hq_reconciles_total")
+    periodic = await statements_for(None)  # the same batch without reconcile lists
+    together = await statements_for([])
+    assert hq.orch.metrics.get("loaxa_hq_reconciles_total") == reconciles + n
+    assert together - periodic <= 2, (periodic, together)  # what is on air; settings to re-send
+    one_by_one = await statements_for(["unknown-1"])  # each holds an id: each node's own reconcile
+    assert one_by_one - periodic >= 2 * n, (periodic, one_by_one)
+    assert hq.orch.metrics.get("loaxa_hq_reconciles_total") == reconciles + 2 * n
