@@ -56,7 +56,7 @@ async def measure(tmp: Path, url: str | None, n: int) -> dict[str, tuple[float, 
     await client.start_server()
     try:
         orch = app[ORCH]
-        await orch.link.wait_ready(60)
+        await orch.wait_ready(60)
         t = now()
         async with app[DB].sessions() as s:
             await s.execute(insert(Node), [{"id": f"loa-{i:05d}", "zones": ["thon-1"], "state": "offline",

@@ -73,7 +73,7 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
 async def create(request: web.Request) -> web.Response:
     body = validated(await parse_json(request))
     b = await _create(request, body)
-    return await _read(request, b.id, 201)
+    return _created(b)
 
 
 async def _create(request: web.Request, body: BulletinIn, **extra: Any) -> Bulletin:
@@ -137,7 +137,7 @@ async def import_cap(request: web.Request) -> web.Response:
         cancelled = [r.id for r in referenced if await _cancelled(request, r.id, username)]
     request[AUDIT_DETAIL] = {**request.get(AUDIT_DETAIL, {}), "cap": cap.identifier, "cap_sender": cap.sender,
                                "msg_type": cap.msg_type, "language": cap.language, "superseded": cancelled}
-    return await _read(request, b.id, 201)
+    return _created(b)
 
 
 async def _cancelled(request: web.Request, bulletin_id: str, by: str) -> bool:
@@ -153,6 +153,15 @@ async def _bulletin_or_404(session: AsyncSession, bulletin_id: str) -> Bulletin:
     if b is None:
         raise ApiError(404, NOT_FOUND)
     return b
+
+
+def _created(b: Bulletin) -> web.Response:
+    """A new bulletin as stored, answered at once: nothing is delivered yet (dispatch runs off the request).
+
+    Reading it back would wait behind the dispatcher, which starts on the same event loop as soon as the
+    bulletin is committed: with 10 000 nodes registered that tripled the answer on PostgreSQL (median 158 →
+    44 ms, ``benchmarks/bench_submit.py``). Progress follows on the bulletin and delivery endpoints."""
+    return json_response({"bulletin": bulletin_json(b, summary={})}, 201)
 
 
 async def _read(request: web.Request, bulletin_id: str, status: int = 200) -> web.Response:
