@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert
 
-from hq_server.app import create_app
-from hq_server.config import HqConfig
 from hq_server.storage.tables import Node, now
 from hq_server.web import DB, ORCH
-from loaxa_contract import codec, signing, topics
+from loaxa_contract import codec, topics
 from loaxa_contract.models import NodeHealth, NodeState
-from loaxa_link.mosquitto import free_port
-from simulators.bench.pg import TempPostgres
+from simulators.bench.hq_inproc import databases, hq_in_process
 
 COMMUNE = "xa-bench"
 TOPIC_KIND = {"periodic health": "node_health", "reconnect report": "node_health", "birth": "node_state"}
@@ -46,17 +41,8 @@ KINDS: dict[str, Callable[[str, int], tuple[str, bytes]]] = {
 
 async def measure(tmp: Path, url: str | None, n: int) -> dict[str, tuple[float, float, float]]:
     """kind → (reports/s wall clock, reports per CPU second, batch transactions)."""
-    key, _ = signing.generate_keypair(tmp / "keys")
-    port = free_port()
-    cfg = HqConfig.model_validate({"commune": COMMUNE, "data_dir": str(tmp / "hq"), "private_key": str(key),
-                                   "http": {"host": "127.0.0.1", "port": port},
-                                   "bulletins": {"tts_engines": ["espeak"]}, "database": {"url": url}})
-    app = create_app(cfg)
-    client = TestClient(TestServer(app, host="127.0.0.1", port=port))
-    await client.start_server()
-    try:
+    async with hq_in_process(tmp, url, COMMUNE) as (app, _):
         orch = app[ORCH]
-        await orch.wait_ready(60)
         t = now()
         async with app[DB].sessions() as s:
             await s.execute(insert(Node), [{"id": f"loa-{i:05d}", "zones": ["thon-1"], "state": "offline",
@@ -72,8 +58,6 @@ async def measure(tmp: Path, url: str | None, n: int) -> dict[str, tuple[float, 
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             out[kind] = (n / elapsed, n / cpu, orch.metrics.get(counter[0], kind=counter[1]) - batches)
         return out
-    finally:
-        await client.close()
 
 
 def show(db: str, n: int, results: dict[str, tuple[float, float, float]]) -> None:
@@ -83,15 +67,8 @@ def show(db: str, n: int, results: dict[str, tuple[float, float, float]]) -> Non
 
 
 async def main(n: int, postgres: bool) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        show("SQLite", n, await measure(Path(tmp), None, n))
-    if postgres:
-        pg = TempPostgres().start()
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                show("PostgreSQL", n, await measure(Path(tmp), pg.url, n))
-        finally:
-            pg.stop()
+    async for db, work, url in databases(postgres):
+        show(db, n, await measure(work, url, n))
 
 
 if __name__ == "__main__":

@@ -15,21 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert
 
-from hq_server.app import create_app
-from hq_server.config import HqConfig
 from hq_server.services.users import create_user
 from hq_server.storage.tables import Bulletin, Node, Zone, now
-from hq_server.web import DB, ORCH
-from loaxa_contract import signing
-from loaxa_link.mosquitto import free_port
-from simulators.bench.pg import TempPostgres
+from hq_server.web import DB
+from simulators.bench.hq_inproc import databases, hq_in_process
 
 COMMUNE = "xa-bench"
 VILLAGES = 20
@@ -38,16 +32,7 @@ TEXT = "Kính mời bà con đi họp thôn lúc bảy giờ tối nay tại nh�
 
 async def measure(tmp: Path, url: str | None, n: int, count: int) -> list[tuple[float, float]]:
     """(POST answer seconds, submit → sent seconds) per bulletin."""
-    key, _ = signing.generate_keypair(tmp / "keys")
-    port = free_port()
-    cfg = HqConfig.model_validate({"commune": COMMUNE, "data_dir": str(tmp / "hq"), "private_key": str(key),
-                                   "http": {"host": "127.0.0.1", "port": port},
-                                   "bulletins": {"tts_engines": ["espeak"]}, "database": {"url": url}})
-    app = create_app(cfg)
-    client = TestClient(TestServer(app, host="127.0.0.1", port=port))
-    await client.start_server()
-    try:
-        await app[ORCH].wait_ready(60)
+    async with hq_in_process(tmp, url, COMMUNE) as (app, client):
         t = now()
         zones = [f"thon-{v + 1}" for v in range(VILLAGES)]
         async with app[DB].sessions() as s:
@@ -67,7 +52,7 @@ async def measure(tmp: Path, url: str | None, n: int, count: int) -> list[tuple[
             if resp.status != 201:
                 raise SystemExit(f"POST answered {resp.status}: {body}")
             bid = body["bulletin"]["id"]
-            while True:  # bounded by the dispatch itself; a stuck one shows as a hang with its state printed
+            while True:  # until HQ has sent it; at most 300 s
                 async with app[DB].sessions() as s:
                     state = (await s.get(Bulletin, bid)).state  # type: ignore[union-attr]
                 if state not in ("scheduled", "sending"):
@@ -79,8 +64,6 @@ async def measure(tmp: Path, url: str | None, n: int, count: int) -> list[tuple[
             print(f"  POST answered in {answered * 1000:6.0f} ms; sent to {n} nodes after {sent:5.2f} s ({state})")
             out.append((answered, sent))
         return out
-    finally:
-        await client.close()
 
 
 def show(db: str, n: int, results: list[tuple[float, float]]) -> None:
@@ -91,15 +74,8 @@ def show(db: str, n: int, results: list[tuple[float, float]]) -> None:
 
 
 async def main(n: int, count: int, postgres: bool) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        show("SQLite", n, await measure(Path(tmp), None, n, count))
-    if postgres:
-        pg = TempPostgres().start()
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                show("PostgreSQL", n, await measure(Path(tmp), pg.url, n, count))
-        finally:
-            pg.stop()
+    async for db, work, url in databases(postgres):
+        show(db, n, await measure(work, url, n, count))
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ flight at each PUBACK, so the link itself stops reading at its bound, and stays 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
 from loaxa_contract import topics
-from loaxa_link.mqtt import LinkConfig, MqttLink
+from loaxa_link.mqtt import MqttLink
 from tests.conftest import COMMUNE, hq_link_config, node_link_config, wait_until
 
 pytestmark = pytest.mark.integration
@@ -25,49 +28,9 @@ BEHIND = 10_500  # more than the former limit; a 10 000-node broadcast produces 
 RECEIVE_MAXIMUM = 20
 
 
-async def test_hq_behind_by_more_than_ten_thousand_acks_loses_none(broker, node_logins) -> None:
-    held: list[asyncio.Future[None]] = []
-    got: list[bytes] = []
-
-    def on_message(topic: str, payload: bytes) -> asyncio.Future[None]:
-        got.append(payload)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        held.append(fut)  # acknowledged to the broker only when resolved, as after HQ's commit
-        return fut
-
-    hq = MqttLink(hq_link_config(broker, "hq-behind", manual_ack=True, receive_maximum=RECEIVE_MAXIMUM,
-                                 subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)]),
-                  on_message=on_message)
-    user, password = node_logins.login("loa-1", ["thon-1"])
-    node = MqttLink(LinkConfig(port=broker.port, client_id="loa-1", username=user, password=password))
-    await hq.start()
-    await node.start()
-    try:
-        await hq.wait_ready(60)
-        await node.wait_ready(60)
-        topic = topics.node_ack(COMMUNE, "loa-1")
-        for start in range(0, BEHIND, 500):  # pipelined in slices: each slice waits for the broker's PUBACKs
-            await asyncio.gather(*(node.publish(topic, b'{"n":%d}' % i) for i in range(start, min(start + 500,
-                                                                                                     BEHIND))))
-        await wait_until(lambda: len(got) >= RECEIVE_MAXIMUM, 60, "HQ's window full")
-        assert len(got) == RECEIVE_MAXIMUM  # the rest waits at the broker
-
-        def catch_up() -> bool:
-            for fut in held:
-                if not fut.done():
-                    fut.set_result(None)
-            return len(got) >= BEHIND
-
-        await wait_until(catch_up, 120, "every held ack delivered once HQ caught up")
-        assert len(got) == BEHIND and len(set(got)) == BEHIND
-    finally:
-        await node.stop()
-        await hq.stop()
-    assert "dropped" not in broker.log_path.read_text(errors="replace")
-
-
 class SlowConsumer:
-    """HQ's side of a backlog: messages recorded (their futures resolved) in order, ``per_step`` at a time."""
+    """HQ's side of a backlog: each message acknowledged to the broker only once the test resolves its future
+    (as after HQ's commit), in arrival order."""
 
     def __init__(self) -> None:
         self.got: list[bytes] = []
@@ -88,20 +51,13 @@ class SlowConsumer:
         self.resolved = min(len(self.held), self.resolved + count)
 
 
-async def publish_acks(node: MqttLink, node_id: str, count: int) -> None:
-    topic = topics.node_ack(COMMUNE, node_id)
-    for start in range(0, count, 500):
-        await asyncio.gather(*(node.publish(topic, b'{"n":%d}' % i) for i in range(start, min(start + 500, count))))
-
-
-async def test_a_consumer_that_acknowledges_slowly_holds_a_bounded_backlog(broker, node_logins) -> None:
-    """Mosquitto 2.0.11 lets a whole receive maximum more into flight at each PUBACK: a consumer acking in
-    small steps would be sent the broker's entire backlog. ``max_unhandled`` stops reading at its bound."""
-    total, bound = 3_000, 3 * RECEIVE_MAXIMUM
-    hq_side = SlowConsumer()
-    hq = MqttLink(hq_link_config(broker, "hq-bounded", manual_ack=True, receive_maximum=RECEIVE_MAXIMUM,
-                                 max_unhandled=bound,
-                                 subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)]),
+@asynccontextmanager
+async def hq_behind_one_node(broker, node_logins, hq_side: SlowConsumer, sent: int,
+                             **hq_link: Any) -> AsyncIterator[MqttLink]:
+    """HQ's side (manual acknowledgement, the test's receive maximum) and node loa-1, which has sent ``sent``
+    acks once this yields; both stopped after."""
+    hq = MqttLink(hq_link_config(broker, manual_ack=True, receive_maximum=RECEIVE_MAXIMUM,
+                                 subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)], **hq_link),
                   on_message=hq_side.on_message)
     node = MqttLink(node_link_config(broker, node_logins, "loa-1"))
     await hq.start()
@@ -109,7 +65,31 @@ async def test_a_consumer_that_acknowledges_slowly_holds_a_bounded_backlog(broke
     try:
         await hq.wait_ready(60)
         await node.wait_ready(60)
-        await publish_acks(node, "loa-1", total)
+        topic = topics.node_ack(COMMUNE, "loa-1")
+        for start in range(0, sent, 500):  # pipelined in slices: each waits for the broker's PUBACKs
+            await asyncio.gather(*(node.publish(topic, b'{"n":%d}' % i) for i in range(start, min(start + 500, sent))))
+        yield hq
+    finally:
+        await node.stop()
+        await hq.stop()
+
+
+async def test_hq_behind_by_more_than_ten_thousand_acks_loses_none(broker, node_logins) -> None:
+    hq_side = SlowConsumer()
+    async with hq_behind_one_node(broker, node_logins, hq_side, BEHIND):
+        await wait_until(lambda: len(hq_side.got) >= RECEIVE_MAXIMUM, 60, "HQ's window full")
+        assert len(hq_side.got) == RECEIVE_MAXIMUM  # the rest waits at the broker
+        await wait_until(lambda: hq_side.resolve(len(hq_side.held)) or len(hq_side.got) >= BEHIND, 120,
+                         "every held ack delivered once HQ caught up")
+        assert len(hq_side.got) == BEHIND and len(set(hq_side.got)) == BEHIND
+
+
+async def test_a_consumer_that_acknowledges_slowly_holds_a_bounded_backlog(broker, node_logins) -> None:
+    """Mosquitto 2.0.11 lets a whole receive maximum more into flight at each PUBACK: a consumer acking in
+    small steps would be sent the broker's entire backlog. ``max_unhandled`` stops reading at its bound."""
+    total, bound = 3_000, 3 * RECEIVE_MAXIMUM
+    hq_side = SlowConsumer()
+    async with hq_behind_one_node(broker, node_logins, hq_side, total, max_unhandled=bound) as hq:
 
         async def drain() -> None:
             while hq_side.resolved < total:
@@ -123,9 +103,6 @@ async def test_a_consumer_that_acknowledges_slowly_holds_a_bounded_backlog(broke
         assert hq_side.peak <= bound, f"{hq_side.peak} messages held unacknowledged (bound {bound})"
         assert hq.read_pauses > 0  # the broker did send beyond the receive maximum: the bound was needed
         assert hq.disconnects == 0
-    finally:
-        await node.stop()
-        await hq.stop()
 
 
 async def test_a_paused_link_stays_connected_past_its_keepalive(broker, node_logins) -> None:
@@ -133,17 +110,8 @@ async def test_a_paused_link_stays_connected_past_its_keepalive(broker, node_log
     for two keepalives, and its PINGRESP waits behind the backlog."""
     keepalive = 2
     hq_side = SlowConsumer()
-    hq = MqttLink(hq_link_config(broker, "hq-paused", manual_ack=True, receive_maximum=RECEIVE_MAXIMUM,
-                                 max_unhandled=RECEIVE_MAXIMUM, keepalive=keepalive,
-                                 subscriptions=[topics.filter_for(topics.TopicKind.NODE_ACK, COMMUNE)]),
-                  on_message=hq_side.on_message)
-    node = MqttLink(node_link_config(broker, node_logins, "loa-1"))
-    await hq.start()
-    await node.start()
-    try:
-        await hq.wait_ready(60)
-        await node.wait_ready(60)
-        await publish_acks(node, "loa-1", 500)
+    async with hq_behind_one_node(broker, node_logins, hq_side, 500, max_unhandled=RECEIVE_MAXIMUM,
+                                  keepalive=keepalive) as hq:
         await wait_until(lambda: hq.read_pauses == 1, 30, "reading paused at the bound")
         hq_side.resolve(1)  # one PUBACK: the broker sends a receive maximum more, unread behind the pause
         await asyncio.sleep(4 * keepalive)  # the scenario: paused for longer than two keepalives
@@ -151,6 +119,3 @@ async def test_a_paused_link_stays_connected_past_its_keepalive(broker, node_log
         await wait_until(lambda: hq_side.resolve(len(hq_side.held)) or hq_side.resolved >= 500, 60,
                          "the backlog delivered once the consumer catches up")
         assert len(set(hq_side.got)) == 500
-    finally:
-        await node.stop()
-        await hq.stop()
