@@ -104,6 +104,26 @@ def _batch_order(kind: topics.TopicKind | None) -> int:
     return _ORDER.index(kind) if kind in _ORDER else len(_ORDER)
 
 
+def joins_in_order(latest: dict[str, int], node: str | None, kind: topics.TopicKind | None) -> bool:
+    """Whether a node's next message can join a batch recorded kind by kind (:func:`_batch_order`) without
+    being applied before a message that node sent earlier; ``latest`` (node → the latest kind's order it
+    has in the batch) is updated when it can.
+
+    A node does not always send in that order: its reconnect report goes out before the acks of the
+    commands HQ sends it once it is back (its programme, say). Recorded acks first, the report would look
+    like a node that lost what it had just applied, and HQ would send it again."""
+    order = _batch_order(kind)
+    if node is not None and order < latest.get(node, -1):
+        return False
+    if node is not None:
+        latest[node] = max(order, latest.get(node, -1))
+    return True
+
+
+def _node_of(item: Item) -> str | None:
+    return item.parsed.node if item.parsed is not None else None
+
+
 class MissingHandler(RuntimeError):
     pass
 
@@ -209,9 +229,14 @@ class InboundRouter:
         Kinds are mixed in one batch: a fleet connecting sends each node's birth, acks and reconnect report
         interleaved with the others', so batches of one kind would mostly hold one message. The batch is
         recorded kind by kind in the order a node sends them (:func:`_batch_order`: births and last wills,
-        then acks, then health reports), so for any one node its messages are still applied in order."""
+        then acks, then health reports), so for any one node its messages are still applied in order; a
+        message a node sent after one of a later kind (its reconnect report, then the acks of what HQ sent it
+        once back) starts the next batch (:func:`joins_in_order`)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BATCH_WAIT_S
+        latest: dict[str, int] = {}
+        for item in batch:
+            joins_in_order(latest, _node_of(item), item.batch)
         while len(batch) < BATCH_MAX:
             try:
                 nxt = self._queue.get_nowait()
@@ -227,7 +252,7 @@ class InboundRouter:
             if not await self._prepare(nxt):
                 self._done([nxt])
                 continue
-            if nxt.batch is None:
+            if nxt.batch is None or not joins_in_order(latest, _node_of(nxt), nxt.batch):
                 self._next = nxt  # handled after this batch, in arrival order
                 return
             batch.append(nxt)

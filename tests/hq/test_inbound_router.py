@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from hq_server.services.inbound_router import INBOUND, InboundRouter, MissingHandler
+from hq_server.services.inbound_router import INBOUND, InboundRouter, MissingHandler, joins_in_order
 from hq_server.storage.tables import Delivery, Node, Zone, now
 from hq_server.web import DB
 from loaxa_contract import codec, topics
@@ -187,6 +187,46 @@ async def test_a_connecting_fleet_interleaving_births_and_reports_is_still_batch
     async with hq.app[DB].sessions() as s:
         rows = (await s.execute(select(Node.state, Node.last_uptime_s).where(Node.id.like("loa-%")))).all()
     assert len(rows) == n and set(rows) == {("online", 3.0)}  # birth applied, then the report on the same row
+
+
+def test_a_node_message_joins_a_batch_only_if_it_stays_behind_what_that_node_sent_before():
+    state, ack, health = topics.TopicKind.NODE_STATE, topics.TopicKind.NODE_ACK, topics.TopicKind.NODE_HEALTH
+    latest: dict[str, int] = {}
+    # a reconnecting node, in the order it sends: birth, outbox acks, reconnect report
+    assert all(joins_in_order(latest, "a-1", kind) for kind in (state, ack, ack, health))
+    assert joins_in_order(latest, "b-1", state) and joins_in_order(latest, "b-1", ack)  # another node: its own
+    assert not joins_in_order(latest, "a-1", ack)  # an ack a-1 sent after its report: the next batch
+    assert not joins_in_order(latest, "a-1", state)  # a-1 reconnected again: the next batch
+    assert joins_in_order(latest, "b-1", ack)  # b-1 has nothing later in the batch
+    assert joins_in_order(latest, "a-1", health) and joins_in_order(latest, None, ack)
+
+
+async def test_a_nodes_report_is_recorded_before_the_acks_it_sent_after_it(hq: Hq, monkeypatch):
+    """A node back online reports what it holds, then acks what HQ sends it (its programme): recorded the
+    other way round, the report contradicts the ack just applied (HQ saw a programme lost and re-sent it)."""
+    from loaxa_contract.models import NodeHealth
+
+    router, recorded = hq.orch.router, []
+    for name in ("_acks", "_batch"):
+        original = getattr(router, name)
+
+        async def record(group, original=original):
+            recorded.extend((i.parsed.kind.value, i.parsed.node) for i in group)
+            await original(group)
+        monkeypatch.setattr(router, name, record)
+
+    def report(node: str) -> tuple[str, bytes]:
+        return topics.node_health(COMMUNE, node), codec.encode(NodeHealth(node=node, uptime_s=3.0, bulletins=[]))
+
+    def ack(node: str) -> tuple[str, bytes]:
+        return topics.node_ack(COMMUNE, node), codec.encode(Ack(node=node, command_id="programme-1",
+                                                                bulletin_id=None, stage=AckStage.PLAYED))
+
+    sent = [report("a-1"), ack("b-1"), report("b-1"), ack("a-1")]  # each node's messages in its own order
+    await asyncio.wait_for(asyncio.gather(*(router.on_message(tp, p) for tp, p in sent)), 60)
+    a1 = [kind for kind, node in recorded if node == "a-1"]
+    b1 = [kind for kind, node in recorded if node == "b-1"]
+    assert a1 == ["node_health", "node_ack"] and b1 == ["node_ack", "node_health"], recorded
 
 
 async def test_an_ack_hq_cannot_apply_does_not_hold_back_the_rest_of_its_batch(hq: Hq, caplog):
