@@ -79,7 +79,8 @@ async def test_an_async_file_that_never_appears_is_an_unavailable_provider(stand
     standins.not_ready_polls = 10_000
     eng = engine(standins, "fpt", timeout_s=1.5)
     t0 = time.monotonic()
-    with pytest.raises(EngineUnavailable, match=r"not ready|no answer"):  # the last poll may itself hit the deadline
+    # the deadline may pass while a poll waits for its answer or reads it
+    with pytest.raises(EngineUnavailable, match=r"not ready|no answer|deadline exceeded"):
         await synth(eng)
     assert time.monotonic() - t0 < 5
 
