@@ -152,8 +152,8 @@ async def measure_shared(url: str, n: int, processes: int) -> tuple[float, float
         async with db.sessions() as s:
             played = await s.scalar(select(func.count()).select_from(Delivery).where(Delivery.state == "played"))
             state = await s.scalar(select(Bulletin.state).where(Bulletin.id == "b1"))
-        elapsed = max(p[1] for p in parts) - min(p[0] for p in parts)
-        return 5 * n / elapsed, 5 * n, sum(p[3] for p in parts), played == n and state == "completed"
+        elapsed, acks = max(p[1] for p in parts) - min(p[0] for p in parts), len(STAGES) * n
+        return acks / elapsed, acks, sum(p[3] for p in parts), played == n and state == "completed"
     finally:
         await db.close()
 
